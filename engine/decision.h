@@ -8,9 +8,9 @@
 #include <array>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/expr/program.h"
 #include "engine/verdict.h"
@@ -25,7 +25,7 @@ class DecisionId {
  public:
   // Next returns a new id for time now. Thread-safe.
   static DecisionId Next(absl::Time now);
-  std::string_view view() const { return std::string_view(chars_.data(), chars_.size()); }
+  absl::string_view view() const { return absl::string_view(chars_.data(), chars_.size()); }
 
  private:
   std::array<char, 26> chars_{};
@@ -45,7 +45,7 @@ struct Decision {
   absl::Time decided_at;
   absl::Time sla_deadline = absl::InfinitePast();  // decided_at + the lane's SLA; unset for ALLOW
   std::vector<FiredTrigger> fired;                 // matrix order
-  std::vector<int> missing_evidence;  // indices into the winning lane's evidence list
+  std::vector<int> missing_evidence;               // indices into the winning lane's evidence list
   std::shared_ptr<const Matrix> matrix;
   std::string reason;  // set when the verdict needs an explanation beyond `fired`
 };

@@ -16,10 +16,10 @@
 
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/diagnostic.h"
 #include "engine/expr/program.h"
@@ -40,7 +40,7 @@ struct Lane {
   std::string operator_action;
   std::vector<std::string> evidence;  // names the request's evidence map must contain
   TimeoutBehavior on_timeout = v1::TIMEOUT_BEHAVIOR_UNSPECIFIED;  // unspecified if not written
-  SourceLocation location;                                          // of the lane's name
+  SourceLocation location;                                        // of the lane's name
 };
 
 // A trigger: an observable condition that escalates into a lane.
@@ -67,7 +67,7 @@ class Matrix {
   // triggers in file order (the order of `fired`).
   const std::vector<Trigger>& triggers() const { return triggers_; }
   // FindLane returns the index of the lane called name, or -1.
-  int FindLane(std::string_view name) const;
+  int FindLane(absl::string_view name) const;
 
  private:
   std::string file_;
@@ -80,8 +80,8 @@ class Matrix {
 // ParseMatrix loads a matrix from YAML text; file_name is used in diagnostics. Appends every
 // error and warning to *diagnostics (sorted by position) when it is not null. Returns
 // INVALID_ARGUMENT with every error, one per line, if there is any error.
-absl::StatusOr<std::shared_ptr<const Matrix>> ParseMatrix(std::string_view yaml,
-                                                          std::string_view file_name,
+absl::StatusOr<std::shared_ptr<const Matrix>> ParseMatrix(absl::string_view yaml,
+                                                          absl::string_view file_name,
                                                           std::vector<Diagnostic>* diagnostics);
 
 // LoadMatrixFile reads path and calls ParseMatrix. A file that cannot be read is NOT_FOUND (or

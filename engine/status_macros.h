@@ -13,18 +13,18 @@
 #define AGATE_STATUS_CONCAT_INNER_(a, b) a##b
 #define AGATE_STATUS_CONCAT_(a, b) AGATE_STATUS_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                              \
-  do {                                                     \
+#define RETURN_IF_ERROR(expr)                                       \
+  do {                                                              \
     if (absl::Status agate_status_ = (expr); !agate_status_.ok()) { \
-      return agate_status_;                                \
-    }                                                      \
+      return agate_status_;                                         \
+    }                                                               \
   } while (false)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   AGATE_ASSIGN_OR_RETURN_IMPL_(AGATE_STATUS_CONCAT_(agate_statusor_, __LINE__), lhs, expr)
 
-#define AGATE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define AGATE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
 

@@ -10,8 +10,8 @@ namespace agate::engine {
 namespace {
 
 template <typename Enum, size_t N>
-std::string_view NameOf(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value,
-                        std::string_view unknown) {
+absl::string_view NameOf(const std::array<std::pair<Enum, absl::string_view>, N>& table, Enum value,
+                         absl::string_view unknown) {
   for (const auto& [e, name] : table) {
     if (e == value) return name;
   }
@@ -19,15 +19,15 @@ std::string_view NameOf(const std::array<std::pair<Enum, std::string_view>, N>& 
 }
 
 template <typename Enum, size_t N>
-std::optional<Enum> Parse(const std::array<std::pair<Enum, std::string_view>, N>& table,
-                          std::string_view text) {
+std::optional<Enum> Parse(const std::array<std::pair<Enum, absl::string_view>, N>& table,
+                          absl::string_view text) {
   for (const auto& [e, name] : table) {
     if (absl::EqualsIgnoreCase(name, text)) return e;
   }
   return std::nullopt;
 }
 
-constexpr std::array<std::pair<Verdict, std::string_view>, 6> kVerdicts = {{
+constexpr std::array<std::pair<Verdict, absl::string_view>, 6> kVerdicts = {{
     {v1::VERDICT_ALLOW, "ALLOW"},
     {v1::VERDICT_PARK_ITEM, "PARK_ITEM"},
     {v1::VERDICT_HOLD, "HOLD"},
@@ -36,13 +36,13 @@ constexpr std::array<std::pair<Verdict, std::string_view>, 6> kVerdicts = {{
     {v1::VERDICT_DENY, "DENY"},
 }};
 
-constexpr std::array<std::pair<Scope, std::string_view>, 3> kScopes = {{
+constexpr std::array<std::pair<Scope, absl::string_view>, 3> kScopes = {{
     {v1::SCOPE_ITEM, "item"},
     {v1::SCOPE_WORKFLOW, "workflow"},
     {v1::SCOPE_CREDENTIAL, "credential"},
 }};
 
-constexpr std::array<std::pair<TimeoutBehavior, std::string_view>, 5> kTimeouts = {{
+constexpr std::array<std::pair<TimeoutBehavior, absl::string_view>, 5> kTimeouts = {{
     {v1::TIMEOUT_BEHAVIOR_NOTIFY_BACKUP, "notify_backup"},
     {v1::TIMEOUT_BEHAVIOR_ROUTE_TO_FALLBACK, "route_to_fallback"},
     {v1::TIMEOUT_BEHAVIOR_PAUSE_WORKFLOW, "pause_workflow"},
@@ -52,22 +52,22 @@ constexpr std::array<std::pair<TimeoutBehavior, std::string_view>, 5> kTimeouts 
 
 }  // namespace
 
-std::string_view VerdictName(Verdict verdict) { return NameOf(kVerdicts, verdict, "UNSPECIFIED"); }
+absl::string_view VerdictName(Verdict verdict) { return NameOf(kVerdicts, verdict, "UNSPECIFIED"); }
 
-std::optional<Verdict> ParseVerdict(std::string_view text) {
+std::optional<Verdict> ParseVerdict(absl::string_view text) {
   if (absl::StartsWithIgnoreCase(text, "VERDICT_")) text.remove_prefix(8);
   return Parse(kVerdicts, text);
 }
 
-std::string_view ScopeName(Scope scope) { return NameOf(kScopes, scope, "unspecified"); }
+absl::string_view ScopeName(Scope scope) { return NameOf(kScopes, scope, "unspecified"); }
 
-std::optional<Scope> ParseScope(std::string_view text) { return Parse(kScopes, text); }
+std::optional<Scope> ParseScope(absl::string_view text) { return Parse(kScopes, text); }
 
-std::string_view TimeoutBehaviorName(TimeoutBehavior behavior) {
+absl::string_view TimeoutBehaviorName(TimeoutBehavior behavior) {
   return NameOf(kTimeouts, behavior, "unspecified");
 }
 
-std::optional<TimeoutBehavior> ParseTimeoutBehavior(std::string_view text) {
+std::optional<TimeoutBehavior> ParseTimeoutBehavior(absl::string_view text) {
   return Parse(kTimeouts, text);
 }
 

@@ -6,8 +6,8 @@
 #define AGATE_ENGINE_VERDICT_H_
 
 #include <optional>
-#include <string_view>
 
+#include "absl/strings/string_view.h"
 #include "agate/v1/agate.pb.h"
 
 namespace agate::engine {
@@ -18,23 +18,25 @@ using TimeoutBehavior = ::agate::v1::TimeoutBehavior;
 
 // MoreRestrictive returns true if a wins over b: DENY > BLOCK > SAFE_MODE > HOLD > PARK_ITEM >
 // ALLOW. (The wire enum's numbers are in this order.)
-constexpr bool MoreRestrictive(Verdict a, Verdict b) { return static_cast<int>(a) > static_cast<int>(b); }
+constexpr bool MoreRestrictive(Verdict a, Verdict b) {
+  return static_cast<int>(a) > static_cast<int>(b);
+}
 
 // VerdictName returns "ALLOW", "HOLD", ...; "UNSPECIFIED" for the zero value.
-std::string_view VerdictName(Verdict verdict);
+absl::string_view VerdictName(Verdict verdict);
 // ParseVerdict accepts a matrix spelling: "HOLD", "hold", "VERDICT_HOLD" (case-insensitive).
-std::optional<Verdict> ParseVerdict(std::string_view text);
+std::optional<Verdict> ParseVerdict(absl::string_view text);
 
 // ScopeName returns "item", "workflow", "credential".
-std::string_view ScopeName(Scope scope);
+absl::string_view ScopeName(Scope scope);
 // ParseScope accepts "item", "workflow", "credential" (case-insensitive).
-std::optional<Scope> ParseScope(std::string_view text);
+std::optional<Scope> ParseScope(absl::string_view text);
 
 // TimeoutBehaviorName returns "notify_backup", "route_to_fallback", "pause_workflow",
 // "disable_credential", "expire".
-std::string_view TimeoutBehaviorName(TimeoutBehavior behavior);
+absl::string_view TimeoutBehaviorName(TimeoutBehavior behavior);
 // ParseTimeoutBehavior accepts the names above (case-insensitive).
-std::optional<TimeoutBehavior> ParseTimeoutBehavior(std::string_view text);
+std::optional<TimeoutBehavior> ParseTimeoutBehavior(absl::string_view text);
 
 }  // namespace agate::engine
 

@@ -24,9 +24,9 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/request.h"
 #include "google/protobuf/struct.pb.h"
@@ -52,7 +52,7 @@ class SignalCounter {
   virtual ~SignalCounter() = default;
   // Count returns how many `signal` events were reported (in EvaluateRequest.signals) by requests
   // of request's tenant and workflow within `window` up to now, including request's own.
-  virtual int64_t Count(const Request& request, std::string_view signal,
+  virtual int64_t Count(const Request& request, absl::string_view signal,
                         absl::Duration window) const = 0;
 };
 
@@ -65,13 +65,13 @@ struct EvalContext {
 // Why an evaluation failed.
 enum class ErrorCode : uint8_t {
   kNone = 0,
-  kNoSuchKey,         // map key absent (attributes.x, signals["x"], evidence.x)
-  kNoSuchOverload,    // operand of the wrong type at run time (dyn values from attributes)
-  kIndexOutOfRange,   // list[i] with i outside [0, size)
-  kDivisionByZero,    // int or uint / or % by zero
-  kOverflow,          // int or uint arithmetic or conversion out of range
-  kNotBool,           // the condition's value is not a bool
-  kInvalidArgument,   // a conversion that cannot parse its input, e.g. int("x")
+  kNoSuchKey,        // map key absent (attributes.x, signals["x"], evidence.x)
+  kNoSuchOverload,   // operand of the wrong type at run time (dyn values from attributes)
+  kIndexOutOfRange,  // list[i] with i outside [0, size)
+  kDivisionByZero,   // int or uint / or % by zero
+  kOverflow,         // int or uint arithmetic or conversion out of range
+  kNotBool,          // the condition's value is not a bool
+  kInvalidArgument,  // a conversion that cannot parse its input, e.g. int("x")
 };
 
 // The result of evaluating a condition. A condition that ends in an error counts as fired
@@ -98,6 +98,8 @@ class Outcome {
   ErrorCode code_;
   int offset_;
 };
+
+struct CompileResult;
 
 namespace internal {
 struct CompiledExpr;  // the checked, lowered expression; defined in program.cc
@@ -134,8 +136,7 @@ class Program {
   const std::string& source() const;
 
  private:
-  friend struct CompileResult;
-  friend CompileResult Compile(std::string_view text);
+  friend CompileResult Compile(absl::string_view text);
   explicit Program(std::unique_ptr<internal::CompiledExpr> expr);
   std::unique_ptr<internal::CompiledExpr> expr_;
 };
@@ -152,7 +153,7 @@ struct CompileResult {
 };
 
 // Compile parses and type-checks text. Never throws; every error has an offset in text.
-CompileResult Compile(std::string_view text);
+CompileResult Compile(absl::string_view text);
 
 }  // namespace agate::engine::expr
 

@@ -1,0 +1,50 @@
+#include "engine/decision.h"
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+
+namespace agate::engine {
+namespace {
+
+constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+uint32_t ProcessRandom() {
+  static const uint32_t kValue = [] {
+    std::random_device rd;
+    return static_cast<uint32_t>(rd());
+  }();
+  return kValue;
+}
+
+std::atomic<uint64_t> g_counter{0};
+
+}  // namespace
+
+DecisionId DecisionId::Next(absl::Time now) {
+  // 128 bits: 48 bits of Unix milliseconds, 32 random bits fixed per process, 48 bits of a
+  // process-wide counter. Unique within a process by the counter, across processes by the
+  // random part, and sortable by time.
+  const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now)) & ((uint64_t{1} << 48) - 1);
+  const uint64_t counter =
+      g_counter.fetch_add(1, std::memory_order_relaxed) & ((uint64_t{1} << 48) - 1);
+  const uint64_t hi = (ms << 16) | (ProcessRandom() >> 16);
+  const uint64_t lo = (static_cast<uint64_t>(ProcessRandom() & 0xFFFF) << 48) | counter;
+  DecisionId id;
+  // 26 base32 digits cover 130 bits; the first digit holds the top 2 bits.
+  for (int i = 25; i >= 0; --i) {
+    const int shift = (25 - i) * 5;  // bit position of this digit from the bottom
+    uint64_t digit;
+    if (shift + 5 <= 64) {
+      digit = (lo >> shift) & 31;
+    } else if (shift >= 64) {
+      digit = (hi >> (shift - 64)) & 31;
+    } else {
+      digit = ((lo >> shift) | (hi << (64 - shift))) & 31;
+    }
+    id.chars_[i] = kCrockford[digit];
+  }
+  return id;
+}
+
+}  // namespace agate::engine

@@ -1,0 +1,53 @@
+#include "engine/evaluator.h"
+
+#include <utility>
+
+namespace agate::engine {
+
+Evaluator::Evaluator(std::shared_ptr<const Matrix> matrix, const Clock& clock,
+                     const expr::SignalCounter* counter)
+    : matrix_(std::move(matrix)), clock_(clock), counter_(counter) {}
+
+Decision Evaluator::Evaluate(const Request& request) const {
+  Decision decision;
+  decision.matrix = matrix();
+  const Matrix& matrix = *decision.matrix;
+  decision.decided_at = clock_.Now();
+  decision.id = DecisionId::Next(decision.decided_at);
+
+  const expr::EvalContext context{.counter = counter_};
+  const std::vector<Trigger>& triggers = matrix.triggers();
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    const Trigger& trigger = triggers[i];
+    const expr::Outcome outcome = trigger.condition->Evaluate(request, context);
+    if (!outcome.fired()) continue;
+
+    // Only fired triggers pay for their report: the ALLOW path allocates nothing.
+    FiredTrigger& fired = decision.fired.emplace_back();
+    fired.trigger = static_cast<int>(i);
+    if (outcome.is_error()) fired.error = trigger.condition->DescribeError(outcome);
+    trigger.condition->Observe(request, context, &fired.values);
+
+    // Most restrictive verdict wins; among equals, the lane listed first.
+    const Verdict verdict = matrix.lanes()[trigger.lane].verdict;
+    if (decision.lane < 0 || MoreRestrictive(verdict, decision.verdict) ||
+        (verdict == decision.verdict && trigger.lane < decision.lane)) {
+      decision.lane = trigger.lane;
+      decision.verdict = verdict;
+    }
+  }
+
+  if (decision.lane >= 0) {
+    const Lane& lane = matrix.lanes()[decision.lane];
+    decision.sla_deadline = decision.decided_at + lane.sla;
+    for (size_t e = 0; e < lane.evidence.size(); ++e) {
+      auto it = request.evidence().find(lane.evidence[e]);
+      if (it == request.evidence().end() || it->second.empty()) {
+        decision.missing_evidence.push_back(static_cast<int>(e));
+      }
+    }
+  }
+  return decision;
+}
+
+}  // namespace agate::engine

@@ -1,0 +1,1705 @@
+// Compile (type checking and lowering of the AST) and the evaluator of agate's CEL subset.
+#include "engine/expr/program.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/duration.h"
+#include "engine/expr/schema.h"
+#include "engine/expr/syntax.h"
+#include "re2/re2.h"
+
+namespace agate::engine::expr {
+namespace internal {
+
+// What a node does at run time.
+enum class Op : uint8_t {
+  kConst,
+  kField,      // read a request field
+  kMapGet,     // a[0] is a map (or dyn); key: `key` when has_key, else a[1]
+  kListIndex,  // a[0][a[1]]
+  kDynIndex,   // a[0][a[1]] on a dyn value: list or map at run time
+  kNot,
+  kNeg,
+  kAnd,
+  kOr,
+  kTernary,
+  kEq,
+  kNe,
+  kLt,
+  kLe,
+  kGt,
+  kGe,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMod,
+  kIn,
+  kHasField,
+  kHasKey,  // key in a[0]
+  kSize,
+  kContains,
+  kStartsWith,
+  kEndsWith,
+  kMatches,
+  kToInt,
+  kToUint,
+  kToDouble,
+  kToString,
+  kCount,
+  kList,  // a list literal (only under `in` and size())
+};
+
+enum class VK : uint8_t {
+  kError,
+  kBool,
+  kInt,
+  kUint,
+  kDouble,
+  kString,
+  kNull,
+  kListString,
+  kListDyn,
+  kMapInt,
+  kMapString,
+  kMapDyn,
+  kListLiteral,
+};
+
+using StringList = google::protobuf::RepeatedPtrField<std::string>;
+using IntMap = google::protobuf::Map<std::string, int64_t>;
+using StringMap = google::protobuf::Map<std::string, std::string>;
+
+// A run-time value: small and trivially copyable; strings and containers point into the request
+// or the program.
+struct Val {
+  VK kind = VK::kNull;
+  ErrorCode error = ErrorCode::kNone;
+  bool b = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  int node = -1;  // kError: the failing node; kListLiteral: the list node
+  absl::string_view s;
+  const void* p = nullptr;
+
+  static Val Bool(bool v) {
+    Val x;
+    x.kind = VK::kBool;
+    x.b = v;
+    return x;
+  }
+  static Val Int(int64_t v) {
+    Val x;
+    x.kind = VK::kInt;
+    x.i = v;
+    return x;
+  }
+  static Val Uint(uint64_t v) {
+    Val x;
+    x.kind = VK::kUint;
+    x.u = v;
+    return x;
+  }
+  static Val Double(double v) {
+    Val x;
+    x.kind = VK::kDouble;
+    x.d = v;
+    return x;
+  }
+  static Val String(absl::string_view v) {
+    Val x;
+    x.kind = VK::kString;
+    x.s = v;
+    return x;
+  }
+  static Val Null() { return Val(); }
+  static Val Ptr(VK kind, const void* p) {
+    Val x;
+    x.kind = kind;
+    x.p = p;
+    return x;
+  }
+  static Val Err(ErrorCode code, int node) {
+    Val x;
+    x.kind = VK::kError;
+    x.error = code;
+    x.node = node;
+    return x;
+  }
+  bool is_error() const { return kind == VK::kError; }
+  bool is_number() const { return kind == VK::kInt || kind == VK::kUint || kind == VK::kDouble; }
+};
+
+struct Compiled {
+  Op op = Op::kConst;
+  Type type = Type::kNull;
+  Field field = Field::kNone;
+  std::vector<int> a;  // operand nodes
+  bool has_key = false;
+  std::string key;  // kMapGet/kHasKey constant key; kCount signal
+  absl::Duration window;
+  std::unique_ptr<RE2> regex;
+  Val constant;
+  std::unique_ptr<absl::flat_hash_set<std::string>> string_set;  // kIn over a constant list
+  bool can_error = true;
+};
+
+struct CompiledExpr {
+  std::string source;
+  Ast ast;
+  std::vector<Compiled> nodes;     // parallel to ast.nodes
+  std::vector<std::string> texts;  // canonical source text per node
+  std::vector<std::string> fields;
+  std::vector<int> reads;  // nodes Observe reports, in source order
+  std::optional<bool> constant;
+};
+
+namespace {
+
+constexpr double kTwo63 = 9223372036854775808.0;
+constexpr double kTwo64 = 18446744073709551616.0;
+
+bool IsNumeric(Type t) { return t == Type::kInt || t == Type::kUint || t == Type::kDouble; }
+bool IsMap(Type t) { return t == Type::kMapInt || t == Type::kMapString || t == Type::kMapDyn; }
+bool IsList(Type t) { return t == Type::kListString || t == Type::kListDyn; }
+
+// ---------------------------------------------------------------------------------------------
+// Exact numeric comparison across int, uint and double (CEL's rules).
+
+enum class Order { kLess, kEqual, kGreater, kUnordered };
+
+Order Cmp(int64_t a, int64_t b) {
+  return a < b ? Order::kLess : a > b ? Order::kGreater : Order::kEqual;
+}
+Order Cmp(uint64_t a, uint64_t b) {
+  return a < b ? Order::kLess : a > b ? Order::kGreater : Order::kEqual;
+}
+Order Cmp(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return Order::kUnordered;
+  return a < b ? Order::kLess : a > b ? Order::kGreater : Order::kEqual;
+}
+Order Cmp(int64_t a, uint64_t b) {
+  if (a < 0) return Order::kLess;
+  return Cmp(static_cast<uint64_t>(a), b);
+}
+Order Flip(Order o) {
+  return o == Order::kLess ? Order::kGreater : o == Order::kGreater ? Order::kLess : o;
+}
+Order Cmp(int64_t a, double b) {
+  if (std::isnan(b)) return Order::kUnordered;
+  if (b >= kTwo63) return Order::kLess;
+  if (b < -kTwo63) return Order::kGreater;
+  const double t = std::trunc(b);
+  const Order o = Cmp(a, static_cast<int64_t>(t));
+  if (o != Order::kEqual) return o;
+  return b > t ? Order::kLess : b < t ? Order::kGreater : Order::kEqual;
+}
+Order Cmp(uint64_t a, double b) {
+  if (std::isnan(b)) return Order::kUnordered;
+  if (b >= kTwo64) return Order::kLess;
+  if (b < 0) return Order::kGreater;
+  const double t = std::trunc(b);
+  const Order o = Cmp(a, static_cast<uint64_t>(t));
+  if (o != Order::kEqual) return o;
+  return b > t ? Order::kLess : Order::kEqual;
+}
+
+Order CompareNumbers(const Val& x, const Val& y) {
+  switch (x.kind) {
+    case VK::kInt:
+      if (y.kind == VK::kInt) return Cmp(x.i, y.i);
+      if (y.kind == VK::kUint) return Cmp(x.i, y.u);
+      return Cmp(x.i, y.d);
+    case VK::kUint:
+      if (y.kind == VK::kInt) return Flip(Cmp(y.i, x.u));
+      if (y.kind == VK::kUint) return Cmp(x.u, y.u);
+      return Cmp(x.u, y.d);
+    default:
+      if (y.kind == VK::kInt) return Flip(Cmp(y.i, x.d));
+      if (y.kind == VK::kUint) return Flip(Cmp(y.u, x.d));
+      return Cmp(x.d, y.d);
+  }
+}
+
+Val FromProto(const google::protobuf::Value& v) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      return Val::Double(v.number_value());
+    case google::protobuf::Value::kStringValue:
+      return Val::String(v.string_value());
+    case google::protobuf::Value::kBoolValue:
+      return Val::Bool(v.bool_value());
+    case google::protobuf::Value::kListValue:
+      return Val::Ptr(VK::kListDyn, &v.list_value());
+    case google::protobuf::Value::kStructValue:
+      return Val::Ptr(VK::kMapDyn, &v.struct_value());
+    default:
+      return Val::Null();
+  }
+}
+
+size_t CodePoints(absl::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// A per-thread key buffer: a run-time map key as std::string without allocating once warm.
+const std::string& KeyBuffer(absl::string_view key) {
+  thread_local std::string buffer;
+  buffer.assign(key.data(), key.size());
+  return buffer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The evaluator.
+
+class Machine {
+ public:
+  Machine(const CompiledExpr& e, const Request& r, const EvalContext& c) : e_(e), r_(r), c_(c) {}
+
+  Val Eval(int n) const {
+    const Compiled& k = e_.nodes[n];
+    switch (k.op) {
+      case Op::kConst:
+        return k.constant;
+      case Op::kField:
+        return ReadField(k.field);
+      case Op::kMapGet: {
+        const Val map = Eval(k.a[0]);
+        if (map.is_error()) return map;
+        if (k.has_key) return MapGet(map, k.key, n);
+        const Val key = Eval(k.a[1]);
+        if (key.is_error()) return key;
+        if (key.kind != VK::kString) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        return MapGet(map, KeyBuffer(key.s), n);
+      }
+      case Op::kListIndex:
+      case Op::kDynIndex: {
+        const Val target = Eval(k.a[0]);
+        if (target.is_error()) return target;
+        const Val index = Eval(k.a[1]);
+        if (index.is_error()) return index;
+        if (target.kind == VK::kMapInt || target.kind == VK::kMapString ||
+            target.kind == VK::kMapDyn) {
+          if (index.kind != VK::kString) return Val::Err(ErrorCode::kNoSuchOverload, n);
+          return MapGet(target, KeyBuffer(index.s), n);
+        }
+        return ListIndex(target, index, n);
+      }
+      case Op::kNot: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        if (x.kind != VK::kBool) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        return Val::Bool(!x.b);
+      }
+      case Op::kNeg: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        if (x.kind == VK::kInt) {
+          if (x.i == std::numeric_limits<int64_t>::min()) {
+            return Val::Err(ErrorCode::kOverflow, n);
+          }
+          return Val::Int(-x.i);
+        }
+        if (x.kind == VK::kDouble) return Val::Double(-x.d);
+        return Val::Err(ErrorCode::kNoSuchOverload, n);
+      }
+      case Op::kAnd:
+      case Op::kOr: {
+        // CEL's commutative logic: a decisive operand wins over an error on either side.
+        const bool decisive = k.op == Op::kOr;
+        const Val x = Eval(k.a[0]);
+        if (x.kind == VK::kBool && x.b == decisive) return x;
+        const Val y = Eval(k.a[1]);
+        if (y.kind == VK::kBool && y.b == decisive) return y;
+        if (x.is_error()) return x;
+        if (x.kind != VK::kBool) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        if (y.is_error()) return y;
+        if (y.kind != VK::kBool) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        return Val::Bool(!decisive);
+      }
+      case Op::kTernary: {
+        const Val c = Eval(k.a[0]);
+        if (c.is_error()) return c;
+        if (c.kind != VK::kBool) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        return Eval(c.b ? k.a[1] : k.a[2]);
+      }
+      case Op::kEq:
+      case Op::kNe: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        const Val y = Eval(k.a[1]);
+        if (y.is_error()) return y;
+        const std::optional<bool> eq = Equal(x, y);
+        if (!eq.has_value()) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        return Val::Bool(k.op == Op::kEq ? *eq : !*eq);
+      }
+      case Op::kLt:
+      case Op::kLe:
+      case Op::kGt:
+      case Op::kGe: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        const Val y = Eval(k.a[1]);
+        if (y.is_error()) return y;
+        Order o;
+        if (x.is_number() && y.is_number()) {
+          o = CompareNumbers(x, y);
+        } else if (x.kind == VK::kString && y.kind == VK::kString) {
+          const int c = x.s.compare(y.s);
+          o = c < 0 ? Order::kLess : c > 0 ? Order::kGreater : Order::kEqual;
+        } else if (x.kind == VK::kBool && y.kind == VK::kBool) {
+          o = Cmp(static_cast<int64_t>(x.b), static_cast<int64_t>(y.b));
+        } else {
+          return Val::Err(ErrorCode::kNoSuchOverload, n);
+        }
+        if (o == Order::kUnordered) return Val::Bool(false);
+        switch (k.op) {
+          case Op::kLt:
+            return Val::Bool(o == Order::kLess);
+          case Op::kLe:
+            return Val::Bool(o != Order::kGreater);
+          case Op::kGt:
+            return Val::Bool(o == Order::kGreater);
+          default:
+            return Val::Bool(o != Order::kLess);
+        }
+      }
+      case Op::kAdd:
+      case Op::kSub:
+      case Op::kMul:
+      case Op::kDiv:
+      case Op::kMod: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        const Val y = Eval(k.a[1]);
+        if (y.is_error()) return y;
+        return Arithmetic(k.op, x, y, n);
+      }
+      case Op::kIn:
+        return In(k, n);
+      case Op::kHasField:
+        return Val::Bool(HasField(k.field));
+      case Op::kHasKey: {
+        const Val map = Eval(k.a[0]);
+        if (map.is_error()) return map;
+        const Val got = MapGet(map, k.key, n);
+        if (got.is_error() && got.error == ErrorCode::kNoSuchKey) return Val::Bool(false);
+        if (got.is_error()) return got;
+        return Val::Bool(true);
+      }
+      case Op::kSize: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        switch (x.kind) {
+          case VK::kString:
+            return Val::Int(static_cast<int64_t>(CodePoints(x.s)));
+          case VK::kListString:
+            return Val::Int(static_cast<const StringList*>(x.p)->size());
+          case VK::kListDyn:
+            return Val::Int(static_cast<const google::protobuf::ListValue*>(x.p)->values_size());
+          case VK::kMapInt:
+            return Val::Int(static_cast<int64_t>(static_cast<const IntMap*>(x.p)->size()));
+          case VK::kMapString:
+            return Val::Int(static_cast<int64_t>(static_cast<const StringMap*>(x.p)->size()));
+          case VK::kMapDyn:
+            return Val::Int(static_cast<int64_t>(
+                static_cast<const google::protobuf::Struct*>(x.p)->fields().size()));
+          case VK::kListLiteral:
+            return Val::Int(static_cast<int64_t>(e_.nodes[x.node].a.size()));
+          default:
+            return Val::Err(ErrorCode::kNoSuchOverload, n);
+        }
+      }
+      case Op::kContains:
+      case Op::kStartsWith:
+      case Op::kEndsWith: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        const Val y = Eval(k.a[1]);
+        if (y.is_error()) return y;
+        if (x.kind != VK::kString || y.kind != VK::kString) {
+          return Val::Err(ErrorCode::kNoSuchOverload, n);
+        }
+        if (k.op == Op::kContains) return Val::Bool(x.s.find(y.s) != absl::string_view::npos);
+        if (k.op == Op::kStartsWith) return Val::Bool(x.s.substr(0, y.s.size()) == y.s);
+        return Val::Bool(x.s.size() >= y.s.size() && x.s.substr(x.s.size() - y.s.size()) == y.s);
+      }
+      case Op::kMatches: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        if (x.kind != VK::kString) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        return Val::Bool(RE2::PartialMatch(re2::StringPiece(x.s.data(), x.s.size()), *k.regex));
+      }
+      case Op::kToInt:
+      case Op::kToUint:
+      case Op::kToDouble:
+      case Op::kToString: {
+        const Val x = Eval(k.a[0]);
+        if (x.is_error()) return x;
+        return Convert(k.op, x, n);
+      }
+      case Op::kCount: {
+        if (c_.counter != nullptr) return Val::Int(c_.counter->Count(r_, k.key, k.window));
+        auto it = r_.signals().find(k.key);
+        return Val::Int(it == r_.signals().end() ? 0 : it->second);
+      }
+      case Op::kList: {
+        Val x;
+        x.kind = VK::kListLiteral;
+        x.node = n;
+        return x;
+      }
+    }
+    return Val::Err(ErrorCode::kNoSuchOverload, n);
+  }
+
+  Val ReadField(Field f) const {
+    switch (f) {
+      case Field::kRequestId:
+        return Val::String(r_.request_id());
+      case Field::kTenantId:
+        return Val::String(r_.tenant_id());
+      case Field::kAgentId:
+        return Val::String(r_.agent_id());
+      case Field::kWorkflowId:
+        return Val::String(r_.workflow_id());
+      case Field::kItemId:
+        return Val::String(r_.item_id());
+      case Field::kSignals:
+        return Val::Ptr(VK::kMapInt, &r_.signals());
+      case Field::kAttributes:
+        return Val::Ptr(VK::kMapDyn, &r_.attributes());
+      case Field::kEvidence:
+        return Val::Ptr(VK::kMapString, &r_.evidence());
+      case Field::kActionType:
+        return Val::String(r_.action().type());
+      case Field::kActionTarget:
+        return Val::String(r_.action().target());
+      case Field::kActionCustomerFacing:
+        return Val::Bool(r_.action().customer_facing());
+      case Field::kActionIrreversible:
+        return Val::Bool(r_.action().irreversible());
+      case Field::kActionCritical:
+        return Val::Bool(r_.action().critical());
+      case Field::kActionAmount:
+        return Val::Double(r_.action().amount());
+      case Field::kActionCurrency:
+        return Val::String(r_.action().currency());
+      case Field::kActionTargetTenantId:
+        return Val::String(r_.action().target_tenant_id());
+      case Field::kActionRequestedScopes:
+        return Val::Ptr(VK::kListString, &r_.action().requested_scopes());
+      case Field::kActorCredentialId:
+        return Val::String(r_.actor().credential_id());
+      case Field::kActorRole:
+        return Val::String(r_.actor().role());
+      case Field::kActorScopes:
+        return Val::Ptr(VK::kListString, &r_.actor().scopes());
+      case Field::kModelConfidence:
+        return Val::Double(r_.model().confidence());
+      case Field::kModelSentiment:
+        return Val::String(r_.model().sentiment());
+      case Field::kModelLabels:
+        return Val::Ptr(VK::kListString, &r_.model().labels());
+      case Field::kApprovalCaseId:
+        return Val::String(r_.approval().case_id());
+      default:
+        return Val::Null();
+    }
+  }
+
+  // HasField is CEL's proto3 presence: a scalar is present when not its zero value.
+  bool HasField(Field f) const {
+    switch (f) {
+      case Field::kAction:
+        return r_.has_action();
+      case Field::kActor:
+        return r_.has_actor();
+      case Field::kModel:
+        return r_.has_model();
+      case Field::kApproval:
+        return r_.has_approval();
+      case Field::kSignals:
+        return !r_.signals().empty();
+      case Field::kAttributes:
+        return r_.has_attributes() && !r_.attributes().fields().empty();
+      case Field::kEvidence:
+        return !r_.evidence().empty();
+      default:
+        break;
+    }
+    const Val v = ReadField(f);
+    switch (v.kind) {
+      case VK::kString:
+        return !v.s.empty();
+      case VK::kBool:
+        return v.b;
+      case VK::kDouble:
+        return v.d != 0;
+      case VK::kListString:
+        return !static_cast<const StringList*>(v.p)->empty();
+      default:
+        return false;
+    }
+  }
+
+  Val MapGet(const Val& map, const std::string& key, int n) const {
+    switch (map.kind) {
+      case VK::kMapInt: {
+        const IntMap& m = *static_cast<const IntMap*>(map.p);
+        auto it = m.find(key);
+        return it == m.end() ? Val::Err(ErrorCode::kNoSuchKey, n) : Val::Int(it->second);
+      }
+      case VK::kMapString: {
+        const StringMap& m = *static_cast<const StringMap*>(map.p);
+        auto it = m.find(key);
+        return it == m.end() ? Val::Err(ErrorCode::kNoSuchKey, n) : Val::String(it->second);
+      }
+      case VK::kMapDyn: {
+        const auto& m = static_cast<const google::protobuf::Struct*>(map.p)->fields();
+        auto it = m.find(key);
+        return it == m.end() ? Val::Err(ErrorCode::kNoSuchKey, n) : FromProto(it->second);
+      }
+      default:
+        return Val::Err(ErrorCode::kNoSuchOverload, n);
+    }
+  }
+
+  Val ListIndex(const Val& list, const Val& index, int n) const {
+    int64_t i;
+    if (index.kind == VK::kInt) {
+      i = index.i;
+    } else if (index.kind == VK::kUint) {
+      i = index.u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+              ? -1
+              : static_cast<int64_t>(index.u);
+    } else if (index.kind == VK::kDouble && std::trunc(index.d) == index.d &&
+               std::abs(index.d) < kTwo63) {
+      i = static_cast<int64_t>(index.d);
+    } else {
+      return Val::Err(ErrorCode::kNoSuchOverload, n);
+    }
+    if (list.kind == VK::kListString) {
+      const StringList& l = *static_cast<const StringList*>(list.p);
+      if (i < 0 || i >= l.size()) return Val::Err(ErrorCode::kIndexOutOfRange, n);
+      return Val::String(l.Get(static_cast<int>(i)));
+    }
+    if (list.kind == VK::kListDyn) {
+      const auto& l = *static_cast<const google::protobuf::ListValue*>(list.p);
+      if (i < 0 || i >= l.values_size()) return Val::Err(ErrorCode::kIndexOutOfRange, n);
+      return FromProto(l.values(static_cast<int>(i)));
+    }
+    if (list.kind == VK::kListLiteral) {
+      const std::vector<int>& elems = e_.nodes[list.node].a;
+      if (i < 0 || i >= static_cast<int64_t>(elems.size())) {
+        return Val::Err(ErrorCode::kIndexOutOfRange, n);
+      }
+      return Eval(elems[static_cast<size_t>(i)]);
+    }
+    return Val::Err(ErrorCode::kNoSuchOverload, n);
+  }
+
+  // Equal is CEL's heterogeneous equality; nullopt when the values cannot be compared.
+  std::optional<bool> Equal(const Val& x, const Val& y) const {
+    if (x.is_number() && y.is_number()) return CompareNumbers(x, y) == Order::kEqual;
+    if (x.kind != y.kind) {
+      const bool x_list = x.kind == VK::kListString || x.kind == VK::kListDyn;
+      const bool y_list = y.kind == VK::kListString || y.kind == VK::kListDyn;
+      if (x_list && y_list) return ListsEqual(x, y);
+      return false;
+    }
+    switch (x.kind) {
+      case VK::kBool:
+        return x.b == y.b;
+      case VK::kString:
+        return x.s == y.s;
+      case VK::kNull:
+        return true;
+      case VK::kListString:
+      case VK::kListDyn:
+        return ListsEqual(x, y);
+      default:
+        return std::nullopt;
+    }
+  }
+
+  size_t ListSize(const Val& l) const {
+    return l.kind == VK::kListString
+               ? static_cast<size_t>(static_cast<const StringList*>(l.p)->size())
+               : static_cast<size_t>(
+                     static_cast<const google::protobuf::ListValue*>(l.p)->values_size());
+  }
+  Val ListAt(const Val& l, size_t i) const {
+    if (l.kind == VK::kListString) {
+      return Val::String(static_cast<const StringList*>(l.p)->Get(static_cast<int>(i)));
+    }
+    return FromProto(
+        static_cast<const google::protobuf::ListValue*>(l.p)->values(static_cast<int>(i)));
+  }
+  std::optional<bool> ListsEqual(const Val& x, const Val& y) const {
+    if (ListSize(x) != ListSize(y)) return false;
+    for (size_t i = 0; i < ListSize(x); ++i) {
+      std::optional<bool> eq = Equal(ListAt(x, i), ListAt(y, i));
+      if (!eq.has_value() || !*eq) return eq;
+    }
+    return true;
+  }
+
+  Val In(const Compiled& k, int n) const {
+    const Val x = Eval(k.a[0]);
+    if (x.is_error()) return x;
+    if (k.string_set != nullptr) {
+      return Val::Bool(x.kind == VK::kString && k.string_set->contains(x.s));
+    }
+    const Val c = Eval(k.a[1]);
+    if (c.is_error()) return c;
+    switch (c.kind) {
+      case VK::kListLiteral: {
+        Val first_error;
+        bool errored = false;
+        for (int elem : e_.nodes[c.node].a) {
+          const Val y = Eval(elem);
+          if (y.is_error()) {
+            if (!errored) first_error = y;
+            errored = true;
+            continue;
+          }
+          std::optional<bool> eq = Equal(x, y);
+          if (eq.value_or(false)) return Val::Bool(true);
+        }
+        return errored ? first_error : Val::Bool(false);
+      }
+      case VK::kListString:
+      case VK::kListDyn:
+        for (size_t i = 0; i < ListSize(c); ++i) {
+          if (Equal(x, ListAt(c, i)).value_or(false)) return Val::Bool(true);
+        }
+        return Val::Bool(false);
+      case VK::kMapInt:
+      case VK::kMapString:
+      case VK::kMapDyn: {
+        if (x.kind != VK::kString) return Val::Err(ErrorCode::kNoSuchOverload, n);
+        const Val got = MapGet(c, KeyBuffer(x.s), n);
+        return Val::Bool(!got.is_error());
+      }
+      default:
+        return Val::Err(ErrorCode::kNoSuchOverload, n);
+    }
+  }
+
+  static Val Arithmetic(Op op, const Val& x, const Val& y, int n) {
+    if (x.kind != y.kind || !x.is_number()) return Val::Err(ErrorCode::kNoSuchOverload, n);
+    if (x.kind == VK::kDouble) {
+      switch (op) {
+        case Op::kAdd:
+          return Val::Double(x.d + y.d);
+        case Op::kSub:
+          return Val::Double(x.d - y.d);
+        case Op::kMul:
+          return Val::Double(x.d * y.d);
+        case Op::kDiv:
+          return Val::Double(x.d / y.d);
+        default:
+          return Val::Err(ErrorCode::kNoSuchOverload, n);
+      }
+    }
+    if (x.kind == VK::kInt) {
+      int64_t r;
+      switch (op) {
+        case Op::kAdd:
+          if (__builtin_add_overflow(x.i, y.i, &r)) return Val::Err(ErrorCode::kOverflow, n);
+          return Val::Int(r);
+        case Op::kSub:
+          if (__builtin_sub_overflow(x.i, y.i, &r)) return Val::Err(ErrorCode::kOverflow, n);
+          return Val::Int(r);
+        case Op::kMul:
+          if (__builtin_mul_overflow(x.i, y.i, &r)) return Val::Err(ErrorCode::kOverflow, n);
+          return Val::Int(r);
+        default:
+          if (y.i == 0) return Val::Err(ErrorCode::kDivisionByZero, n);
+          if (x.i == std::numeric_limits<int64_t>::min() && y.i == -1) {
+            return Val::Err(ErrorCode::kOverflow, n);
+          }
+          return Val::Int(op == Op::kDiv ? x.i / y.i : x.i % y.i);
+      }
+    }
+    uint64_t r;
+    switch (op) {
+      case Op::kAdd:
+        if (__builtin_add_overflow(x.u, y.u, &r)) return Val::Err(ErrorCode::kOverflow, n);
+        return Val::Uint(r);
+      case Op::kSub:
+        if (__builtin_sub_overflow(x.u, y.u, &r)) return Val::Err(ErrorCode::kOverflow, n);
+        return Val::Uint(r);
+      case Op::kMul:
+        if (__builtin_mul_overflow(x.u, y.u, &r)) return Val::Err(ErrorCode::kOverflow, n);
+        return Val::Uint(r);
+      default:
+        if (y.u == 0) return Val::Err(ErrorCode::kDivisionByZero, n);
+        return Val::Uint(op == Op::kDiv ? x.u / y.u : x.u % y.u);
+    }
+  }
+
+  static Val Convert(Op op, const Val& x, int n) {
+    switch (op) {
+      case Op::kToInt:
+        switch (x.kind) {
+          case VK::kInt:
+            return x;
+          case VK::kUint:
+            if (x.u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+              return Val::Err(ErrorCode::kOverflow, n);
+            }
+            return Val::Int(static_cast<int64_t>(x.u));
+          case VK::kDouble:
+            if (!(x.d > -kTwo63 - 1025 && x.d < kTwo63)) return Val::Err(ErrorCode::kOverflow, n);
+            return Val::Int(static_cast<int64_t>(x.d));
+          case VK::kString: {
+            int64_t v;
+            if (!absl::SimpleAtoi(x.s, &v)) return Val::Err(ErrorCode::kInvalidArgument, n);
+            return Val::Int(v);
+          }
+          default:
+            return Val::Err(ErrorCode::kNoSuchOverload, n);
+        }
+      case Op::kToUint:
+        switch (x.kind) {
+          case VK::kUint:
+            return x;
+          case VK::kInt:
+            if (x.i < 0) return Val::Err(ErrorCode::kOverflow, n);
+            return Val::Uint(static_cast<uint64_t>(x.i));
+          case VK::kDouble:
+            if (!(x.d > -1 && x.d < kTwo64)) return Val::Err(ErrorCode::kOverflow, n);
+            return Val::Uint(static_cast<uint64_t>(x.d));
+          case VK::kString: {
+            uint64_t v;
+            if (!absl::SimpleAtoi(x.s, &v)) return Val::Err(ErrorCode::kInvalidArgument, n);
+            return Val::Uint(v);
+          }
+          default:
+            return Val::Err(ErrorCode::kNoSuchOverload, n);
+        }
+      case Op::kToDouble:
+        switch (x.kind) {
+          case VK::kDouble:
+            return x;
+          case VK::kInt:
+            return Val::Double(static_cast<double>(x.i));
+          case VK::kUint:
+            return Val::Double(static_cast<double>(x.u));
+          case VK::kString: {
+            double v;
+            if (!absl::SimpleAtod(x.s, &v)) return Val::Err(ErrorCode::kInvalidArgument, n);
+            return Val::Double(v);
+          }
+          default:
+            return Val::Err(ErrorCode::kNoSuchOverload, n);
+        }
+      default:
+        if (x.kind == VK::kString) return x;
+        return Val::Err(ErrorCode::kNoSuchOverload, n);
+    }
+  }
+
+ private:
+  const CompiledExpr& e_;
+  const Request& r_;
+  const EvalContext& c_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The checker: types every node and lowers it to an Op.
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", absl::CEscape(s), "\""); }
+
+class Checker {
+ public:
+  Checker(CompiledExpr& e, std::vector<Issue>& errors) : e_(e), errors_(errors) {
+    e_.nodes.resize(e_.ast.nodes.size());
+    e_.texts.resize(e_.ast.nodes.size());
+  }
+
+  void Run() {
+    for (size_t i = 0; i < e_.ast.nodes.size(); ++i) Text(static_cast<int>(i));
+    const Type t = Check(e_.ast.root, /*list_ok=*/false);
+    if (errors_.empty() && t != Type::kBool && t != Type::kDyn) {
+      Error(0, absl::StrCat("condition must be bool, got ", TypeName(t)));
+    }
+  }
+
+ private:
+  const Node& N(int n) const { return e_.ast.nodes[n]; }
+  Compiled& K(int n) { return e_.nodes[n]; }
+
+  void Error(int offset, std::string message) {
+    for (const Issue& i : errors_) {
+      if (i.offset == offset && i.message == message) return;
+    }
+    errors_.push_back(Issue{offset, std::move(message)});
+  }
+
+  // Text renders node n as canonical source text (for messages and Observe).
+  const std::string& Text(int n) {
+    std::string& t = e_.texts[n];
+    if (!t.empty()) return t;
+    const Node& node = N(n);
+    auto arg = [&](size_t i) -> std::string { return Text(node.args[i]); };
+    switch (node.kind) {
+      case NodeKind::kNull:
+        t = "null";
+        break;
+      case NodeKind::kBool:
+        t = node.bool_value ? "true" : "false";
+        break;
+      case NodeKind::kInt:
+        t = absl::StrCat(node.int_value);
+        break;
+      case NodeKind::kUint:
+        t = absl::StrCat(node.uint_value, "u");
+        break;
+      case NodeKind::kDouble: {
+        t = absl::StrCat(node.double_value);
+        if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+        break;
+      }
+      case NodeKind::kString:
+        t = Quote(node.text);
+        break;
+      case NodeKind::kIdent:
+        t = node.text;
+        break;
+      case NodeKind::kSelect:
+        t = absl::StrCat(arg(0), ".", node.text);
+        break;
+      case NodeKind::kIndex:
+        t = absl::StrCat(arg(0), "[", arg(1), "]");
+        break;
+      case NodeKind::kCall: {
+        std::vector<std::string> args;
+        for (size_t i = node.receiver ? 1 : 0; i < node.args.size(); ++i) args.push_back(arg(i));
+        t = absl::StrCat(node.receiver ? absl::StrCat(arg(0), ".") : "", node.text, "(",
+                         absl::StrJoin(args, ", "), ")");
+        break;
+      }
+      case NodeKind::kList: {
+        std::vector<std::string> args;
+        for (size_t i = 0; i < node.args.size(); ++i) args.push_back(arg(i));
+        t = absl::StrCat("[", absl::StrJoin(args, ", "), "]");
+        break;
+      }
+      case NodeKind::kUnary:
+        t = absl::StrCat(node.text, arg(0));
+        break;
+      case NodeKind::kBinary:
+        t = absl::StrCat(arg(0), " ", node.text, " ", arg(1));
+        break;
+      case NodeKind::kTernary:
+        t = absl::StrCat(arg(0), " ? ", arg(1), " : ", arg(2));
+        break;
+    }
+    return t;
+  }
+
+  Type Set(int n, Op op, Type type, std::vector<int> args = {}) {
+    Compiled& k = K(n);
+    k.op = op;
+    k.type = type;
+    k.a = std::move(args);
+    return type;
+  }
+  Type Const(int n, Val v, Type type) {
+    Compiled& k = K(n);
+    k.op = Op::kConst;
+    k.type = type;
+    k.constant = v;
+    k.can_error = false;
+    return type;
+  }
+
+  std::string Overload(absl::string_view op, std::initializer_list<Type> types) {
+    std::vector<absl::string_view> names;
+    for (Type t : types) names.push_back(TypeName(t));
+    return absl::StrCat("no matching overload for '", op, "' applied to (",
+                        absl::StrJoin(names, ", "), ")");
+  }
+
+  // Check types node n. list_ok: a list literal is allowed here (right of `in`, size()).
+  Type Check(int n, bool list_ok) {
+    const Node& node = N(n);
+    switch (node.kind) {
+      case NodeKind::kNull:
+        return Const(n, Val::Null(), Type::kNull);
+      case NodeKind::kBool:
+        return Const(n, Val::Bool(node.bool_value), Type::kBool);
+      case NodeKind::kInt:
+        return Const(n, Val::Int(node.int_value), Type::kInt);
+      case NodeKind::kUint:
+        return Const(n, Val::Uint(node.uint_value), Type::kUint);
+      case NodeKind::kDouble:
+        return Const(n, Val::Double(node.double_value), Type::kDouble);
+      case NodeKind::kString:
+        return Const(n, Val::String(node.text), Type::kString);
+      case NodeKind::kIdent: {
+        const FieldInfo* f = FindField(Field::kNone, node.text);
+        if (f == nullptr) {
+          Error(node.offset, absl::StrCat("unknown field '", node.text, "'; request fields are ",
+                                          FieldNames(Field::kNone)));
+          return Type::kDyn;
+        }
+        K(n).field = f->field;
+        K(n).can_error = false;
+        return Set(n, Op::kField, f->type);
+      }
+      case NodeKind::kSelect:
+        return Select(n);
+      case NodeKind::kIndex: {
+        const Type t = Check(node.args[0], false);
+        const Type i = Check(node.args[1], false);
+        if (t == Type::kMessage) {
+          Error(node.offset,
+                absl::StrCat("cannot index ", Text(node.args[0]), ": select its fields with '.'"));
+          return Type::kDyn;
+        }
+        if (IsMap(t)) {
+          if (i != Type::kString && i != Type::kDyn) {
+            Error(node.offset, Overload("[]", {t, i}));
+            return Type::kDyn;
+          }
+          if (N(node.args[1]).kind == NodeKind::kString) {
+            K(n).has_key = true;
+            K(n).key = N(node.args[1]).text;
+          }
+          return Set(n, Op::kMapGet, MapValueType(t), {node.args[0], node.args[1]});
+        }
+        if (IsList(t)) {
+          if (!IsNumeric(i) && i != Type::kDyn) {
+            Error(node.offset, Overload("[]", {t, i}));
+            return Type::kDyn;
+          }
+          return Set(n, Op::kListIndex, t == Type::kListString ? Type::kString : Type::kDyn,
+                     {node.args[0], node.args[1]});
+        }
+        if (t == Type::kDyn) return Set(n, Op::kDynIndex, Type::kDyn, {node.args[0], node.args[1]});
+        Error(node.offset, Overload("[]", {t, i}));
+        return Type::kDyn;
+      }
+      case NodeKind::kCall:
+        return Call(n);
+      case NodeKind::kList: {
+        if (!list_ok) {
+          Error(node.offset, "list literals are only supported on the right of 'in' and in size()");
+        }
+        bool all_strings = true;
+        for (int arg : node.args) {
+          const Type t = Check(arg, false);
+          if (t == Type::kMessage || IsMap(t) || IsList(t)) {
+            Error(N(arg).offset, absl::StrCat("a list literal cannot hold a ", TypeName(t)));
+          }
+          all_strings = all_strings && N(arg).kind == NodeKind::kString;
+        }
+        K(n).can_error = false;
+        (void)all_strings;
+        return Set(n, Op::kList, Type::kListDyn, node.args);
+      }
+      case NodeKind::kUnary: {
+        const Type t = Check(node.args[0], false);
+        if (node.text == "!") {
+          if (t != Type::kBool && t != Type::kDyn) Error(node.offset, Overload("!", {t}));
+          return Set(n, Op::kNot, Type::kBool, node.args);
+        }
+        if (t != Type::kInt && t != Type::kDouble && t != Type::kDyn) {
+          Error(node.offset, Overload("-", {t}));
+        }
+        return Set(n, Op::kNeg, t == Type::kDyn ? Type::kDyn : t, node.args);
+      }
+      case NodeKind::kBinary:
+        return Binary(n);
+      case NodeKind::kTernary: {
+        const Type c = Check(node.args[0], false);
+        const Type a = Check(node.args[1], false);
+        const Type b = Check(node.args[2], false);
+        if (c != Type::kBool && c != Type::kDyn) {
+          Error(node.offset, absl::StrCat("the condition of '?:' must be bool, got ", TypeName(c)));
+        }
+        for (Type t : {a, b}) {
+          if (t == Type::kMessage) Error(node.offset, "a branch of '?:' cannot be a message");
+        }
+        return Set(n, Op::kTernary, a == b ? a : Type::kDyn, node.args);
+      }
+    }
+    return Type::kDyn;
+  }
+
+  static Type MapValueType(Type map) {
+    return map == Type::kMapInt ? Type::kInt : map == Type::kMapString ? Type::kString : Type::kDyn;
+  }
+
+  Type Select(int n) {
+    const Node& node = N(n);
+    const Type t = Check(node.args[0], false);
+    if (t == Type::kMessage) {
+      const Field parent = K(node.args[0]).field;
+      const FieldInfo* f = FindField(parent, node.text);
+      if (f == nullptr) {
+        const std::string owner = Text(node.args[0]);
+        // Reported at the start of the path (`action` of `action.typo`), like a compiler
+        // underlining the whole expression.
+        int start = node.args[0];
+        while (N(start).kind == NodeKind::kSelect) start = N(start).args[0];
+        Error(N(start).offset, absl::StrCat("unknown field '", node.text, "' in ", owner,
+                                            "; its fields are ", FieldNames(parent)));
+        return Type::kDyn;
+      }
+      K(n).field = f->field;
+      K(n).can_error = false;
+      return Set(n, Op::kField, f->type);
+    }
+    if (IsMap(t) || t == Type::kDyn) {
+      K(n).has_key = true;
+      K(n).key = node.text;
+      return Set(n, Op::kMapGet, IsMap(t) ? MapValueType(t) : Type::kDyn, {node.args[0]});
+    }
+    Error(node.offset, absl::StrCat("cannot select field '", node.text, "' from ",
+                                    Text(node.args[0]), " of type ", TypeName(t)));
+    return Type::kDyn;
+  }
+
+  Type Binary(int n) {
+    const Node& node = N(n);
+    const std::string& op = node.text;
+    const Type x = Check(node.args[0], false);
+    const Type y = Check(node.args[1], op == "in");
+    for (Type t : {x, y}) {
+      if (t == Type::kMessage) {
+        Error(node.offset, absl::StrCat(Overload(op, {x, y}),
+                                        ": select a field of the message, e.g. action.type"));
+        return Type::kBool;
+      }
+    }
+    const bool dyn = x == Type::kDyn || y == Type::kDyn;
+    if (op == "&&" || op == "||") {
+      if ((x != Type::kBool && x != Type::kDyn) || (y != Type::kBool && y != Type::kDyn)) {
+        Error(node.offset, Overload(op, {x, y}));
+      }
+      return Set(n, op == "&&" ? Op::kAnd : Op::kOr, Type::kBool, node.args);
+    }
+    if (op == "==" || op == "!=") {
+      const bool ok = dyn || x == y || (IsNumeric(x) && IsNumeric(y)) || x == Type::kNull ||
+                      y == Type::kNull || (IsList(x) && IsList(y));
+      if (!ok || IsMap(x) || IsMap(y)) Error(node.offset, Overload(op, {x, y}));
+      return Set(n, op == "==" ? Op::kEq : Op::kNe, Type::kBool, node.args);
+    }
+    if (op == "<" || op == "<=" || op == ">" || op == ">=") {
+      auto orderable = [](Type t) {
+        return IsNumeric(t) || t == Type::kString || t == Type::kBool || t == Type::kDyn;
+      };
+      const bool ok =
+          orderable(x) && orderable(y) && (dyn || (IsNumeric(x) && IsNumeric(y)) || x == y);
+      if (!ok) Error(node.offset, Overload(op, {x, y}));
+      const Op o = op == "<" ? Op::kLt : op == "<=" ? Op::kLe : op == ">" ? Op::kGt : Op::kGe;
+      return Set(n, o, Type::kBool, node.args);
+    }
+    if (op == "in") {
+      const bool container = IsList(y) || IsMap(y) || y == Type::kDyn;
+      if (!container || IsList(x) || IsMap(x)) {
+        Error(node.offset, Overload("in", {x, y}));
+        return Type::kBool;
+      }
+      if (IsMap(y) && x != Type::kString && x != Type::kDyn) {
+        Error(node.offset, Overload("in", {x, y}));
+      }
+      Set(n, Op::kIn, Type::kBool, node.args);
+      const Node& list = N(node.args[1]);
+      if (list.kind == NodeKind::kList && list.args.size() > 8 &&
+          std::all_of(list.args.begin(), list.args.end(),
+                      [&](int a) { return N(a).kind == NodeKind::kString; })) {
+        auto set = std::make_unique<absl::flat_hash_set<std::string>>();
+        for (int a : list.args) set->insert(N(a).text);
+        K(n).string_set = std::move(set);
+      }
+      return Type::kBool;
+    }
+    // Arithmetic.
+    if (op == "+" && x == Type::kString && y == Type::kString) {
+      Error(node.offset, "string concatenation is not supported in triggers");
+      return Type::kString;
+    }
+    if (op == "+" && IsList(x) && IsList(y)) {
+      Error(node.offset, "list concatenation is not supported in triggers");
+      return Type::kListDyn;
+    }
+    bool ok;
+    Type result;
+    if (dyn) {
+      const Type known = x == Type::kDyn ? y : x;
+      ok = known == Type::kDyn || IsNumeric(known);
+      result = known;
+    } else {
+      ok = x == y && IsNumeric(x);
+      result = x;
+    }
+    if (op == "%" && (x == Type::kDouble || y == Type::kDouble)) ok = false;
+    if (!ok) {
+      Error(node.offset, Overload(op, {x, y}));
+      return Type::kDyn;
+    }
+    const Op o = op == "+"   ? Op::kAdd
+                 : op == "-" ? Op::kSub
+                 : op == "*" ? Op::kMul
+                 : op == "/" ? Op::kDiv
+                             : Op::kMod;
+    return Set(n, o, result, node.args);
+  }
+
+  bool Arity(const Node& node, size_t want) {
+    const size_t got = node.args.size() - (node.receiver ? 1 : 0);
+    if (got == want) return true;
+    Error(node.offset, absl::StrCat("'", node.text, "' takes ", want,
+                                    want == 1 ? " argument" : " arguments", ", got ", got));
+    return false;
+  }
+
+  Type Call(int n) {
+    const Node& node = N(n);
+    const std::string& f = node.text;
+    if (f == "has") {
+      if (node.receiver || !Arity(node, 1)) {
+        if (node.receiver) Error(node.offset, "has() is a macro: write has(x.f)");
+        return Type::kBool;
+      }
+      const int arg = node.args[0];
+      if (N(arg).kind != NodeKind::kSelect) {
+        Error(N(arg).offset, "has() needs a field selection, e.g. has(attributes.discount_pct)");
+        return Type::kBool;
+      }
+      const int operand = N(arg).args[0];
+      const Type t = Check(operand, false);
+      if (t == Type::kMessage) {
+        const FieldInfo* info = FindField(K(operand).field, N(arg).text);
+        if (info == nullptr) {
+          Error(N(arg).offset, absl::StrCat("unknown field '", N(arg).text, "' in ", Text(operand),
+                                            "; its fields are ", FieldNames(K(operand).field)));
+          return Type::kBool;
+        }
+        K(n).field = info->field;
+        K(n).can_error = false;
+        return Set(n, Op::kHasField, Type::kBool);
+      }
+      if (IsMap(t) || t == Type::kDyn) {
+        K(n).key = N(arg).text;
+        K(n).has_key = true;
+        K(n).can_error = K(operand).can_error || t == Type::kDyn;
+        return Set(n, Op::kHasKey, Type::kBool, {operand});
+      }
+      Error(N(arg).offset, absl::StrCat("has() cannot test field '", N(arg).text, "' of ",
+                                        Text(operand), " of type ", TypeName(t)));
+      return Type::kBool;
+    }
+    if (f == "size") {
+      if (!Arity(node, 1)) return Type::kInt;
+      const Type t = Check(node.args[0], true);
+      if (t != Type::kString && !IsList(t) && !IsMap(t) && t != Type::kDyn) {
+        Error(node.offset, Overload("size", {t}));
+      }
+      K(n).can_error = t == Type::kDyn || K(node.args[0]).can_error;
+      return Set(n, Op::kSize, Type::kInt, {node.args[0]});
+    }
+    if (f == "contains" || f == "startsWith" || f == "endsWith") {
+      if (!node.receiver) {
+        Error(node.offset, absl::StrCat("'", f, "' is a method: write s.", f, "(t)"));
+        return Type::kBool;
+      }
+      if (!Arity(node, 1)) return Type::kBool;
+      const Type s = Check(node.args[0], false);
+      const Type t = Check(node.args[1], false);
+      if ((s != Type::kString && s != Type::kDyn) || (t != Type::kString && t != Type::kDyn)) {
+        Error(node.offset, Overload(f, {s, t}));
+      }
+      const Op op = f == "contains"     ? Op::kContains
+                    : f == "startsWith" ? Op::kStartsWith
+                                        : Op::kEndsWith;
+      return Set(n, op, Type::kBool, {node.args[0], node.args[1]});
+    }
+    if (f == "matches") {
+      if (node.args.size() != 2) {
+        Error(node.offset, absl::StrCat("'matches' takes 1 argument, got ",
+                                        node.args.size() - (node.receiver ? 1 : 0)));
+        return Type::kBool;
+      }
+      const Type s = Check(node.args[0], false);
+      if (s != Type::kString && s != Type::kDyn) Error(node.offset, Overload("matches", {s}));
+      const Node& pattern = N(node.args[1]);
+      if (pattern.kind != NodeKind::kString) {
+        Error(pattern.offset,
+              "the pattern of matches() must be a string literal (it is compiled once)");
+        return Type::kBool;
+      }
+      RE2::Options options;
+      options.set_log_errors(false);
+      auto re = std::make_unique<RE2>(pattern.text, options);
+      if (!re->ok()) {
+        Error(pattern.offset, absl::StrCat("invalid regular expression: ", re->error()));
+        return Type::kBool;
+      }
+      K(n).regex = std::move(re);
+      return Set(n, Op::kMatches, Type::kBool, {node.args[0]});
+    }
+    if (f == "int" || f == "uint" || f == "double" || f == "string") {
+      if (node.receiver) {
+        Error(node.offset, absl::StrCat("'", f, "' is a function: write ", f, "(x)"));
+        return Type::kDyn;
+      }
+      if (!Arity(node, 1)) return Type::kDyn;
+      const Type t = Check(node.args[0], false);
+      const bool ok = f == "string" ? (t == Type::kString || t == Type::kDyn)
+                                    : (IsNumeric(t) || t == Type::kString || t == Type::kDyn);
+      if (!ok) {
+        Error(node.offset,
+              f == "string" && IsNumeric(t)
+                  ? absl::StrCat("string() of ", TypeName(t), " is not supported in triggers")
+                  : Overload(f, {t}));
+      }
+      const Op op = f == "int"      ? Op::kToInt
+                    : f == "uint"   ? Op::kToUint
+                    : f == "double" ? Op::kToDouble
+                                    : Op::kToString;
+      const Type result = f == "int"      ? Type::kInt
+                          : f == "uint"   ? Type::kUint
+                          : f == "double" ? Type::kDouble
+                                          : Type::kString;
+      return Set(n, op, result, {node.args[0]});
+    }
+    if (f == "count") {
+      if (node.receiver) {
+        Error(node.offset, "'count' is a function: write count(\"signal\", \"10m\")");
+        return Type::kInt;
+      }
+      if (!Arity(node, 2)) return Type::kInt;
+      const Node& signal = N(node.args[0]);
+      const Node& window = N(node.args[1]);
+      if (signal.kind != NodeKind::kString || signal.text.empty()) {
+        Error(signal.offset, "the signal of count() must be a non-empty string literal");
+        return Type::kInt;
+      }
+      if (window.kind != NodeKind::kString) {
+        Error(window.offset, "the window of count() must be a string literal such as \"10m\"");
+        return Type::kInt;
+      }
+      absl::StatusOr<absl::Duration> d = ParseDuration(window.text);
+      if (!d.ok()) {
+        Error(window.offset, absl::StrCat("invalid window: ", d.status().message()));
+        return Type::kInt;
+      }
+      K(n).key = signal.text;
+      K(n).window = *d;
+      K(n).can_error = false;
+      return Set(n, Op::kCount, Type::kInt);
+    }
+    Error(node.offset, absl::StrCat("unknown function '", f, "'"));
+    return Type::kDyn;
+  }
+
+  CompiledExpr& e_;
+  std::vector<Issue>& errors_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Analyses after checking: reads, fields, constant value, warnings.
+
+class Analysis {
+ public:
+  Analysis(CompiledExpr& e, std::vector<Issue>& warnings) : e_(e), warnings_(warnings) {}
+
+  void Run() {
+    Walk(e_.ast.root, {});
+    e_.constant = ConstBool(e_.ast.root);
+  }
+
+ private:
+  const Node& N(int n) const { return e_.ast.nodes[n]; }
+  const Compiled& K(int n) const { return e_.nodes[n]; }
+
+  int Start(int n) const {
+    const Node& node = N(n);
+    if ((node.kind == NodeKind::kSelect || node.kind == NodeKind::kIndex ||
+         (node.kind == NodeKind::kCall && node.receiver) || node.kind == NodeKind::kBinary ||
+         node.kind == NodeKind::kTernary) &&
+        !node.args.empty()) {
+      return std::min(node.offset, Start(node.args[0]));
+    }
+    return node.offset;
+  }
+
+  void AddField(const std::string& path) {
+    if (std::find(e_.fields.begin(), e_.fields.end(), path) == e_.fields.end()) {
+      e_.fields.push_back(path);
+    }
+  }
+  // ReadText is what Observe reports a read as: has(x.f) reads x.f.
+  const std::string& ReadText(int n) const {
+    return K(n).op == Op::kHasField ? e_.texts[N(n).args[0]] : e_.texts[n];
+  }
+  void AddRead(int n) {
+    for (int r : e_.reads) {
+      if (ReadText(r) == ReadText(n)) return;
+    }
+    e_.reads.push_back(n);
+  }
+
+  // GuardId names a map key read: the map's text and the key.
+  std::string GuardId(int map, const std::string& key) const {
+    return absl::StrCat(e_.texts[map], "\x1f", key);
+  }
+  // Guards returns the keys known present when n is true (negated: when n is false).
+  void Guards(int n, bool negated, std::vector<std::string>& out) const {
+    const Node& node = N(n);
+    const Compiled& k = K(n);
+    if (!negated && k.op == Op::kHasKey) out.push_back(GuardId(k.a[0], k.key));
+    if (!negated && k.op == Op::kIn && N(node.args[0]).kind == NodeKind::kString) {
+      out.push_back(GuardId(node.args[1], N(node.args[0]).text));
+    }
+    if (k.op == Op::kNot) Guards(k.a[0], !negated, out);
+    if ((k.op == Op::kAnd && !negated) || (k.op == Op::kOr && negated)) {
+      Guards(k.a[0], negated, out);
+      Guards(k.a[1], negated, out);
+    }
+  }
+
+  void Walk(int n, std::vector<std::string> guards) {
+    const Node& node = N(n);
+    const Compiled& k = K(n);
+    switch (k.op) {
+      case Op::kField: {
+        const FieldInfo* f = nullptr;
+        for (const FieldInfo& info : AllFields()) {
+          if (info.field == k.field) f = &info;
+        }
+        if (f != nullptr) AddField(std::string(f->path));
+        AddRead(n);
+        return;
+      }
+      case Op::kHasField:
+        AddField(e_.texts[node.args[0]]);
+        AddRead(n);
+        return;
+      case Op::kHasKey:
+        AddField(DottedPath(node.args[0]));
+        if (K(k.a[0]).op != Op::kField) Walk(k.a[0], guards);
+        return;
+      case Op::kMapGet:
+        if (k.has_key) {
+          AddField(DottedPath(n));
+          if (std::find(guards.begin(), guards.end(), GuardId(k.a[0], k.key)) == guards.end() &&
+              !Warned(n)) {
+            const std::string& text = e_.texts[n];
+            warnings_.push_back(Issue{
+                Start(n), absl::StrCat(text, " is read without has(", text,
+                                       "): a request without it makes the condition fail (the "
+                                       "trigger fires)")});
+          }
+          AddRead(n);
+          // The map itself is not a separate read.
+          if (K(k.a[0]).op != Op::kField) Walk(k.a[0], guards);
+          if (k.a.size() > 1 && K(k.a[1]).op != Op::kConst) Walk(k.a[1], guards);
+          return;
+        }
+        break;
+      case Op::kCount:
+        AddField(absl::StrCat("signals.", k.key));
+        AddRead(n);
+        return;
+      case Op::kAnd:
+      case Op::kOr: {
+        Walk(k.a[0], guards);
+        std::vector<std::string> more = guards;
+        Guards(k.a[0], k.op == Op::kOr, more);
+        Walk(k.a[1], more);
+        return;
+      }
+      case Op::kTernary: {
+        Walk(k.a[0], guards);
+        std::vector<std::string> then = guards, otherwise = guards;
+        Guards(k.a[0], false, then);
+        Guards(k.a[0], true, otherwise);
+        Walk(k.a[1], then);
+        Walk(k.a[2], otherwise);
+        return;
+      }
+      default:
+        break;
+    }
+    for (int a : k.a) Walk(a, guards);
+  }
+
+  bool Warned(int n) const {
+    for (const Issue& w : warnings_) {
+      if (w.message.rfind(e_.texts[n] + " is read", 0) == 0) return true;
+    }
+    return false;
+  }
+
+  // DottedPath renders a map read as a dotted path for Fields(): attributes.discount_pct.
+  std::string DottedPath(int n) const {
+    const Compiled& k = K(n);
+    if (k.op == Op::kField) {
+      for (const FieldInfo& info : AllFields()) {
+        if (info.field == k.field) return std::string(info.path);
+      }
+    }
+    if (k.op == Op::kMapGet && k.has_key) return absl::StrCat(DottedPath(k.a[0]), ".", k.key);
+    return e_.texts[n];
+  }
+
+  // Interval of a numeric node that cannot fail, from the facts of a valid request.
+  std::optional<std::pair<double, double>> Range(int n) const {
+    const Compiled& k = K(n);
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    switch (k.op) {
+      case Op::kConst:
+        if (k.constant.kind == VK::kInt)
+          return std::make_pair(double(k.constant.i), double(k.constant.i));
+        if (k.constant.kind == VK::kUint)
+          return std::make_pair(double(k.constant.u), double(k.constant.u));
+        if (k.constant.kind == VK::kDouble && !std::isnan(k.constant.d)) {
+          return std::make_pair(k.constant.d, k.constant.d);
+        }
+        return std::nullopt;
+      case Op::kField:
+        if (k.field == Field::kModelConfidence) return std::make_pair(0.0, 1.0);
+        if (k.field == Field::kActionAmount) return std::make_pair(0.0, kInf);
+        return std::nullopt;
+      case Op::kCount:
+        return std::make_pair(0.0, kInf);
+      case Op::kSize:
+        if (!k.can_error) return std::make_pair(0.0, kInf);
+        return std::nullopt;
+      default:
+        return std::nullopt;
+    }
+  }
+
+  std::optional<bool> ConstBool(int n) const {
+    const Compiled& k = K(n);
+    switch (k.op) {
+      case Op::kConst:
+        if (k.constant.kind == VK::kBool) return k.constant.b;
+        return std::nullopt;
+      case Op::kNot: {
+        std::optional<bool> x = ConstBool(k.a[0]);
+        if (x.has_value()) return !*x;
+        return std::nullopt;
+      }
+      case Op::kAnd:
+      case Op::kOr: {
+        const bool decisive = k.op == Op::kOr;
+        const std::optional<bool> x = ConstBool(k.a[0]);
+        const std::optional<bool> y = ConstBool(k.a[1]);
+        if (x == decisive || y == decisive) return decisive;
+        if (x.has_value() && y.has_value()) return !decisive;
+        return std::nullopt;
+      }
+      case Op::kTernary: {
+        const std::optional<bool> c = ConstBool(k.a[0]);
+        if (!c.has_value()) return std::nullopt;
+        return ConstBool(*c ? k.a[1] : k.a[2]);
+      }
+      case Op::kLt:
+      case Op::kLe:
+      case Op::kGt:
+      case Op::kGe: {
+        std::optional<std::pair<double, double>> x = Range(k.a[0]);
+        std::optional<std::pair<double, double>> y = Range(k.a[1]);
+        if (!x.has_value() || !y.has_value()) return std::nullopt;
+        // Normalise to x < y or x <= y.
+        if (k.op == Op::kGt || k.op == Op::kGe) std::swap(x, y);
+        const bool strict = k.op == Op::kLt || k.op == Op::kGt;
+        if (strict ? x->second < y->first : x->second <= y->first) return true;
+        if (strict ? x->first >= y->second : x->first > y->second) return false;
+        return std::nullopt;
+      }
+      case Op::kEq:
+      case Op::kNe: {
+        const Compiled& x = K(k.a[0]);
+        const Compiled& y = K(k.a[1]);
+        if (x.op != Op::kConst || y.op != Op::kConst) {
+          // A ranged value equal to a constant outside its range is constantly false.
+          std::optional<std::pair<double, double>> rx = Range(k.a[0]);
+          std::optional<std::pair<double, double>> ry = Range(k.a[1]);
+          if (rx.has_value() && ry.has_value() &&
+              (rx->second < ry->first || ry->second < rx->first)) {
+            return k.op == Op::kNe;
+          }
+          return std::nullopt;
+        }
+        Request empty;
+        Machine m(e_, empty, EvalContext{});
+        const Val v = m.Eval(n);
+        if (v.kind == VK::kBool) return v.b;
+        return std::nullopt;
+      }
+      default:
+        return std::nullopt;
+    }
+  }
+
+  CompiledExpr& e_;
+  std::vector<Issue>& warnings_;
+};
+
+void ToProto(const Val& v, google::protobuf::Value* out) {
+  switch (v.kind) {
+    case VK::kBool:
+      out->set_bool_value(v.b);
+      break;
+    case VK::kInt:
+      out->set_number_value(static_cast<double>(v.i));
+      break;
+    case VK::kUint:
+      out->set_number_value(static_cast<double>(v.u));
+      break;
+    case VK::kDouble:
+      out->set_number_value(v.d);
+      break;
+    case VK::kString:
+      out->set_string_value(std::string(v.s));
+      break;
+    case VK::kListString: {
+      auto* list = out->mutable_list_value();
+      for (const std::string& s : *static_cast<const StringList*>(v.p)) {
+        list->add_values()->set_string_value(s);
+      }
+      break;
+    }
+    case VK::kListDyn:
+      *out->mutable_list_value() = *static_cast<const google::protobuf::ListValue*>(v.p);
+      break;
+    case VK::kMapDyn:
+      *out->mutable_struct_value() = *static_cast<const google::protobuf::Struct*>(v.p);
+      break;
+    case VK::kMapInt: {
+      auto* fields = out->mutable_struct_value()->mutable_fields();
+      for (const auto& [k, n] : *static_cast<const IntMap*>(v.p)) {
+        (*fields)[k].set_number_value(static_cast<double>(n));
+      }
+      break;
+    }
+    case VK::kMapString: {
+      auto* fields = out->mutable_struct_value()->mutable_fields();
+      for (const auto& [k, s] : *static_cast<const StringMap*>(v.p)) {
+        (*fields)[k].set_string_value(s);
+      }
+      break;
+    }
+    default:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      break;
+  }
+}
+
+}  // namespace
+}  // namespace internal
+
+using internal::CompiledExpr;
+
+Program::Program(std::unique_ptr<CompiledExpr> expr) : expr_(std::move(expr)) {}
+Program::~Program() = default;
+
+Outcome Program::Evaluate(const Request& request, const EvalContext& context) const {
+  const internal::Machine machine(*expr_, request, context);
+  const internal::Val v = machine.Eval(expr_->ast.root);
+  if (v.kind == internal::VK::kBool) return v.b ? Outcome::True() : Outcome::False();
+  if (v.is_error()) return Outcome::Error(v.error, expr_->ast.nodes[v.node].offset);
+  return Outcome::Error(ErrorCode::kNotBool, 0);
+}
+
+std::string Program::DescribeError(const Outcome& outcome) const {
+  if (!outcome.is_error()) return "";
+  if (outcome.error_code() == ErrorCode::kNotBool) {
+    return absl::StrCat("the condition's value is not a bool in ", expr_->texts[expr_->ast.root]);
+  }
+  // The failing node: the outermost node at that offset (parents come after their children).
+  int node = expr_->ast.root;
+  for (size_t i = 0; i < expr_->ast.nodes.size(); ++i) {
+    if (expr_->ast.nodes[i].offset == outcome.error_offset()) node = static_cast<int>(i);
+  }
+  const std::string& text = expr_->texts[node];
+  const internal::Compiled& k = expr_->nodes[node];
+  switch (outcome.error_code()) {
+    case ErrorCode::kNoSuchKey:
+      return absl::StrCat("no such key '", k.has_key ? k.key : "?", "' in ", text);
+    case ErrorCode::kNoSuchOverload: {
+      const internal::Node& n = expr_->ast.nodes[node];
+      const std::string op = n.kind == internal::NodeKind::kBinary ||
+                                     n.kind == internal::NodeKind::kUnary ||
+                                     n.kind == internal::NodeKind::kCall
+                                 ? n.text
+                                 : "[]";
+      return absl::StrCat("no matching overload for '", op,
+                          "' (an operand has the wrong type at run time) in ", text);
+    }
+    case ErrorCode::kIndexOutOfRange:
+      return absl::StrCat("index out of range in ", text);
+    case ErrorCode::kDivisionByZero:
+      return absl::StrCat("division by zero in ", text);
+    case ErrorCode::kOverflow:
+      return absl::StrCat("integer overflow in ", text);
+    case ErrorCode::kInvalidArgument:
+      return absl::StrCat("invalid argument in ", text);
+    default:
+      return absl::StrCat("error in ", text);
+  }
+}
+
+void Program::Observe(const Request& request, const EvalContext& context,
+                      std::vector<Observation>* out) const {
+  const internal::Machine machine(*expr_, request, context);
+  for (int n : expr_->reads) {
+    const internal::Compiled& k = expr_->nodes[n];
+    Observation& o = out->emplace_back();
+    o.field = expr_->texts[n];
+    internal::Val v;
+    if (k.op == internal::Op::kHasField) {
+      o.field = expr_->texts[expr_->ast.nodes[n].args[0]];
+      v = machine.ReadField(k.field);
+    } else {
+      v = machine.Eval(n);
+    }
+    internal::ToProto(v, &o.value);
+  }
+}
+
+std::optional<bool> Program::ConstantValue() const { return expr_->constant; }
+const std::vector<std::string>& Program::Fields() const { return expr_->fields; }
+const std::string& Program::source() const { return expr_->source; }
+
+CompileResult Compile(absl::string_view text) {
+  CompileResult result;
+  auto expr = std::make_unique<CompiledExpr>();
+  expr->source = std::string(text);
+  if (!internal::Parse(text, &expr->ast, &result.errors)) return result;
+  internal::Checker(*expr, result.errors).Run();
+  if (!result.errors.empty()) {
+    std::stable_sort(result.errors.begin(), result.errors.end(),
+                     [](const Issue& a, const Issue& b) { return a.offset < b.offset; });
+    return result;
+  }
+  internal::Analysis(*expr, result.warnings).Run();
+  std::stable_sort(result.warnings.begin(), result.warnings.end(),
+                   [](const Issue& a, const Issue& b) { return a.offset < b.offset; });
+  result.program = std::unique_ptr<const Program>(new Program(std::move(expr)));
+  return result;
+}
+
+}  // namespace agate::engine::expr

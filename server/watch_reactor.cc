@@ -1,0 +1,80 @@
+#include "server/watch_reactor.h"
+
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace agate::server {
+namespace {
+
+class WatchReactor : public grpc::ServerWriteReactor<v1::CaseEvent> {
+ public:
+  WatchReactor(engine::CaseStore& store, const v1::WatchCasesRequest& request) : store_(store) {
+    std::shared_ptr<engine::CaseWatcher> watcher = store_.Watch(request, [this] { MaybeWrite(); });
+    {
+      absl::MutexLock lock(&mu_);
+      watcher_ = std::move(watcher);
+    }
+    MaybeWrite();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+    }
+    if (!ok) {
+      // The client went away: nothing more can be written.
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    MaybeWrite();
+  }
+
+  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    // After Unwatch returns the store calls MaybeWrite no more (it notifies under its lock).
+    store_.Unwatch(watcher_);
+    delete this;
+  }
+
+ private:
+  // Reactions may run inline: StartWrite and Finish are called without holding mu_.
+  void MaybeWrite() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || finished_ || watcher_ == nullptr) return;
+      if (!watcher_->Next(&event_)) return;
+      writing_ = true;
+    }
+    // event_ is not touched again until OnWriteDone clears writing_.
+    StartWrite(&event_);
+  }
+
+  void FinishOnce(grpc::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(std::move(status));
+  }
+
+  engine::CaseStore& store_;
+  absl::Mutex mu_;
+  std::shared_ptr<engine::CaseWatcher> watcher_ ABSL_GUARDED_BY(mu_);
+  v1::CaseEvent event_;  // the event being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::CaseEvent>* NewWatchReactor(engine::CaseStore& store,
+                                                         const v1::WatchCasesRequest& request) {
+  return new WatchReactor(store, request);
+}
+
+}  // namespace agate::server

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs agate's build and test dependencies from Debian 12 packages (run as root).
+# The README's two commands and CI (.ci/run) call this script, so the list lives here only.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libspdlog-dev libyaml-cpp-dev libre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+  nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools
+)
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-deps: ${#packages[@]} packages present"
