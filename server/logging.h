@@ -1,0 +1,25 @@
+// Logging setup for agate-server: spdlog to stderr, as text or as JSON lines.
+//
+// Text: "2026-11-24T10:00:00.123Z info listening on 127.0.0.1:7878".
+// JSON: {"time":"2026-11-24T10:00:00.123Z","level":"info","msg":"listening on 127.0.0.1:7878"}
+// (one object per line, the message JSON-escaped). Per-request logs are at debug level only.
+#ifndef AGATE_SERVER_LOGGING_H_
+#define AGATE_SERVER_LOGGING_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace agate::server {
+
+// SetUpLogging configures the default logger. INVALID_ARGUMENT naming --log-level or
+// --log-format for an unknown value.
+absl::Status SetUpLogging(absl::string_view level, absl::string_view format);
+
+// JsonEscape returns s as the contents of a JSON string (without the quotes).
+std::string JsonEscape(absl::string_view s);
+
+}  // namespace agate::server
+
+#endif  // AGATE_SERVER_LOGGING_H_

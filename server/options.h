@@ -1,0 +1,50 @@
+// ServerOptions: agate-server's command line, parsed and checked (errors name the flag), and
+// the listen addresses it accepts.
+#ifndef AGATE_SERVER_OPTIONS_H_
+#define AGATE_SERVER_OPTIONS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace agate::server {
+
+struct ListenAddress {
+  bool is_unix = false;
+  std::string host;  // TCP: "127.0.0.1", "::1", "localhost"
+  int port = 0;      // TCP: 0 picks a free port
+  std::string path;  // unix
+  // grpc_uri is what gRPC's AddListeningPort takes.
+  std::string grpc_uri() const;
+  // ToString prints it as the user wrote it, with a chosen port.
+  std::string ToString(int chosen_port) const;
+};
+
+// ParseListenAddress accepts "host:port", "[v6]:port" and "unix:PATH".
+absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+
+struct ServerOptions {
+  std::string matrix;
+  std::vector<ListenAddress> listen;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  int64_t max_request_bytes = 1 << 20;
+  absl::Duration drain_timeout = absl::Seconds(10);
+  std::string webhook;
+  bool help = false;
+  bool version = false;
+};
+
+inline constexpr char kDefaultListen[] = "127.0.0.1:7878";
+
+// ParseServerOptions reads the arguments after the program name.
+absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args);
+
+// ServerUsage is the --help text.
+const char* ServerUsage();
+
+}  // namespace agate::server
+
+#endif  // AGATE_SERVER_OPTIONS_H_
