@@ -1189,8 +1189,11 @@ class Checker {
       if (t == Type::kMessage) {
         const FieldInfo* info = FindField(K(operand).field, N(arg).text);
         if (info == nullptr) {
-          Error(N(arg).offset, absl::StrCat("unknown field '", N(arg).text, "' in ", Text(operand),
-                                            "; its fields are ", FieldNames(K(operand).field)));
+          int start = operand;
+          while (N(start).kind == NodeKind::kSelect) start = N(start).args[0];
+          Error(N(start).offset,
+                absl::StrCat("unknown field '", N(arg).text, "' in ", Text(operand),
+                             "; its fields are ", FieldNames(K(operand).field)));
           return Type::kBool;
         }
         K(n).field = info->field;
@@ -1208,7 +1211,7 @@ class Checker {
       return Type::kBool;
     }
     if (f == "size") {
-      if (!Arity(node, 1)) return Type::kInt;
+      if (!Arity(node, node.receiver ? 0 : 1)) return Type::kInt;
       const Type t = Check(node.args[0], true);
       if (t != Type::kString && !IsList(t) && !IsMap(t) && t != Type::kDyn) {
         Error(node.offset, Overload("size", {t}));

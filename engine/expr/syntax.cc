@@ -457,9 +457,10 @@ class Parser {
   int Product() { return Chain({"*", "/", "%"}, &Parser::Unary); }
 
   int Unary() {
-    DepthGuard guard(*this);
-    if (TooDeep() || failed_) return 0;
+    if (failed_) return 0;
     if (Is("!") || Is("-")) {
+      DepthGuard guard(*this);
+      if (TooDeep()) return 0;
       const std::string op = tok_.text;
       const int offset = tok_.offset;
       Advance();
