@@ -8,6 +8,8 @@
 #include "benchmark/benchmark.h"
 #include "engine/evaluator.h"
 #include "engine/matrix.h"
+#include "engine/signal_counter.h"
+#include "server/service.h"
 
 namespace agate::engine {
 namespace {
@@ -64,6 +66,50 @@ void BM_EvaluateThreeLanes(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_EvaluateThreeLanes);
+
+// The engine as the server runs it: count() reads the sliding-window counter.
+void BM_EvaluateAllowWithSignalCounter(benchmark::State& state) {
+  SlidingWindowCounter counter(RealClock());
+  Evaluator evaluator(Bundled(), RealClock(), &counter);
+  const Request request = AllowRequest();
+  for (auto _ : state) {
+    Decision d = evaluator.Evaluate(request);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_EvaluateAllowWithSignalCounter);
+
+// The whole per-request path without gRPC (validate, count, evaluate, encode, cases) for an
+// ALLOW request, with range(0) cases open (HOLD cases on other items) and, when range(1) is 1,
+// a SAFE_MODE case in force on another workflow (the ALLOW path then takes a reader lock).
+void BM_ServiceEvaluateAllow(benchmark::State& state) {
+  server::Service service(Bundled());
+  v1::EvaluateResponse response;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    Request hold = AllowRequest();
+    hold.set_request_id("open-" + std::to_string(i));
+    hold.set_item_id("item-" + std::to_string(i));
+    hold.mutable_model()->set_confidence(0.5);
+    if (!service.Evaluate(hold, &response).ok()) std::abort();
+  }
+  if (state.range(1) == 1) {
+    Request storm = AllowRequest();
+    storm.set_workflow_id("billing");
+    (*storm.mutable_signals())["retry"] = 5;
+    if (!service.Evaluate(storm, &response).ok()) std::abort();
+  }
+  if (service.cases().open_cases() != static_cast<size_t>(state.range(0) + state.range(1))) {
+    state.SkipWithError("cases were not opened");
+    return;
+  }
+  const Request request = AllowRequest();
+  for (auto _ : state) {
+    if (!service.Evaluate(request, &response).ok()) std::abort();
+    benchmark::DoNotOptimize(response);
+  }
+  if (response.verdict() != v1::VERDICT_ALLOW) state.SkipWithError("not ALLOW");
+}
+BENCHMARK(BM_ServiceEvaluateAllow)->Args({0, 0})->Args({10000, 0})->Args({10000, 1});
 
 void BM_LoadBundledMatrix(benchmark::State& state) {
   for (auto _ : state) {

@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "engine/case_store.h"
 #include "engine/evaluator.h"
+#include "engine/signal_counter.h"
 #include "engine/matrix.h"
 #include "gtest/gtest.h"
 
@@ -77,6 +79,28 @@ TEST_F(AllocationTest, AllowPathOnTheBundledMatrixAllocatesNothing) {
   Decision d = evaluator_->Evaluate(allow_);
   ASSERT_EQ(d.verdict, v1::VERDICT_ALLOW);
   EXPECT_EQ(AllocationsOf(allow_, 1000), 0);
+}
+
+TEST_F(AllocationTest, AllowPathWithTheSignalCounterAndCaseStoreAllocatesNothing) {
+  // What the server runs per request: count() through the sliding-window counter, then the case
+  // store (nothing in force: the lock-free path).
+  SlidingWindowCounter counter(clock_);
+  CaseStore cases(clock_);
+  Evaluator evaluator(evaluator_->matrix(), clock_, &counter);
+  Request quiet = allow_;
+  quiet.clear_signals();
+  counter.Record(allow_);  // a key exists for this tenant and workflow
+  v1::EvaluateResponse response;
+  Decision warm = evaluator.Evaluate(quiet);
+  ASSERT_EQ(warm.verdict, v1::VERDICT_ALLOW);
+  ASSERT_TRUE(cases.Apply(quiet, warm, &response).ok());
+  const long before = g_allocations.load();
+  for (int i = 0; i < 1000; ++i) {
+    counter.Record(quiet);  // no signals: nothing to record
+    Decision d = evaluator.Evaluate(quiet);
+    if (!cases.Apply(quiet, d, &response).ok()) FAIL();
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0);
 }
 
 TEST_F(AllocationTest, CounterSeesTheAllocationsOfAnEscalation) {
