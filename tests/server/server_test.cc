@@ -1,0 +1,233 @@
+// The server's pieces without the binary: options, listen addresses, logging, status mapping,
+// the webhook poster against a local HTTP endpoint.
+#include <httplib.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/command_line.h"
+#include "engine/case_store.h"
+#include "engine/decision_codec.h"
+#include "engine/evaluator.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "server/logging.h"
+#include "server/options.h"
+#include "server/status.h"
+#include "server/webhook.h"
+
+namespace agate::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(OptionsTest, ParsesEveryFlag) {
+  absl::StatusOr<ServerOptions> o = ParseServerOptions(
+      {"--matrix", "m.yaml", "--listen", "127.0.0.1:0", "--listen=unix:/tmp/a.sock", "--log-level",
+       "debug", "--log-format=json", "--max-request-bytes", "4096", "--drain-timeout", "2s",
+       "--webhook", "http://127.0.0.1:9/x"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->matrix, "m.yaml");
+  ASSERT_EQ(o->listen.size(), 2u);
+  EXPECT_EQ(o->listen[0].grpc_uri(), "127.0.0.1:0");
+  EXPECT_EQ(o->listen[1].grpc_uri(), "unix:/tmp/a.sock");
+  EXPECT_EQ(o->log_format, "json");
+  EXPECT_EQ(o->max_request_bytes, 4096);
+  EXPECT_EQ(o->drain_timeout, absl::Seconds(2));
+  absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->listen[0].ToString(7878), "127.0.0.1:7878");
+}
+
+TEST(OptionsTest, EveryErrorNamesTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{}, "--matrix FILE is required"},
+      {{"--matrix"}, "--matrix needs a value"},
+      {{"--matrix", "m", "--lisen", "x"}, "unknown flag --lisen; flags are --matrix, --listen"},
+      {{"--matrix", "m", "--listen", "nohost"}, "--listen nohost: expected host:port"},
+      {{"--matrix", "m", "--listen", "h:99999"}, "the port must be a number in [0, 65535]"},
+      {{"--matrix", "m", "--listen", "::1:80"}, "write IPv6 addresses in brackets"},
+      {{"--matrix", "m", "--listen", "unix:"}, "expected unix:PATH"},
+      {{"--matrix", "m", "--max-request-bytes", "-5"},
+       "--max-request-bytes: expected a non-negative"},
+      {{"--matrix", "m", "--max-request-bytes", "10"}, "--max-request-bytes: must be in"},
+      {{"--matrix", "m", "--drain-timeout", "soon"}, "--drain-timeout: "},
+      {{"--matrix", "m", "--help=yes"}, "--help takes no value"},
+      {{"--matrix", "m", "extra"}, "unexpected argument 'extra'"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ServerOptions> o = ParseServerOptions(c.args);
+    EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_THAT(std::string(o.status().message()), HasSubstr(c.message));
+  }
+}
+
+TEST(OptionsTest, ParsesIpv6AndUnixAddresses) {
+  absl::StatusOr<ListenAddress> v6 = ParseListenAddress("[::1]:8080");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->grpc_uri(), "[::1]:8080");
+  absl::StatusOr<ListenAddress> unix = ParseListenAddress("unix:rel/a.sock");
+  ASSERT_TRUE(unix.ok());
+  EXPECT_TRUE(unix->is_unix);
+  EXPECT_EQ(unix->path, "rel/a.sock");
+}
+
+TEST(LoggingTest, EscapesJsonStrings) {
+  EXPECT_EQ(JsonEscape("plain"), "plain");
+  EXPECT_EQ(JsonEscape("a\"b\\c\nd\te\x01"), "a\\\"b\\\\c\\nd\\te\\u0001");
+  EXPECT_EQ(JsonEscape("héllo"), "héllo");
+}
+
+TEST(LoggingTest, RejectsUnknownLevelsAndFormats) {
+  EXPECT_THAT(std::string(SetUpLogging("loud", "text").message()), HasSubstr("--log-level"));
+  EXPECT_THAT(std::string(SetUpLogging("info", "xml").message()), HasSubstr("--log-format"));
+  EXPECT_TRUE(SetUpLogging("off", "json").ok());
+  EXPECT_TRUE(SetUpLogging("warn", "text").ok());
+}
+
+TEST(StatusTest, MapsCodesAndMessagesBothWays) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound,
+        absl::StatusCode::kPermissionDenied, absl::StatusCode::kFailedPrecondition,
+        absl::StatusCode::kResourceExhausted, absl::StatusCode::kUnavailable}) {
+    const absl::Status s(code, "field: message");
+    const grpc::Status g = ToGrpcStatus(s);
+    EXPECT_EQ(static_cast<int>(g.error_code()), static_cast<int>(code));
+    EXPECT_EQ(g.error_message(), "field: message");
+    EXPECT_EQ(FromGrpcStatus(g), s);
+  }
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+}
+
+TEST(WebhookTest, RejectsBadUrls) {
+  for (const char* url : {"ftp://x", "http://", "x", "http://a b/"}) {
+    EXPECT_THAT(std::string(ParseWebhookUrl(url).status().message()), HasSubstr("--webhook"))
+        << url;
+  }
+  absl::StatusOr<ParsedUrl> ok = ParseWebhookUrl("http://127.0.0.1:9000/hooks/agate?x=1");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->scheme_host_port, "http://127.0.0.1:9000");
+  EXPECT_EQ(ok->path, "/hooks/agate?x=1");
+}
+
+// A local HTTP endpoint that records bodies and fails the first `fail_first` posts.
+class Endpoint {
+ public:
+  explicit Endpoint(int fail_first) : fail_first_(fail_first) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (attempts_++ < fail_first_) {
+        res.status = 503;
+        return;
+      }
+      bodies_.push_back(req.body);
+      res.status = 204;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Endpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<std::string> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+  int attempts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attempts_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  int fail_first_;
+  std::mutex mu_;
+  int attempts_ = 0;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
+};
+
+// Opens one HOLD case in store.
+void OpenCase(engine::CaseStore& store, const engine::Clock& clock) {
+  absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
+      engine::LoadMatrixFile(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml", nullptr);
+  ASSERT_TRUE(m.ok());
+  engine::Evaluator evaluator(*m, clock);
+  v1::EvaluateRequest r;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "request_id: 'r1' tenant_id: 't1' action { type: 'refund' amount: 400 }", &r));
+  const engine::Decision d = evaluator.Evaluate(r);
+  v1::EvaluateResponse response;
+  engine::EncodeDecision(d, &response);
+  ASSERT_TRUE(store.Apply(r, d, &response).ok());
+}
+
+template <typename F>
+bool Eventually(F condition) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+TEST(WebhookTest, PostsEachTransitionAsJsonRetryingFailures) {
+  Endpoint endpoint(/*fail_first=*/2);
+  engine::FakeClock clock;
+  engine::CaseStore store(clock);
+  absl::StatusOr<std::unique_ptr<WebhookPoster>> hook = WebhookPoster::Start(
+      store, endpoint.url(), {.attempts = 4, .first_backoff = absl::Milliseconds(10)});
+  ASSERT_TRUE(hook.ok()) << hook.status();
+  OpenCase(store, clock);
+  ASSERT_TRUE(Eventually([&] { return (*hook)->delivered() == 1; }));
+  EXPECT_EQ(endpoint.attempts(), 3);
+  ASSERT_EQ(endpoint.bodies().size(), 1u);
+  EXPECT_THAT(endpoint.bodies()[0], HasSubstr("\"event\":\"opened\""));
+  EXPECT_THAT(endpoint.bodies()[0], HasSubstr("\"lane\":\"financial\""));
+  EXPECT_EQ((*hook)->failed(), 0u);
+}
+
+TEST(WebhookTest, GivesUpAfterTheLastAttemptAndKeepsGoing) {
+  Endpoint endpoint(/*fail_first=*/1000);
+  engine::FakeClock clock;
+  engine::CaseStore store(clock);
+  absl::StatusOr<std::unique_ptr<WebhookPoster>> hook = WebhookPoster::Start(
+      store, endpoint.url(), {.attempts = 2, .first_backoff = absl::Milliseconds(5)});
+  ASSERT_TRUE(hook.ok());
+  OpenCase(store, clock);
+  ASSERT_TRUE(Eventually([&] { return (*hook)->failed() == 1; }));
+  EXPECT_EQ(endpoint.attempts(), 2);
+  EXPECT_EQ((*hook)->delivered(), 0u);
+  hook->reset();  // stops promptly
+  EXPECT_EQ(store.watchers(), 0u);
+}
+
+TEST(CommandLineTest, KeepsRepeatedValuesAndPositionals) {
+  absl::StatusOr<CommandLine> cl =
+      CommandLine::Parse({"a.yaml", "--x", "1", "--x=2", "--flag", "--", "--not-a-flag"},
+                         {.values = {"x"}, .booleans = {"flag"}});
+  ASSERT_TRUE(cl.ok());
+  EXPECT_EQ(cl->All("x"), (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(cl->Value("x"), "2");
+  EXPECT_TRUE(cl->Has("flag"));
+  EXPECT_EQ(cl->positional(), (std::vector<std::string>{"a.yaml", "--not-a-flag"}));
+  EXPECT_EQ(*cl->Int("missing", 7), 7);
+  EXPECT_EQ(cl->Int("x", 0).value(), 2);
+}
+
+}  // namespace
+}  // namespace agate::server
