@@ -100,11 +100,23 @@ struct Stats {
 };
 
 std::string CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                                 "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                 "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : absl::StrCat("CODE_", i);
 }
@@ -190,9 +202,8 @@ class Runner {
     {
       // Wait for the end and for the calls in flight.
       absl::MutexLock lock(&mu_);
-      auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopped_ && in_flight_ == 0;
-      };
+      auto done = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopped_ && in_flight_ == 0; };
       mu_.AwaitWithTimeout(absl::Condition(&done), duration_ + timeout_ + absl::Seconds(10));
       finished_ = true;
       end_ = absl::Now();
@@ -209,13 +220,16 @@ class Runner {
     auto us = [&](double p) { return total_.latency.Percentile(p) / 1000.0; };
     if (json) {
       std::string errs, verdicts;
-      for (const auto& [k, v] : total_.errors) absl::StrAppend(&errs, errs.empty() ? "" : ",", "\"", k, "\":", v);
-      for (const auto& [k, v] : total_.verdicts) absl::StrAppend(&verdicts, verdicts.empty() ? "" : ",", "\"", k, "\":", v);
-      std::cout << absl::StrFormat(
-                       R"({"seconds":%.3f,"requests":%d,"ok":%d,"rps":%.1f,"latency_us":{"p50":%.1f,"p90":%.1f,"p99":%.1f,"p999":%.1f,"max":%.1f},"errors":{%s},"verdicts":{%s},"mismatches":%d})",
-                       seconds, ok + errors, ok, (ok + errors) / seconds, us(50), us(90), us(99),
-                       us(99.9), total_.latency.max() / 1000.0, errs, verdicts, total_.mismatches)
-                << std::endl;
+      for (const auto& [k, v] : total_.errors)
+        absl::StrAppend(&errs, errs.empty() ? "" : ",", "\"", k, "\":", v);
+      for (const auto& [k, v] : total_.verdicts)
+        absl::StrAppend(&verdicts, verdicts.empty() ? "" : ",", "\"", k, "\":", v);
+      std::cout
+          << absl::StrFormat(
+                 R"({"seconds":%.3f,"requests":%d,"ok":%d,"rps":%.1f,"latency_us":{"p50":%.1f,"p90":%.1f,"p99":%.1f,"p999":%.1f,"max":%.1f},"errors":{%s},"verdicts":{%s},"mismatches":%d})",
+                 seconds, ok + errors, ok, (ok + errors) / seconds, us(50), us(90), us(99),
+                 us(99.9), total_.latency.max() / 1000.0, errs, verdicts, total_.mismatches)
+          << std::endl;
       return;
     }
     std::cout << absl::StrFormat(
@@ -346,10 +360,10 @@ class Runner {
 };
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<CommandLine> cl = CommandLine::Parse(
-      args, {.values = {"target", "connections", "concurrency", "rate", "duration", "requests",
-                        "mix", "timeout"},
-             .booleans = {"json", "help"}});
+  absl::StatusOr<CommandLine> cl =
+      CommandLine::Parse(args, {.values = {"target", "connections", "concurrency", "rate",
+                                           "duration", "requests", "mix", "timeout"},
+                                .booleans = {"json", "help"}});
   auto usage = [](absl::string_view message) {
     std::cerr << "agate-load: " << message
               << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "

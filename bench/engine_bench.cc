@@ -3,7 +3,10 @@
 //   build/bench/engine_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Numbers and the machine they were measured on are in docs/perf.md.
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "benchmark/benchmark.h"
 #include "engine/evaluator.h"
@@ -110,6 +113,59 @@ void BM_ServiceEvaluateAllow(benchmark::State& state) {
   if (response.verdict() != v1::VERDICT_ALLOW) state.SkipWithError("not ALLOW");
 }
 BENCHMARK(BM_ServiceEvaluateAllow)->Args({0, 0})->Args({10000, 0})->Args({10000, 1});
+
+// A matrix of n triggers: the bundled 8 plus n - 8 rules of the form
+// `action.type == "op_<i>" && action.amount > <i>.0` (indexed by action type) or, when indexed
+// is 0, `action.target == "op_<i>" && ...` (every request must evaluate them).
+std::shared_ptr<const Matrix> Generated(int n, bool indexed) {
+  std::string yaml(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml");
+  std::ifstream in(yaml);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string out = text.str();
+  static const char* kLanes[] = {"customer", "policy", "ops", "security", "financial"};
+  for (int i = 8; i < n; ++i) {
+    out += "  - id: rule-" + std::to_string(i) + "\n    lane: " + kLanes[i % 5] +
+           "\n    when: action." + (indexed ? "type" : "target") + " == \"op_" + std::to_string(i) +
+           "\" && action.amount > " + std::to_string(i) + ".0\n";
+  }
+  auto m = ParseMatrix(out, "generated.yaml", nullptr);
+  if (!m.ok()) std::abort();
+  return *m;
+}
+
+// range(0) triggers, range(1) indexed or not; an ALLOW request whose type no rule names.
+void BM_EvaluateAllowGenerated(benchmark::State& state) {
+  Evaluator evaluator(Generated(static_cast<int>(state.range(0)), state.range(1) == 1));
+  const Request request = AllowRequest();
+  for (auto _ : state) {
+    Decision d = evaluator.Evaluate(request);
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetLabel(state.range(1) == 1 ? "indexed" : "unindexed");
+}
+BENCHMARK(BM_EvaluateAllowGenerated)
+    ->Args({10, 1})
+    ->Args({100, 1})
+    ->Args({1000, 1})
+    ->Args({10000, 1})
+    ->Args({10, 0})
+    ->Args({100, 0})
+    ->Args({1000, 0})
+    ->Args({10000, 0});
+
+// The same with a request of a type one rule names (that rule is evaluated, and does not fire).
+void BM_EvaluateTypedGenerated(benchmark::State& state) {
+  Evaluator evaluator(Generated(static_cast<int>(state.range(0)), true));
+  Request request = AllowRequest();
+  request.mutable_action()->set_type("op_9");
+  request.mutable_action()->set_amount(1);
+  for (auto _ : state) {
+    Decision d = evaluator.Evaluate(request);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_EvaluateTypedGenerated)->Arg(10)->Arg(10000);
 
 void BM_LoadBundledMatrix(benchmark::State& state) {
   for (auto _ : state) {

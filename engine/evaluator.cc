@@ -17,7 +17,18 @@ Decision Evaluator::Evaluate(const Request& request) const {
 
   const expr::EvalContext context{.counter = counter_};
   const std::vector<Trigger>& triggers = matrix.triggers();
-  for (size_t i = 0; i < triggers.size(); ++i) {
+  // Only the triggers that can fire for this action type, merged with the unindexed ones in
+  // matrix order (no allocation: two cursors).
+  const std::vector<int>& typed = matrix.TriggersForActionType(request.action().type());
+  const std::vector<int>& always = matrix.UnindexedTriggers();
+  size_t t = 0, u = 0;
+  while (t < typed.size() || u < always.size()) {
+    size_t i;
+    if (u == always.size() || (t < typed.size() && typed[t] < always[u])) {
+      i = static_cast<size_t>(typed[t++]);
+    } else {
+      i = static_cast<size_t>(always[u++]);
+    }
     const Trigger& trigger = triggers[i];
     const expr::Outcome outcome = trigger.condition->Evaluate(request, context);
     if (!outcome.fired()) continue;

@@ -30,7 +30,25 @@ Matrix::Matrix(std::string file, std::string version, std::string name, std::vec
       version_(std::move(version)),
       name_(std::move(name)),
       lanes_(std::move(lanes)),
-      triggers_(std::move(triggers)) {}
+      triggers_(std::move(triggers)) {
+  for (size_t i = 0; i < triggers_.size(); ++i) {
+    const std::shared_ptr<const expr::Program>& c = triggers_[i].condition;
+    if (c == nullptr || !c->RequiredActionTypes().has_value()) {
+      unindexed_.push_back(static_cast<int>(i));
+      continue;
+    }
+    for (const std::string& type : *c->RequiredActionTypes()) {
+      std::vector<int>& list = by_action_type_[type];
+      if (list.empty() || list.back() != static_cast<int>(i)) list.push_back(static_cast<int>(i));
+    }
+  }
+}
+
+const std::vector<int>& Matrix::TriggersForActionType(absl::string_view type) const {
+  static const std::vector<int> kNone;
+  auto it = by_action_type_.find(type);
+  return it == by_action_type_.end() ? kNone : it->second;
+}
 
 int Matrix::FindLane(absl::string_view name) const {
   for (size_t i = 0; i < lanes_.size(); ++i) {

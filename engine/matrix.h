@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -69,12 +70,20 @@ class Matrix {
   // FindLane returns the index of the lane called name, or -1.
   int FindLane(absl::string_view name) const;
 
+  // The trigger index: triggers that can only fire for given action types (see
+  // expr::Program::RequiredActionTypes), by type, and the triggers every request must evaluate.
+  // Both lists are in matrix order; the evaluator merges them, so `fired` keeps matrix order.
+  const std::vector<int>& TriggersForActionType(absl::string_view type) const;
+  const std::vector<int>& UnindexedTriggers() const { return unindexed_; }
+
  private:
   std::string file_;
   std::string version_;
   std::string name_;
   std::vector<Lane> lanes_;
   std::vector<Trigger> triggers_;
+  absl::flat_hash_map<std::string, std::vector<int>> by_action_type_;
+  std::vector<int> unindexed_;
 };
 
 // ParseMatrix loads a matrix from YAML text; file_name is used in diagnostics. Appends every

@@ -161,6 +161,7 @@ struct CompiledExpr {
   std::vector<std::string> fields;
   std::vector<int> reads;  // nodes Observe reports, in source order
   std::optional<bool> constant;
+  std::optional<std::vector<std::string>> action_types;
 };
 
 namespace {
@@ -1328,6 +1329,36 @@ class Analysis {
   void Run() {
     Walk(e_.ast.root, {});
     e_.constant = ConstBool(e_.ast.root);
+    e_.action_types = ActionTypes(e_.ast.root);
+  }
+
+  // ActionTypes finds a top-level conjunct that pins action.type to literals.
+  std::optional<std::vector<std::string>> ActionTypes(int n) const {
+    const Compiled& k = K(n);
+    if (k.op == Op::kAnd) {
+      if (auto left = ActionTypes(k.a[0])) return left;
+      return ActionTypes(k.a[1]);
+    }
+    auto is_type = [&](int x) { return K(x).op == Op::kField && K(x).field == Field::kActionType; };
+    auto literal = [&](int x) -> const std::string* {
+      return N(x).kind == NodeKind::kString ? &N(x).text : nullptr;
+    };
+    if (k.op == Op::kEq) {
+      for (int side = 0; side < 2; ++side) {
+        if (is_type(k.a[side]) && literal(k.a[1 - side]) != nullptr) {
+          return std::vector<std::string>{*literal(k.a[1 - side])};
+        }
+      }
+    }
+    if (k.op == Op::kIn && is_type(k.a[0]) && N(k.a[1]).kind == NodeKind::kList) {
+      std::vector<std::string> types;
+      for (int e : N(k.a[1]).args) {
+        if (literal(e) == nullptr) return std::nullopt;
+        types.push_back(*literal(e));
+      }
+      return types;
+    }
+    return std::nullopt;
   }
 
  private:
@@ -1684,6 +1715,9 @@ void Program::Observe(const Request& request, const EvalContext& context,
 }
 
 std::optional<bool> Program::ConstantValue() const { return expr_->constant; }
+const std::optional<std::vector<std::string>>& Program::RequiredActionTypes() const {
+  return expr_->action_types;
+}
 const std::vector<std::string>& Program::Fields() const { return expr_->fields; }
 const std::string& Program::source() const { return expr_->source; }
 

@@ -127,6 +127,12 @@ class Program {
   // `1 > 2`, `model.confidence > 1.0`): a trigger that never or always fires.
   std::optional<bool> ConstantValue() const;
 
+  // RequiredActionTypes is set when the condition can only be true, or fail, if action.type is
+  // one of these values: it has a top-level conjunct `action.type == "x"` or
+  // `action.type in ["x", "y"]` (CEL's `false && error` is false, so another type can never fire
+  // it). The evaluator indexes triggers by it.
+  const std::optional<std::vector<std::string>>& RequiredActionTypes() const;
+
   // Fields lists the request fields the condition reads, as dotted paths in source order, once
   // each: "action.customer_facing", "model.confidence", "attributes.discount_pct",
   // "signals.retry" (count("retry", ...) reads "signals.retry").

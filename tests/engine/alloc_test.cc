@@ -6,8 +6,8 @@
 
 #include "engine/case_store.h"
 #include "engine/evaluator.h"
-#include "engine/signal_counter.h"
 #include "engine/matrix.h"
+#include "engine/signal_counter.h"
 #include "gtest/gtest.h"
 
 namespace {

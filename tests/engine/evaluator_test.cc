@@ -353,3 +353,42 @@ TEST(EvaluatorTest, SetMatrixSwapsTheSnapshotForLaterRequests) {
 
 }  // namespace
 }  // namespace agate::engine
+
+namespace agate::engine {
+namespace {
+
+// Triggers pinned to an action type are only evaluated for that type; the others always, and
+// `fired` stays in matrix order across both.
+TEST(EvaluatorTest, TheActionTypeIndexKeepsMatrixOrderAndSemantics) {
+  std::shared_ptr<const Matrix> m = Parse(R"yaml(
+version: idx
+lanes:
+  a: {owner: o1, backup: b1, sla: 1h, verdict: HOLD, on_timeout: notify_backup,
+      evidence: [x], agent_action: hold, operator_action: look}
+  b: {owner: o2, backup: b2, sla: 1h, verdict: BLOCK, on_timeout: expire,
+      evidence: [x], agent_action: block, operator_action: look}
+triggers:
+  - {id: any-critical, lane: a, when: action.critical}
+  - {id: refund-big, lane: b, when: 'action.type == "refund" && action.amount > 10.0'}
+  - {id: any-irreversible, lane: a, when: action.irreversible}
+  - {id: credit-or-refund, lane: a, when: 'action.type in ["credit", "refund"] && action.critical'}
+  - {id: refund-missing-attr, lane: a, when: 'action.type == "refund" && attributes.x > 1.0'}
+)yaml");
+  ASSERT_EQ(m->UnindexedTriggers(), (std::vector<int>{0, 2}));
+  EXPECT_EQ(m->TriggersForActionType("refund"), (std::vector<int>{1, 3, 4}));
+  EXPECT_EQ(m->TriggersForActionType("credit"), (std::vector<int>{3}));
+  EXPECT_TRUE(m->TriggersForActionType("send_reply").empty());
+  FakeClock clock;
+  Evaluator evaluator(m, clock);
+  Decision d = evaluator.Evaluate(
+      With("action { type: 'refund' amount: 20 critical: true irreversible: true }"));
+  // refund-missing-attr fails at run time (no attributes.x) and fires: fail closed.
+  EXPECT_THAT(FiredIds(d), ElementsAre("any-critical", "refund-big", "any-irreversible",
+                                       "credit-or-refund", "refund-missing-attr"));
+  // Another type: the indexed triggers cannot fire, not even by failing.
+  d = evaluator.Evaluate(With("action { type: 'send_reply' amount: 20 critical: true }"));
+  EXPECT_THAT(FiredIds(d), ElementsAre("any-critical"));
+}
+
+}  // namespace
+}  // namespace agate::engine

@@ -445,3 +445,30 @@ TEST(ExprTest, SchemaCoversEveryFieldOfTheRequest) {
 
 }  // namespace
 }  // namespace agate::engine::expr
+
+namespace agate::engine::expr {
+namespace {
+
+TEST(ExprTest, FindsTheActionTypesAConditionRequires) {
+  using Types = std::optional<std::vector<std::string>>;
+  struct Case {
+    std::string text;
+    Types want;
+  } cases[] = {
+      {"action.type == 'refund'", Types({"refund"})},
+      {"'refund' == action.type && action.amount > 1.0", Types({"refund"})},
+      {"action.amount > 1.0 && action.type in ['refund', 'credit']", Types({"refund", "credit"})},
+      {"action.type == 'refund' || action.amount > 1.0", std::nullopt},
+      {"!(action.type == 'refund')", std::nullopt},
+      {"action.type in ['refund', attributes.t]", std::nullopt},
+      {"action.critical", std::nullopt},
+  };
+  for (const Case& c : cases) {
+    const CompileResult r = Compile(c.text);
+    ASSERT_TRUE(r.errors.empty()) << c.text;
+    EXPECT_EQ(r.program->RequiredActionTypes(), c.want) << c.text;
+  }
+}
+
+}  // namespace
+}  // namespace agate::engine::expr
