@@ -56,6 +56,12 @@ class Service {
   engine::CaseStore& cases() { return cases_; }
   std::shared_ptr<const engine::Matrix> matrix() const { return evaluator_.matrix(); }
 
+  // SetMatrix swaps the matrix atomically (hot reload): requests in flight finish on the snapshot
+  // they started with; open cases keep the lane definitions they were opened with.
+  void SetMatrix(std::shared_ptr<const engine::Matrix> matrix) {
+    evaluator_.SetMatrix(std::move(matrix));
+  }
+
  private:
   const ServiceOptions options_;
   engine::SlidingWindowCounter counter_;
