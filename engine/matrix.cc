@@ -257,7 +257,8 @@ class MatrixParser {
     Fields fields;
     absl::flat_hash_map<std::string, SourceLocation> seen;
     for (YAML::const_iterator it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy: it-> returns a temporary proxy, so a reference to it->first would dangle.
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         Error(At(key), absl::StrCat("keys of ", context, " must be strings"));
         continue;
