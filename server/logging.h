@@ -17,7 +17,8 @@ namespace agate::server {
 // --log-format for an unknown value.
 absl::Status SetUpLogging(absl::string_view level, absl::string_view format);
 
-// JsonEscape returns s as the contents of a JSON string (without the quotes).
+// JsonEscape returns s as the contents of a JSON string (without the quotes); see
+// common/json_string.h.
 std::string JsonEscape(absl::string_view s);
 
 }  // namespace agate::server
