@@ -1,0 +1,182 @@
+#include "store/decision_record.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "common/json_string.h"
+#include "engine/verdict.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace agate::store {
+namespace {
+
+// Deeper values are written as null (the server's request limits allow nesting 8).
+constexpr int kMaxDepth = 64;
+
+// PutDigits writes value (>= 0) as exactly width decimal digits at p and returns p + width.
+char* PutDigits(int64_t value, int width, char* p) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return p + width;
+}
+
+void AppendNumber(double d, std::string* out) {
+  if (std::isnan(d)) {
+    out->append("\"NaN\"");
+  } else if (std::isinf(d)) {
+    out->append(d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+  } else {
+    char buf[32];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);  // shortest round trip
+    out->append(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0);
+  }
+}
+
+void AppendValue(const google::protobuf::Value& v, int depth, std::string* out) {
+  if (depth > kMaxDepth) {
+    out->append("null");
+    return;
+  }
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      AppendNumber(v.number_value(), out);
+      return;
+    case google::protobuf::Value::kStringValue:
+      AppendJsonString(v.string_value(), out);
+      return;
+    case google::protobuf::Value::kBoolValue:
+      out->append(v.bool_value() ? "true" : "false");
+      return;
+    case google::protobuf::Value::kStructValue: {
+      // Map order is unspecified; sorted keys make equal values equal records.
+      std::vector<std::pair<const std::string*, const google::protobuf::Value*>> fields;
+      fields.reserve(v.struct_value().fields_size());
+      for (const auto& [key, value] : v.struct_value().fields()) fields.emplace_back(&key, &value);
+      std::sort(fields.begin(), fields.end(),
+                [](const auto& a, const auto& b) { return *a.first < *b.first; });
+      out->push_back('{');
+      for (size_t i = 0; i < fields.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        AppendJsonString(*fields[i].first, out);
+        out->push_back(':');
+        AppendValue(*fields[i].second, depth + 1, out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case google::protobuf::Value::kListValue: {
+      out->push_back('[');
+      const auto& values = v.list_value().values();
+      for (int i = 0; i < values.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        AppendValue(values[i], depth + 1, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case google::protobuf::Value::kNullValue:
+    case google::protobuf::Value::KIND_NOT_SET:
+      out->append("null");
+      return;
+  }
+  out->append("null");
+}
+
+// AppendMember appends prefix (the literal `,"key":` or `{"key":`) and value as a JSON string.
+void AppendMember(absl::string_view prefix, absl::string_view value, std::string* out) {
+  out->append(prefix.data(), prefix.size());
+  AppendJsonString(value, out);
+}
+
+}  // namespace
+
+void AppendRfc3339Millis(absl::Time t, std::string* out) {
+  constexpr int64_t kMillisPerDay = 86'400'000;
+  constexpr int64_t kMin = -62'135'596'800'000;  // 0001-01-01T00:00:00.000Z
+  constexpr int64_t kMax = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
+  const int64_t ms = std::clamp(absl::ToUnixMillis(t), kMin, kMax);
+  int64_t days = ms / kMillisPerDay;
+  int64_t in_day = ms % kMillisPerDay;
+  if (in_day < 0) {
+    in_day += kMillisPerDay;
+    --days;
+  }
+  // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
+  // Algorithms", civil_from_days).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+
+  char buf[24];  // YYYY-MM-DDTHH:MM:SS.mmmZ
+  char* p = PutDigits(year, 4, buf);
+  *p++ = '-';
+  p = PutDigits(month, 2, p);
+  *p++ = '-';
+  p = PutDigits(day, 2, p);
+  *p++ = 'T';
+  p = PutDigits(in_day / 3'600'000, 2, p);
+  *p++ = ':';
+  p = PutDigits(in_day / 60'000 % 60, 2, p);
+  *p++ = ':';
+  p = PutDigits(in_day / 1000 % 60, 2, p);
+  *p++ = '.';
+  p = PutDigits(in_day % 1000, 3, p);
+  *p++ = 'Z';
+  out->append(buf, static_cast<size_t>(p - buf));
+}
+
+std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
+                               const agate::v1::EvaluateResponse& response,
+                               absl::string_view request_digest, absl::Time decided_at) {
+  std::string out;
+  out.reserve(256 + request.request_id().size() + request.tenant_id().size() +
+              request_digest.size() + response.decision_id().size() +
+              response.matrix_version().size() + response.reason().size() +
+              160 * static_cast<size_t>(response.fired_size() + response.case_ids_size()));
+  out.append("\"time\":\"");
+  AppendRfc3339Millis(decided_at, &out);
+  out.push_back('"');
+  AppendMember(",\"request_id\":", request.request_id(), &out);
+  AppendMember(",\"tenant_id\":", request.tenant_id(), &out);
+  AppendMember(",\"request_digest\":", request_digest, &out);
+  AppendMember(",\"decision_id\":", response.decision_id(), &out);
+  AppendMember(",\"verdict\":", engine::VerdictName(response.verdict()), &out);
+  AppendMember(",\"lane\":", response.lane(), &out);
+  out.append(",\"case_ids\":[");
+  for (int i = 0; i < response.case_ids_size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendJsonString(response.case_ids(i), &out);
+  }
+  out.append("],\"fired\":[");
+  for (int i = 0; i < response.fired_size(); ++i) {
+    const agate::v1::FiredTrigger& f = response.fired(i);
+    AppendMember(i > 0 ? ",{\"trigger_id\":" : "{\"trigger_id\":", f.trigger_id(), &out);
+    AppendMember(",\"lane\":", f.lane(), &out);
+    out.append(",\"values\":[");
+    for (int k = 0; k < f.values_size(); ++k) {
+      AppendMember(k > 0 ? ",{\"field\":" : "{\"field\":", f.values(k).field(), &out);
+      out.append(",\"value\":");
+      AppendValue(f.values(k).value(), 0, &out);
+      out.push_back('}');
+    }
+    AppendMember("],\"error\":", f.error(), &out);
+    out.push_back('}');
+  }
+  AppendMember("],\"matrix_version\":", response.matrix_version(), &out);
+  if (!response.reason().empty()) AppendMember(",\"reason\":", response.reason(), &out);
+  return out;
+}
+
+}  // namespace agate::store

@@ -1,0 +1,49 @@
+// DecisionRecordBody: what the decision log keeps about one Evaluate decision, as the body that
+// DecisionLog::Append takes (decision_log.h puts seq, prev and hash around it).
+//
+// Fields, in this order (strings JSON-escaped as common/json_string.h says):
+//   "time"            decided_at, RFC 3339 UTC with milliseconds: "2026-11-24T10:00:00.123Z"
+//   "request_id"      request.request_id
+//   "tenant_id"       request.tenant_id
+//   "request_digest"  as given (the caller's digest of the request)
+//   "decision_id"     response.decision_id
+//   "verdict"         "ALLOW", "PARK_ITEM", "HOLD", "SAFE_MODE", "BLOCK", "DENY"
+//   "lane"            response.lane ("" for ALLOW)
+//   "case_ids"        response.case_ids, an array of strings
+//   "fired"           response.fired: [{"trigger_id","lane","values":[{"field","value"}],"error"}],
+//                     each value as JSON (null, number, string, bool, object with sorted keys,
+//                     array; NaN and infinities as the strings "NaN", "Infinity", "-Infinity")
+//   "matrix_version"  response.matrix_version
+//   "reason"          response.reason, only when not empty
+//
+// It runs once per decision, ALLOW included: hand-written JSON into one reserved string, no
+// protobuf JSON printer. Thread-safe (a pure function).
+//
+// Example:
+//   log->Append(DecisionRecordBody(request, response, digest, absl::Now()), /*sync=*/false);
+//   // "time":"2026-11-24T10:00:00.123Z","request_id":"r1","tenant_id":"acme",
+//   // "request_digest":"9f2c...","decision_id":"01M8...","verdict":"ALLOW","lane":"",
+//   // "case_ids":[],"fired":[],"matrix_version":"1"
+#ifndef AGATE_STORE_DECISION_RECORD_H_
+#define AGATE_STORE_DECISION_RECORD_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "agate/v1/agate.pb.h"
+
+namespace agate::store {
+
+// DecisionRecordBody returns the record body (a JSON object's members, without braces).
+std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
+                               const agate::v1::EvaluateResponse& response,
+                               absl::string_view request_digest, absl::Time decided_at);
+
+// AppendRfc3339Millis appends t as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC; milliseconds rounded down;
+// clamped to years 0001..9999).
+void AppendRfc3339Millis(absl::Time t, std::string* out);
+
+}  // namespace agate::store
+
+#endif  // AGATE_STORE_DECISION_RECORD_H_
