@@ -17,6 +17,7 @@
 #include "server/logging.h"
 #include "server/service.h"
 #include "server/status.h"
+#include "store/decision_log.h"
 
 namespace agate::cli {
 namespace {
@@ -33,6 +34,9 @@ commands:
   cases --server ADDR [--state S] [--lane L] [--tenant T] [--owner O] [--page-size N] [--all]
   watch --server ADDR [--lane L] [--tenant T] [--count N] [--for D]
   stats --server ADDR [--json]
+  verify-log DIR
+        checks the decision log's hash chain in DIR (<data-dir>/decisions); exit 1 at the first
+        break, printed as FILE:LINE: ...
 
 ADDR is host:port or unix:PATH. `agate <command> --help` shows a command's flags.
 )";
@@ -273,6 +277,31 @@ int Stats(const CommandLine& cl) {
   return 0;
 }
 
+// --- verify-log ------------------------------------------------------------------------------
+
+int VerifyLog(const CommandLine& cl) {
+  if (cl.positional().size() != 1) return Usage("verify-log needs exactly one DIR");
+  const std::string& dir = cl.positional()[0];
+  absl::StatusOr<store::VerifyResult> r = store::VerifyLog(dir);
+  if (!r.ok()) {
+    if (r.status().code() != absl::StatusCode::kDataLoss) return Fail(r.status());
+    std::cout << r.status().message() << std::endl;
+    return 1;
+  }
+  std::cout << absl::StrFormat("verify-log: %s: %d record%s in %d file%s, chain intact", dir,
+                               r->records, r->records == 1 ? "" : "s", r->files,
+                               r->files == 1 ? "" : "s");
+  if (!r->anchor.empty()) {
+    std::cout << "; it starts at " << r->anchor << ": older files were removed";
+  }
+  std::cout << "\n";
+  if (r->records > 0) {
+    std::cout << "verify-log: head seq " << r->last_seq << " hash " << r->head << "\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
 struct Command {
   int (*run)(const CommandLine&);
   FlagSpec flags;
@@ -289,6 +318,7 @@ const std::map<std::string, Command>& Commands() {
          .booleans = {"all"}}}},
       {"watch", {Watch, {.values = {"server", "timeout", "lane", "tenant", "count", "for"}}}},
       {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json"}}}},
+      {"verify-log", {VerifyLog, {}}},
   };
   return *kCommands;
 }
@@ -310,7 +340,7 @@ int Main(const std::vector<std::string>& args) {
     std::cout << kUsage;
     return 0;
   }
-  if (args[0] != "check" && !cl->positional().empty()) {
+  if (args[0] != "check" && args[0] != "verify-log" && !cl->positional().empty()) {
     return Usage(absl::StrCat("unexpected argument '", cl->positional()[0], "'"));
   }
   return it->second.run(*cl);
