@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/fingerprint.h"
 #include "engine/proto_time.h"
+#include "engine/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace agate::engine {
@@ -29,6 +30,7 @@ struct CaseStore::Record {
   absl::flat_hash_set<std::string> triggers;
   std::array<bool, 3> in_force{};
   uint64_t generation = 0;  // of the armed timer
+  bool timer_armed = false;
 };
 
 struct CaseStore::TriggerCounts {
@@ -86,18 +88,28 @@ std::string ScopeKeyOf(Scope scope, const Request& request) {
 }
 
 // OpenKey is unambiguous (NUL-separated ids), unlike the displayed scope key.
-std::string OpenKeyOf(absl::string_view lane, Scope scope, const Request& request) {
+std::string OpenKeyOf(absl::string_view lane, Scope scope, absl::string_view tenant,
+                      absl::string_view workflow, absl::string_view item,
+                      absl::string_view credential) {
   switch (scope) {
     case v1::SCOPE_WORKFLOW:
-      return absl::StrCat(lane, kSep, "w", kSep, request.tenant_id(), kSep, request.workflow_id());
+      return absl::StrCat(lane, kSep, "w", kSep, tenant, kSep, workflow);
     case v1::SCOPE_CREDENTIAL:
-      return absl::StrCat(lane, kSep, "c", kSep, request.tenant_id(), kSep,
-                          request.actor().credential_id());
+      return absl::StrCat(lane, kSep, "c", kSep, tenant, kSep, credential);
     default:
-      return absl::StrCat(lane, kSep, "i", kSep, request.tenant_id(), kSep, request.workflow_id(),
-                          kSep, request.item_id());
+      return absl::StrCat(lane, kSep, "i", kSep, tenant, kSep, workflow, kSep, item);
   }
 }
+
+std::string OpenKeyOf(absl::string_view lane, Scope scope, const Request& request) {
+  return OpenKeyOf(lane, scope, request.tenant_id(), request.workflow_id(), request.item_id(),
+                   request.actor().credential_id());
+}
+
+// At most this many transitions wait for a journal that keeps failing; past it the oldest are
+// dropped from the transitions table (the cases themselves, history included, are always
+// committed whole).
+constexpr size_t kMaxUnsyncedTransitions = 100'000;
 
 absl::string_view StateName(v1::CaseState state) {
   switch (state) {
@@ -167,8 +179,8 @@ uint64_t CaseWatcher::dropped_total() const {
 // ---------------------------------------------------------------------------------------------
 // CaseStore
 
-CaseStore::CaseStore(const Clock& clock, CaseStoreOptions options)
-    : clock_(clock), options_(options) {}
+CaseStore::CaseStore(const Clock& clock, CaseStoreOptions options, CaseJournal* journal)
+    : clock_(clock), options_(options), journal_(journal) {}
 
 CaseStore::~CaseStore() = default;
 
@@ -223,7 +235,7 @@ CaseStore::Record* CaseStore::FindRecord(absl::string_view case_id) const {
 }
 
 absl::Status CaseStore::Apply(const Request& request, const Decision& decision,
-                              v1::EvaluateResponse* response) {
+                              v1::EvaluateResponse* response, DecisionRow* row) {
   const bool wants_redemption = !request.approval().case_id().empty();
   if (decision.verdict == v1::VERDICT_ALLOW && !wants_redemption &&
       (in_force_count_.load(std::memory_order_acquire) == 0 || !FindInForce(request))) {
@@ -234,6 +246,23 @@ absl::Status CaseStore::Apply(const Request& request, const Decision& decision,
   absl::MutexLock lock(&mu_);
   std::string redemption_failure;
   if (wants_redemption && TryRedeem(request, decision, response, &redemption_failure)) {
+    if (absl::Status committed = Commit(response, row); !committed.ok()) {
+      // The client will not hear of the redemption: it must stay possible. The journal gets the
+      // undo with the next commit.
+      const absl::Time now = clock_.Now();
+      for (const std::string& id : response->case_ids()) {
+        Record* r = FindRecord(id);
+        r->c.set_redeemed(false);
+        Transition(*r, now, "redemption-undone", kServerActor,
+                   absl::StrCat("the store could not record the redemption by request ",
+                                request.request_id(), ": ", committed.message()));
+      }
+      unsynced_.cases.merge(changes_.cases);
+      unsynced_.transitions.insert(unsynced_.transitions.end(), changes_.transitions.begin(),
+                                   changes_.transitions.end());
+      changes_ = Changes();
+      return committed;
+    }
     CountDecision(v1::VERDICT_ALLOW);
     return absl::OkStatus();
   }
@@ -268,7 +297,7 @@ absl::Status CaseStore::Apply(const Request& request, const Decision& decision,
   }
   for (const FiredTrigger& f : decision.fired) {
     const Trigger& trigger = matrix.triggers()[f.trigger];
-    TriggerCounts& counts = trigger_counts_[trigger.id];
+    TriggerCounts& counts = CountsFor(trigger.id);
     counts.lane = matrix.lanes()[trigger.lane].name;
     ++counts.fired;
   }
@@ -311,6 +340,7 @@ absl::Status CaseStore::Apply(const Request& request, const Decision& decision,
                              ? redemption_failure
                              : absl::StrCat(redemption_failure, "; ", response->reason()));
   }
+  RETURN_IF_ERROR(Commit(response, row));
   CountDecision(response->verdict());
   return absl::OkStatus();
 }
@@ -459,7 +489,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
       *c.add_fired() = fired;
     }
     if (record->triggers.insert(fired.trigger_id()).second) {
-      TriggerCounts& counts = trigger_counts_[fired.trigger_id()];
+      TriggerCounts& counts = CountsFor(fired.trigger_id());
       counts.lane = lane.name;
       ++counts.open;
       const int t = static_cast<int>(
@@ -516,6 +546,8 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
       t.set_event("joined");
       t.set_actor(std::string(kServerActor));
       t.set_comment(comment);
+      Touch(*record);
+      if (journal_ != nullptr) changes_.transitions.push_back({record->seq, t});
       Publish(*record, t);
     }
   }
@@ -526,6 +558,7 @@ void CaseStore::Arm(Record& record, absl::Time now) {
   const absl::Time deadline = now + record.sla;
   *record.c.mutable_sla_deadline() = ToTimestamp(deadline);
   ++record.generation;
+  record.timer_armed = true;
   timers_.push(Timer{deadline, record.seq, record.generation});
 }
 
@@ -537,6 +570,8 @@ void CaseStore::Transition(Record& record, absl::Time now, absl::string_view eve
   t.set_event(std::string(event));
   t.set_actor(std::string(actor));
   t.set_comment(std::string(comment));
+  Touch(record);
+  if (journal_ != nullptr) changes_.transitions.push_back({record.seq, t});
   Publish(record, t);
 }
 
@@ -556,12 +591,13 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
                       absl::string_view actor, absl::string_view comment) {
   record.c.set_state(state);
   ++record.generation;  // disarms the timer
+  record.timer_armed = false;
   open_by_key_.erase(record.open_key);
   for (InForce kind : {kSafeMode, kPaused, kDisabled}) SetInForce(record, kind, false);
   open_count_.fetch_sub(1);
   const int64_t ms = absl::ToInt64Milliseconds(now - FromTimestamp(record.c.opened_at()));
   for (const std::string& trigger : record.triggers) {
-    TriggerCounts& counts = trigger_counts_[trigger];
+    TriggerCounts& counts = CountsFor(trigger);
     if (counts.open > 0) --counts.open;
     switch (state) {
       case v1::CASE_STATE_APPROVED:
@@ -595,6 +631,9 @@ void CaseStore::Forget(uint64_t seq) {
   if (it == by_seq_.end()) return;
   by_id_.erase(it->second->c.id());
   by_seq_.erase(it);
+  changes_.cases.erase(seq);
+  unsynced_.cases.erase(seq);
+  if (journal_ != nullptr) changes_.forgotten.push_back(seq);
 }
 
 void CaseStore::RunTimeout(Record& record, absl::Time now) {
@@ -658,9 +697,12 @@ int CaseStore::RunDueTimers() {
     if (record.c.state() != v1::CASE_STATE_OPEN || record.generation != timer.generation) {
       continue;
     }
+    record.timer_armed = false;
     RunTimeout(record, now);
     ++ran;
   }
+  // A failed commit leaves the timeouts unsynced: Sync retries them.
+  Commit(nullptr, nullptr).IgnoreError();
   return ran;
 }
 
@@ -722,7 +764,165 @@ absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
                    {v1::CASE_STATE_RESOLVED, "resolved"}};
   const auto& outcome = kOutcomes[ack.decision];
   Close(*record, outcome.state, clock_.Now(), outcome.event, ack.approver, ack.comment);
+  RETURN_IF_ERROR(Commit(nullptr, nullptr));
   return c;
+}
+
+void CaseStore::Touch(const Record& record) { changes_.cases.insert(record.seq); }
+
+CaseStore::TriggerCounts& CaseStore::CountsFor(const std::string& trigger_id) {
+  changes_.triggers.insert(trigger_id);
+  return trigger_counts_[trigger_id];
+}
+
+store::v1::StoredCase CaseStore::ToStored(const Record& record) const {
+  store::v1::StoredCase out;
+  *out.mutable_case_() = record.c;
+  out.set_seq(record.seq);
+  out.set_canonical_action(record.canonical_action);
+  out.set_agent_action(record.agent_action);
+  out.set_operator_action(record.operator_action);
+  out.set_sla_nanos(absl::ToInt64Nanoseconds(record.sla));
+  for (uint64_t seq : record.related) out.add_related(seq);
+  std::vector<std::string> triggers(record.triggers.begin(), record.triggers.end());
+  std::sort(triggers.begin(), triggers.end());
+  for (std::string& t : triggers) out.add_triggers(std::move(t));
+  out.set_safe_mode_in_force(record.in_force[kSafeMode]);
+  out.set_paused_in_force(record.in_force[kPaused]);
+  out.set_disabled_in_force(record.in_force[kDisabled]);
+  out.set_timer_armed(record.timer_armed);
+  return out;
+}
+
+absl::Status CaseStore::Commit(const v1::EvaluateResponse* response, DecisionRow* row) {
+  if (journal_ == nullptr) {
+    changes_ = Changes();
+    return absl::OkStatus();
+  }
+  // Whatever a failed commit left behind goes first.
+  Changes ch = std::move(unsynced_);
+  unsynced_ = Changes();
+  ch.cases.merge(changes_.cases);
+  ch.transitions.insert(ch.transitions.end(), std::make_move_iterator(changes_.transitions.begin()),
+                        std::make_move_iterator(changes_.transitions.end()));
+  ch.forgotten.insert(ch.forgotten.end(), changes_.forgotten.begin(), changes_.forgotten.end());
+  ch.triggers.merge(changes_.triggers);
+  changes_ = Changes();
+  if (ch.cases.empty() && ch.transitions.empty() && ch.forgotten.empty() && ch.triggers.empty()) {
+    return absl::OkStatus();
+  }
+
+  JournalBatch batch;
+  for (uint64_t seq : ch.cases) {
+    if (auto it = by_seq_.find(seq); it != by_seq_.end()) {
+      batch.cases.push_back(ToStored(*it->second));
+    }
+  }
+  batch.transitions = ch.transitions;
+  batch.forgotten = ch.forgotten;
+  for (const std::string& id : ch.triggers) {
+    auto it = trigger_counts_.find(id);
+    if (it == trigger_counts_.end()) continue;
+    const TriggerCounts& counts = it->second;
+    store::v1::StoredTriggerStats& stats = batch.trigger_stats.emplace_back();
+    stats.set_trigger_id(id);
+    stats.set_lane(counts.lane);
+    stats.set_fired(counts.fired);
+    stats.set_open(counts.open);
+    stats.set_approved(counts.approved);
+    stats.set_rejected(counts.rejected);
+    stats.set_resolved(counts.resolved);
+    stats.set_expired(counts.expired);
+    for (int64_t ms : counts.decision_ms) stats.add_decision_ms(ms);
+  }
+  if (row != nullptr && response != nullptr) {
+    row->response = response->SerializeAsString();
+    batch.decisions.push_back(*row);
+  }
+  absl::Status status = journal_->Commit(batch);
+  if (status.ok()) {
+    if (row != nullptr && response != nullptr) row->committed = true;
+    return absl::OkStatus();
+  }
+  unsynced_ = std::move(ch);
+  if (unsynced_.transitions.size() > kMaxUnsyncedTransitions) {
+    unsynced_.transitions.erase(
+        unsynced_.transitions.begin(),
+        unsynced_.transitions.end() - static_cast<ptrdiff_t>(kMaxUnsyncedTransitions));
+  }
+  return status;
+}
+
+absl::Status CaseStore::Sync() {
+  absl::MutexLock lock(&mu_);
+  return Commit(nullptr, nullptr);
+}
+
+size_t CaseStore::unsynced() const {
+  absl::MutexLock lock(&mu_);
+  return unsynced_.cases.size();
+}
+
+absl::Status CaseStore::Restore(const JournalContents& contents) {
+  absl::MutexLock lock(&mu_);
+  if (!by_seq_.empty())
+    return absl::FailedPreconditionError("Restore: the case store is not empty");
+  std::vector<std::pair<absl::Time, uint64_t>> closed;  // (closing time, seq)
+  for (const store::v1::StoredCase& stored : contents.cases) {
+    const v1::Case& c = stored.case_();
+    if (stored.seq() == 0 || by_seq_.contains(stored.seq()) || by_id_.contains(c.id())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Restore: case ", c.id(), " (seq ", stored.seq(), ") is a duplicate or has no seq"));
+    }
+    auto owned = std::make_unique<Record>();
+    Record& r = *owned;
+    r.seq = stored.seq();
+    r.c = c;
+    r.open_key = OpenKeyOf(c.lane(), c.scope(), c.tenant_id(), c.workflow_id(), c.item_id(),
+                           c.credential_id());
+    r.canonical_action = stored.canonical_action();
+    r.workflow_key = Key(c.tenant_id(), c.workflow_id());
+    r.credential_key = Key(c.tenant_id(), c.credential_id());
+    r.agent_action = stored.agent_action();
+    r.operator_action = stored.operator_action();
+    r.sla = absl::Nanoseconds(stored.sla_nanos());
+    r.related.assign(stored.related().begin(), stored.related().end());
+    r.triggers.insert(stored.triggers().begin(), stored.triggers().end());
+    by_id_[c.id()] = r.seq;
+    next_seq_ = std::max(next_seq_, r.seq + 1);
+    if (c.state() == v1::CASE_STATE_OPEN) {
+      open_by_key_[r.open_key] = r.seq;
+      open_count_.fetch_add(1);
+      if (stored.timer_armed()) {
+        r.generation = 1;
+        r.timer_armed = true;
+        timers_.push(Timer{FromTimestamp(c.sla_deadline()), r.seq, r.generation});
+      }
+      if (stored.safe_mode_in_force()) SetInForce(r, kSafeMode, true);
+      if (stored.paused_in_force()) SetInForce(r, kPaused, true);
+      if (stored.disabled_in_force()) SetInForce(r, kDisabled, true);
+    } else {
+      const absl::Time at = c.history().empty() ? FromTimestamp(c.opened_at())
+                                                : FromTimestamp(c.history().rbegin()->time());
+      closed.emplace_back(at, r.seq);
+    }
+    by_seq_[r.seq] = std::move(owned);
+  }
+  std::sort(closed.begin(), closed.end());
+  for (const auto& [at, seq] : closed) closed_order_.push_back(seq);
+  for (const store::v1::StoredTriggerStats& stats : contents.trigger_stats) {
+    TriggerCounts& counts = trigger_counts_[stats.trigger_id()];
+    counts.lane = stats.lane();
+    counts.fired = stats.fired();
+    counts.open = stats.open();
+    counts.approved = stats.approved();
+    counts.rejected = stats.rejected();
+    counts.resolved = stats.resolved();
+    counts.expired = stats.expired();
+    counts.decision_ms.assign(stats.decision_ms().begin(), stats.decision_ms().end());
+  }
+  changes_ = Changes();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id) const {

@@ -24,6 +24,12 @@
 // Time comes from the injected Clock: tests run timers in virtual time. There is one timer heap;
 // the server calls RunDueTimers from one thread at NextDeadline.
 //
+// Durability: with a CaseJournal (engine/case_journal.h) every operation that changes a case
+// commits what it changed before it returns, under the store's lock (so the journal sees changes
+// in the order they happened). A failed commit fails the operation with the journal's status;
+// the change stays in memory, marked unsynced, and is committed with the next batch or by Sync.
+// Restore rebuilds the store from what the journal kept, before the store is used.
+//
 // Thread-safe. The ALLOW path (nothing fired, no approval, no scope in force anywhere) takes no
 // lock and allocates nothing; with scopes in force it takes a reader lock.
 //
@@ -57,6 +63,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agate/v1/agate.pb.h"
+#include "engine/case_journal.h"
 #include "engine/clock.h"
 #include "engine/decision.h"
 #include "engine/matrix.h"
@@ -116,7 +123,9 @@ class CaseWatcher {
 
 class CaseStore {
  public:
-  explicit CaseStore(const Clock& clock, CaseStoreOptions options = {});
+  // journal (may be null: memory only) must outlive the store.
+  explicit CaseStore(const Clock& clock, CaseStoreOptions options = {},
+                     CaseJournal* journal = nullptr);
   ~CaseStore();
   CaseStore(const CaseStore&) = delete;
   CaseStore& operator=(const CaseStore&) = delete;
@@ -124,9 +133,13 @@ class CaseStore {
   // Apply records decision (made for request, already encoded into *response) and updates
   // *response: case_id, case_ids, and verdict/lane/owner/backup/sla_deadline/actions/reason when
   // a redemption or a scope in force changes the verdict. RESOURCE_EXHAUSTED when a case should
-  // open but max_open_cases are open (nothing is changed then).
+  // open but max_open_cases are open (nothing is changed then); the journal's error when the
+  // change could not be made durable.
+  // When the decision changes a case and row is not null, row->response is set to the final
+  // response and the row is committed with the cases (row->committed = true); otherwise row is
+  // left for the caller (an ALLOW: CaseJournal::EnqueueDecision).
   absl::Status Apply(const Request& request, const Decision& decision,
-                     v1::EvaluateResponse* response);
+                     v1::EvaluateResponse* response, DecisionRow* row = nullptr);
 
   // Acknowledge applies a human decision. INVALID_ARGUMENT (missing case_id, decision or
   // approver; approver over 256 bytes, comment over 4096), NOT_FOUND (unknown case),
@@ -163,6 +176,19 @@ class CaseStore {
   // open_cases returns how many cases are OPEN.
   size_t open_cases() const;
 
+  // Restore loads what a journal kept (CaseJournal implementations read it back at start-up):
+  // cases with their indexes, SLA timers (deadlines already passed run at the next
+  // RunDueTimers), scopes in force and trigger statistics. Call it once, on an empty store,
+  // before any other method. INVALID_ARGUMENT for contents that do not fit together (duplicate
+  // seq or id).
+  absl::Status Restore(const JournalContents& contents);
+
+  // Sync commits the changes a failed commit left unsynced (the server calls it periodically).
+  // OK when there is nothing to commit.
+  absl::Status Sync();
+  // unsynced returns how many cases have changes not yet committed to the journal.
+  size_t unsynced() const;
+
  private:
   struct Record;
   struct TriggerCounts;
@@ -197,10 +223,17 @@ class CaseStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetInForce(Record& record, InForce kind, bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TriggerCounts& CountsFor(const std::string& trigger_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commit sends what the operation changed (and anything unsynced) to the journal, with row.
+  absl::Status Commit(const v1::EvaluateResponse* response, DecisionRow* row)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  store::v1::StoredCase ToStored(const Record& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Record* FindRecord(absl::string_view case_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock& clock_;
   const CaseStoreOptions options_;
+  CaseJournal* const journal_;
 
   mutable absl::Mutex mu_;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
@@ -215,6 +248,17 @@ class CaseStore {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, TriggerCounts> trigger_counts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<CaseWatcher>> watchers_ ABSL_GUARDED_BY(mu_);
+
+  // What the current operation changed, and what failed commits left unsynced: both go into the
+  // next JournalBatch.
+  struct Changes {
+    absl::flat_hash_set<uint64_t> cases;
+    std::vector<JournalTransition> transitions;
+    std::vector<uint64_t> forgotten;
+    absl::flat_hash_set<std::string> triggers;
+  };
+  Changes changes_ ABSL_GUARDED_BY(mu_);
+  Changes unsynced_ ABSL_GUARDED_BY(mu_);
 
   // Scopes in force: key -> sequence numbers of the cases putting it in force. Written under
   // mu_ then in_force_mu_; read under in_force_mu_ alone (the ALLOW path).

@@ -113,6 +113,43 @@ int64_t SlidingWindowCounter::Count(const Request& request, absl::string_view si
   return total;
 }
 
+std::vector<store::v1::StoredSignalSeries> SlidingWindowCounter::Export() const {
+  std::vector<store::v1::StoredSignalSeries> out;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [key, series] : shard.series) {
+      store::v1::StoredSignalSeries& s = out.emplace_back();
+      s.set_key(key);
+      for (const Bucket& b : series.buckets) {
+        s.add_seconds(b.second);
+        s.add_counts(b.count);
+      }
+    }
+  }
+  return out;
+}
+
+void SlidingWindowCounter::Import(const std::vector<store::v1::StoredSignalSeries>& stored) {
+  const int64_t now = absl::ToUnixSeconds(clock_.Now());
+  const int64_t horizon = now - absl::ToInt64Seconds(options_.max_window);
+  for (const store::v1::StoredSignalSeries& s : stored) {
+    if (s.seconds_size() != s.counts_size()) continue;
+    Shard& shard = ShardFor(s.key());
+    absl::MutexLock lock(&shard.mu);
+    std::deque<Bucket> buckets;
+    for (int i = 0; i < s.seconds_size(); ++i) {
+      // Only what a window can still see, in order, positive, at most kMaxBuckets (the newest).
+      if (s.seconds(i) <= horizon || s.counts(i) <= 0) continue;
+      if (!buckets.empty() && s.seconds(i) <= buckets.back().second) continue;
+      buckets.push_back(Bucket{s.seconds(i), s.counts(i)});
+    }
+    while (buckets.size() > kMaxBuckets) buckets.pop_front();
+    if (buckets.empty()) continue;
+    if (!shard.series.contains(s.key())) EvictLocked(shard, now);
+    shard.series[s.key()].buckets = std::move(buckets);
+  }
+}
+
 size_t SlidingWindowCounter::keys() const {
   size_t total = 0;
   for (Shard& shard : shards_) {

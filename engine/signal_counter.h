@@ -26,11 +26,13 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agate/store/v1/store.pb.h"
 #include "engine/clock.h"
 #include "engine/expr/program.h"
 #include "engine/request.h"
@@ -58,6 +60,13 @@ class SlidingWindowCounter : public expr::SignalCounter {
   // window up to now, including those Record added for request itself.
   int64_t Count(const Request& request, absl::string_view signal,
                 absl::Duration window) const override;
+
+  // Export returns every key's buckets (the durable store snapshots them). Takes each shard's
+  // lock in turn: a snapshot taken under load is consistent per key, not across keys.
+  std::vector<store::v1::StoredSignalSeries> Export() const;
+  // Import loads series that Export returned (at start-up, before requests), skipping what no
+  // window can see any more; an imported key replaces the same key's buckets.
+  void Import(const std::vector<store::v1::StoredSignalSeries>& series);
 
   // keys returns how many keys are kept (for tests and stats).
   size_t keys() const;

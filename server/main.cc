@@ -30,6 +30,8 @@
 #include "server/service.h"
 #include "server/webhook.h"
 #include "spdlog/spdlog.h"
+#include "store/decision_log.h"
+#include "store/sqlite_store.h"
 
 namespace agate::server {
 namespace {
@@ -121,8 +123,51 @@ int Run(const ServerOptions& options) {
     }
   }
 
+  // The durable store and the decision log live in the data dir (see README.md "Durability").
+  std::unique_ptr<store::SqliteStore> sqlite;
+  std::unique_ptr<store::DecisionLog> decision_log;
+  if (options.store == "sqlite") {
+    absl::StatusOr<std::unique_ptr<store::SqliteStore>> opened =
+        store::SqliteStore::Open({.dir = options.data_dir,
+                                  .fsync = options.fsync,
+                                  .decision_retention = options.idempotency_window,
+                                  .max_bytes = options.max_store_bytes});
+    if (!opened.ok()) {
+      std::cerr << "agate-server: " << opened.status().message() << "\n";
+      return 1;
+    }
+    sqlite = *std::move(opened);
+    absl::StatusOr<std::unique_ptr<store::DecisionLog>> log =
+        store::DecisionLog::Open({.dir = absl::StrCat(options.data_dir, "/decisions"),
+                                  .rotate_bytes = options.decision_log_rotate_bytes,
+                                  .fsync = options.fsync});
+    if (!log.ok()) {
+      std::cerr << "agate-server: decision log: " << log.status().message() << "\n";
+      return 1;
+    }
+    decision_log = *std::move(log);
+  }
+
   ServiceOptions service_options;
+  service_options.idempotency.window = options.idempotency_window;
+  service_options.store = sqlite.get();
+  service_options.decision_log = decision_log.get();
   Service service(*matrix, engine::RealClock(), service_options);
+  if (sqlite != nullptr) {
+    absl::StatusOr<Recovery> recovered = service.Recover();
+    if (!recovered.ok()) {
+      std::cerr << "agate-server: cannot recover from " << sqlite->path() << ": "
+                << recovered.status().message() << "\n";
+      return 1;
+    }
+    spdlog::info(
+        "store {}: recovered {} cases ({} open), {} decisions within the idempotency window, {} "
+        "count() keys",
+        sqlite->path(), recovered->cases, recovered->open_cases, recovered->decisions,
+        recovered->signal_keys);
+  } else {
+    spdlog::warn("--store memory: cases and decisions are not persisted (lost on restart)");
+  }
   MetadataApproverIdentity identity;
   GrpcService grpc_service(service, identity);
 
@@ -164,11 +209,27 @@ int Run(const ServerOptions& options) {
   }
   server->GetHealthCheckService()->SetServingStatus("agate.v1.Agate", true);
 
-  // One timer thread runs every case's SLA timeout.
+  // One timer thread runs every case's SLA timeout (those that passed while the server was down
+  // run at once), retries store commits that failed, and snapshots the count() windows.
   absl::Notification stop_timers;
   std::thread timers([&] {
+    absl::Time next_snapshot = absl::Now() + absl::Seconds(5);
+    absl::Time next_error_log = absl::InfinitePast();
     while (!stop_timers.HasBeenNotified()) {
       service.cases().RunDueTimers();
+      if (service.cases().unsynced() > 0) {
+        if (absl::Status s = service.cases().Sync(); !s.ok() && absl::Now() >= next_error_log) {
+          spdlog::error("{} cases are not yet durable (retrying every second): {}",
+                        service.cases().unsynced(), std::string(s.message()));
+          next_error_log = absl::Now() + absl::Seconds(10);
+        }
+      }
+      if (absl::Now() >= next_snapshot) {
+        next_snapshot = absl::Now() + absl::Seconds(5);
+        if (absl::Status s = service.SaveSignals(); !s.ok()) {
+          spdlog::warn("count() windows snapshot: {}", std::string(s.message()));
+        }
+      }
       absl::Duration wait = absl::Seconds(1);
       if (std::optional<absl::Time> next = service.cases().NextDeadline()) {
         wait = std::clamp(*next - absl::Now(), absl::Milliseconds(1), absl::Seconds(1));
@@ -199,6 +260,15 @@ int Run(const ServerOptions& options) {
   stop_timers.Notify();
   timers.join();
   webhook.reset();
+  if (absl::Status s = service.SaveSignals(); !s.ok()) {
+    spdlog::warn("count() windows snapshot: {}", std::string(s.message()));
+  }
+  if (service.cases().unsynced() > 0) {
+    if (absl::Status s = service.cases().Sync(); !s.ok()) {
+      spdlog::error("{} cases could not be made durable before exit: {}",
+                    service.cases().unsynced(), std::string(s.message()));
+    }
+  }
   for (const ListenAddress& a : options.listen) {
     if (a.is_unix) unlink(a.path.c_str());
   }

@@ -60,6 +60,18 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
   --max-request-bytes N    larger requests get RESOURCE_EXHAUSTED (default 1048576)
   --drain-timeout D        on SIGTERM/SIGINT, wait this long for calls in flight (default 10s)
   --webhook URL            POST every case transition as JSON to URL (http:// or https://)
+  --store KIND             sqlite (default): cases, decisions and the decision log persist in
+                           --data-dir; memory: nothing on disk (lost on restart)
+  --data-dir DIR           where the sqlite store keeps agate.db and decisions/ (default
+                           ./agate-data); one server per data dir
+  --fsync                  fsync every commit and decision-log write: survive a power loss, not
+                           only a crash (slower escalations)
+  --idempotency-window D   the same tenant_id + request_id within D gets the same decision
+                           (default 10m)
+  --max-store-bytes N      cap the database at N bytes (default 0: no cap); past it escalations
+                           fail with UNAVAILABLE as on a full disk
+  --decision-log-rotate-bytes N
+                           start a new decision-log file past N bytes (default 67108864)
   --help, --version
 
 Exit status: 0 after a clean shutdown, 1 if it cannot start, 2 for a usage error.
@@ -67,10 +79,11 @@ Exit status: 0 after a clean shutdown, 1 if it cannot start, 2 for a usage error
 }
 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
-  absl::StatusOr<CommandLine> cl =
-      CommandLine::Parse(args, {.values = {"matrix", "listen", "log-level", "log-format",
-                                           "max-request-bytes", "drain-timeout", "webhook"},
-                                .booleans = {"help", "version"}});
+  absl::StatusOr<CommandLine> cl = CommandLine::Parse(
+      args, {.values = {"matrix", "listen", "log-level", "log-format", "max-request-bytes",
+                        "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
+                        "max-store-bytes", "decision-log-rotate-bytes"},
+             .booleans = {"help", "version", "fsync"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
   o.help = cl->Has("help");
@@ -104,6 +117,31 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   if (!drain.ok()) return drain.status();
   o.drain_timeout = *drain;
   o.webhook = cl->Value("webhook").value_or("");
+  o.store = cl->Value("store").value_or(o.store);
+  if (o.store != "sqlite" && o.store != "memory") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store: must be sqlite or memory, got '", o.store, "'"));
+  }
+  o.data_dir = cl->Value("data-dir").value_or(o.data_dir);
+  if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir: empty path");
+  o.fsync = cl->Has("fsync");
+  absl::StatusOr<absl::Duration> window = cl->Duration("idempotency-window", o.idempotency_window);
+  if (!window.ok()) return window.status();
+  if (*window < absl::Seconds(1) || *window > absl::Hours(24 * 7)) {
+    return absl::InvalidArgumentError("--idempotency-window: must be in [1s, 7d]");
+  }
+  o.idempotency_window = *window;
+  absl::StatusOr<int64_t> cap = cl->Int("max-store-bytes", 0);
+  if (!cap.ok()) return cap.status();
+  if (*cap < 0) return absl::InvalidArgumentError("--max-store-bytes: must be >= 0");
+  o.max_store_bytes = static_cast<uint64_t>(*cap);
+  absl::StatusOr<int64_t> rotate =
+      cl->Int("decision-log-rotate-bytes", static_cast<int64_t>(o.decision_log_rotate_bytes));
+  if (!rotate.ok()) return rotate.status();
+  if (*rotate < 4096) {
+    return absl::InvalidArgumentError("--decision-log-rotate-bytes: must be >= 4096");
+  }
+  o.decision_log_rotate_bytes = static_cast<uint64_t>(*rotate);
   return o;
 }
 

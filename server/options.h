@@ -33,6 +33,14 @@ struct ServerOptions {
   int64_t max_request_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(10);
   std::string webhook;
+  // Durability: "sqlite" (default: cases, decisions and the decision log in data_dir) or
+  // "memory" (nothing on disk: tests, ephemeral sidecars).
+  std::string store = "sqlite";
+  std::string data_dir = "agate-data";
+  bool fsync = false;  // fsync every commit and log write (power-loss durability)
+  absl::Duration idempotency_window = absl::Minutes(10);
+  uint64_t max_store_bytes = 0;  // 0: no cap
+  uint64_t decision_log_rotate_bytes = 64 << 20;
   bool help = false;
   bool version = false;
 };

@@ -2,24 +2,92 @@
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "engine/decision_codec.h"
 #include "engine/status_macros.h"
+#include "store/decision_record.h"
 
 namespace agate::server {
 
 Service::Service(std::shared_ptr<const engine::Matrix> matrix, const engine::Clock& clock,
                  ServiceOptions options)
     : options_(options),
+      clock_(clock),
       counter_(clock, options.signals),
       evaluator_(std::move(matrix), clock, &counter_),
-      cases_(clock, options.cases) {}
+      cases_(clock, options.cases, options.store),
+      idempotency_(clock, options.idempotency) {}
+
+absl::StatusOr<Recovery> Service::Recover() {
+  Recovery recovery;
+  if (options_.store == nullptr) return recovery;
+  ASSIGN_OR_RETURN(engine::JournalContents contents, options_.store->LoadCases());
+  recovery.cases = contents.cases.size();
+  RETURN_IF_ERROR(cases_.Restore(contents));
+  recovery.open_cases = cases_.open_cases();
+  ASSIGN_OR_RETURN(std::vector<engine::DecisionRow> rows,
+                   options_.store->LoadDecisions(clock_.Now() - options_.idempotency.window));
+  for (engine::DecisionRow& row : rows) {
+    idempotency_.Insert(std::move(row.key), std::move(row.digest), std::move(row.response),
+                        row.decided_at);
+  }
+  recovery.decisions = rows.size();
+  ASSIGN_OR_RETURN(std::vector<store::v1::StoredSignalSeries> series,
+                   options_.store->LoadSignals());
+  counter_.Import(series);
+  recovery.signal_keys = counter_.keys();
+  return recovery;
+}
+
+absl::Status Service::SaveSignals() {
+  if (options_.store == nullptr) return absl::OkStatus();
+  return options_.store->SaveSignals(counter_.Export());
+}
 
 absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response) {
   RETURN_IF_ERROR(engine::ValidateRequest(request, options_.limits));
+  std::string key = engine::IdempotencyKey(request);
+  std::string digest = engine::RequestDigest(request);
+  absl::Time first_decided;
+  switch (idempotency_.Find(key, digest, response, &first_decided)) {
+    case engine::IdempotencyCache::kHit:
+      response->set_replayed(true);
+      return absl::OkStatus();
+    case engine::IdempotencyCache::kConflict:
+      return absl::AlreadyExistsError(absl::StrCat(
+          "request_id: ", request.request_id(), " of tenant ", request.tenant_id(),
+          " was already decided at ", absl::FormatTime(first_decided, absl::UTCTimeZone()),
+          " for a request with other contents; use a new request_id for a new request"));
+    case engine::IdempotencyCache::kMiss:
+      break;
+  }
+
   counter_.Record(request);
   const engine::Decision decision = evaluator_.Evaluate(request);
   engine::EncodeDecision(decision, response);
-  return cases_.Apply(request, decision, response);
+  engine::DecisionRow row{.key = key, .digest = digest, .decided_at = decision.decided_at};
+  RETURN_IF_ERROR(cases_.Apply(request, decision, response, &row));
+  if (!row.committed) row.response = response->SerializeAsString();
+  if (!idempotency_.Insert(std::move(key), digest, row.response, decision.decided_at, response)) {
+    // The same request raced with itself: the first answer stands (its case was joined, not
+    // duplicated).
+    response->set_replayed(true);
+    return absl::OkStatus();
+  }
+  if (options_.decision_log != nullptr) {
+    // An escalation is written before the answer (its case is durable already); ALLOW is queued.
+    // A failing log never fails a decision: DecisionLog counts, logs and retries.
+    options_.decision_log
+        ->Append(store::DecisionRecordBody(request, *response, absl::BytesToHexString(digest),
+                                           decision.decided_at),
+                 /*sync=*/response->verdict() != v1::VERDICT_ALLOW)
+        .IgnoreError();
+  }
+  if (options_.store != nullptr && !row.committed) {
+    options_.store->EnqueueDecision(std::move(row));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace agate::server

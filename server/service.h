@@ -1,8 +1,14 @@
 // Service: agate's operations, independent of gRPC. The gRPC adapter (grpc_service.h) and the
 // offline `agate eval --matrix` both call it, so the server and the CLI cannot disagree.
 //
-// Evaluate = ValidateRequest -> record signals -> Evaluator::Evaluate -> EncodeDecision ->
-// CaseStore::Apply. The case operations go to the CaseStore. Thread-safe.
+// Evaluate = ValidateRequest -> idempotency (a request_id already decided gets the same answer)
+// -> record signals -> Evaluator::Evaluate -> EncodeDecision -> CaseStore::Apply (cases, made
+// durable by the journal before the answer) -> decision log. The case operations go to the
+// CaseStore. Thread-safe.
+//
+// Durability is optional: without a journal and a decision log (the offline CLI, `--store
+// memory`) everything lives in memory. With them, Recover loads what the store kept before the
+// server starts serving.
 //
 // Example:
 //   Service service(matrix);
@@ -12,6 +18,7 @@
 #define AGATE_SERVER_SERVICE_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -19,9 +26,12 @@
 #include "engine/case_store.h"
 #include "engine/clock.h"
 #include "engine/evaluator.h"
+#include "engine/idempotency.h"
 #include "engine/matrix.h"
 #include "engine/request.h"
 #include "engine/signal_counter.h"
+#include "store/decision_log.h"
+#include "store/sqlite_store.h"
 
 namespace agate::server {
 
@@ -29,6 +39,19 @@ struct ServiceOptions {
   engine::RequestLimits limits;
   engine::CaseStoreOptions cases;
   engine::SignalCounterOptions signals;
+  engine::IdempotencyOptions idempotency;
+  // The durable store (cases, decisions, count() windows) and the decision log; null: memory
+  // only. Both must outlive the Service.
+  store::SqliteStore* store = nullptr;
+  store::DecisionLog* decision_log = nullptr;
+};
+
+// What Recover found in the store.
+struct Recovery {
+  size_t cases = 0;
+  size_t open_cases = 0;
+  size_t decisions = 0;
+  size_t signal_keys = 0;
 };
 
 class Service {
@@ -37,8 +60,15 @@ class Service {
   explicit Service(std::shared_ptr<const engine::Matrix> matrix,
                    const engine::Clock& clock = engine::RealClock(), ServiceOptions options = {});
 
+  // Recover loads the store's cases (with their SLA timers: deadlines that passed while the
+  // server was down run at the next CaseStore::RunDueTimers), idempotency rows and count()
+  // windows. Call it once, before serving. OK (nothing to do) without a store.
+  absl::StatusOr<Recovery> Recover();
+
   // Evaluate decides request. INVALID_ARGUMENT naming the field for a malformed request;
-  // RESOURCE_EXHAUSTED when a case should open but the case store is full.
+  // ALREADY_EXISTS for a request_id already decided with other contents; RESOURCE_EXHAUSTED when
+  // a case should open but the case store is full; UNAVAILABLE when the store cannot make the
+  // decision's cases durable.
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
 
   // The case lifecycle (see engine/case_store.h for the statuses).
@@ -53,6 +83,11 @@ class Service {
   }
   v1::GetStatsResponse Stats() const { return cases_.Stats(evaluator_.matrix().get()); }
 
+  // SaveSignals snapshots the count() windows into the store (the server calls it periodically
+  // and at shutdown; a kill -9 loses at most the events since the last snapshot). OK without a
+  // store.
+  absl::Status SaveSignals();
+
   engine::CaseStore& cases() { return cases_; }
   std::shared_ptr<const engine::Matrix> matrix() const { return evaluator_.matrix(); }
 
@@ -64,9 +99,11 @@ class Service {
 
  private:
   const ServiceOptions options_;
+  const engine::Clock& clock_;
   engine::SlidingWindowCounter counter_;
   engine::Evaluator evaluator_;
   engine::CaseStore cases_;
+  engine::IdempotencyCache idempotency_;
 };
 
 }  // namespace agate::server

@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libspdlog-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools
+  libsqlite3-dev
   libssl-dev
 )
 export DEBIAN_FRONTEND=noninteractive

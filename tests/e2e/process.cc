@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -109,6 +112,15 @@ bool ServerProcess::Start(const std::string& binary, const std::vector<std::stri
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   std::vector<std::string> argv = {binary};
   argv.insert(argv.end(), args.begin(), args.end());
+  if (std::find(args.begin(), args.end(), "--data-dir") == args.end() &&
+      std::find(args.begin(), args.end(), "--store") == args.end()) {
+    // Tests run in parallel: each server gets its own data dir unless the test chose one.
+    char dir[] = "/tmp/agate-e2e-data-XXXXXX";
+    if (mkdtemp(dir) != nullptr) {
+      own_data_dir_ = dir;
+      argv.insert(argv.end(), {"--data-dir", own_data_dir_});
+    }
+  }
   pid_ = Spawn(argv, null_fd, null_fd, err[1]);
   close(null_fd);
   close(err[1]);
@@ -165,6 +177,10 @@ ServerProcess::~ServerProcess() {
     if (WaitPid(pid_, absl::Seconds(15)) < 0) kill(pid_, SIGKILL);
   }
   if (err_fd_ >= 0) close(err_fd_);
+  if (!own_data_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(own_data_dir_, ignored);
+  }
 }
 
 }  // namespace agate::testing

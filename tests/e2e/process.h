@@ -26,7 +26,8 @@ RunResult Run(const std::vector<std::string>& argv, const std::string& input = "
 class ServerProcess {
  public:
   // Start runs binary with args; returns false (with log()) if it exited or did not listen in
-  // time.
+  // time. Unless args name a --data-dir or a --store, the server gets a fresh data dir of its
+  // own (removed by the destructor), so that tests can run in parallel.
   bool Start(const std::string& binary, const std::vector<std::string>& args, int listeners = 1,
              absl::Duration timeout = absl::Seconds(20));
   ~ServerProcess();
@@ -45,6 +46,7 @@ class ServerProcess {
   int err_fd_ = -1;
   std::string log_;
   std::vector<std::string> addresses_;
+  std::string own_data_dir_;
 };
 
 }  // namespace agate::testing

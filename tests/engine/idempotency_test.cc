@@ -1,0 +1,125 @@
+// IdempotencyCache and the request digest: the same request gets the same answer within the
+// window, other contents under the same request_id are a conflict, memory stays bounded.
+#include "engine/idempotency.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace agate::engine {
+namespace {
+
+Request Parse(absl::string_view text) {
+  Request r;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(std::string(text), &r)) << text;
+  return r;
+}
+
+v1::EvaluateResponse Answer(absl::string_view decision_id) {
+  v1::EvaluateResponse r;
+  r.set_decision_id(std::string(decision_id));
+  r.set_verdict(v1::VERDICT_HOLD);
+  return r;
+}
+
+TEST(RequestDigestTest, EqualContentsGiveEqualDigestsWhateverTheMapOrder) {
+  const Request a = Parse(
+      "request_id: 'r1' tenant_id: 't' signals { key: 'retry' value: 1 } "
+      "signals { key: 'timeout' value: 2 } evidence { key: 'a' value: 'x' } "
+      "evidence { key: 'b' value: 'y' }");
+  const Request b = Parse(
+      "request_id: 'r1' tenant_id: 't' evidence { key: 'b' value: 'y' } "
+      "evidence { key: 'a' value: 'x' } signals { key: 'timeout' value: 2 } "
+      "signals { key: 'retry' value: 1 }");
+  EXPECT_EQ(RequestDigest(a), RequestDigest(b));
+  EXPECT_EQ(RequestDigest(a).size(), 32u);
+  Request c = a;
+  c.mutable_action()->set_amount(0.01);
+  EXPECT_NE(RequestDigest(a), RequestDigest(c));
+}
+
+TEST(RequestDigestTest, KeysSeparateTenantFromRequestId) {
+  EXPECT_NE(IdempotencyKey(Parse("tenant_id: 'ab' request_id: 'c'")),
+            IdempotencyKey(Parse("tenant_id: 'a' request_id: 'bc'")));
+}
+
+TEST(IdempotencyCacheTest, TheSameDigestIsAHitWithTheStoredResponse) {
+  FakeClock clock;
+  IdempotencyCache cache(clock);
+  v1::EvaluateResponse out;
+  EXPECT_EQ(cache.Find("k", "d", &out), IdempotencyCache::kMiss);
+  ASSERT_TRUE(cache.Insert("k", "d", Answer("dec1").SerializeAsString(), clock.Now()));
+  EXPECT_EQ(cache.Find("k", "d", &out), IdempotencyCache::kHit);
+  EXPECT_EQ(out.decision_id(), "dec1");
+  absl::Time when;
+  EXPECT_EQ(cache.Find("k", "other", &out, &when), IdempotencyCache::kConflict);
+  EXPECT_EQ(when, clock.Now());
+}
+
+TEST(IdempotencyCacheTest, TheFirstAnswerStands) {
+  FakeClock clock;
+  IdempotencyCache cache(clock);
+  ASSERT_TRUE(cache.Insert("k", "d", Answer("first").SerializeAsString(), clock.Now()));
+  v1::EvaluateResponse existing;
+  EXPECT_FALSE(
+      cache.Insert("k", "d", Answer("second").SerializeAsString(), clock.Now(), &existing));
+  EXPECT_EQ(existing.decision_id(), "first");
+}
+
+TEST(IdempotencyCacheTest, EntriesExpireAfterTheWindow) {
+  FakeClock clock;
+  IdempotencyCache cache(clock, {.window = absl::Minutes(10)});
+  ASSERT_TRUE(cache.Insert("k", "d", Answer("old").SerializeAsString(), clock.Now()));
+  clock.Advance(absl::Minutes(10) + absl::Seconds(1));
+  v1::EvaluateResponse out;
+  EXPECT_EQ(cache.Find("k", "d", &out), IdempotencyCache::kMiss);
+  // A new decision for the key replaces the expired one.
+  ASSERT_TRUE(cache.Insert("k", "other", Answer("new").SerializeAsString(), clock.Now()));
+  EXPECT_EQ(cache.Find("k", "other", &out), IdempotencyCache::kHit);
+  EXPECT_EQ(out.decision_id(), "new");
+  // Rows older than the window (e.g. read back at start-up) are not kept.
+  EXPECT_TRUE(cache.Insert("stale", "d", "", clock.Now() - absl::Hours(1)));
+  EXPECT_EQ(cache.Find("stale", "d", &out), IdempotencyCache::kMiss);
+}
+
+TEST(IdempotencyCacheTest, MemoryIsBoundedOldestFirst) {
+  FakeClock clock;
+  IdempotencyCache cache(clock, {.max_entries = 160});  // 10 per shard
+  for (int i = 0; i < 5000; ++i) {
+    clock.Advance(absl::Milliseconds(1));
+    cache.Insert(absl::StrCat("k", i), "d", "", clock.Now());
+  }
+  EXPECT_LE(cache.size(), 160u);
+  EXPECT_GE(cache.size(), 100u);
+  v1::EvaluateResponse out;
+  EXPECT_EQ(cache.Find("k0", "d", &out), IdempotencyCache::kMiss);
+  EXPECT_EQ(cache.Find("k4999", "d", &out), IdempotencyCache::kHit);
+}
+
+TEST(IdempotencyCacheTest, ConcurrentInsertsOfOneKeyKeepExactlyOne) {
+  FakeClock clock;
+  IdempotencyCache cache(clock);
+  std::atomic<int> won{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) {
+        if (cache.Insert(absl::StrCat("k", i), "d", Answer(absl::StrCat(t)).SerializeAsString(),
+                         clock.Now())) {
+          won.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(won.load(), 1000);
+  EXPECT_EQ(cache.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace agate::engine
