@@ -1502,10 +1502,18 @@ class Analysis {
     constexpr double kInf = std::numeric_limits<double>::infinity();
     switch (k.op) {
       case Op::kConst:
-        if (k.constant.kind == VK::kInt)
-          return std::make_pair(double(k.constant.i), double(k.constant.i));
-        if (k.constant.kind == VK::kUint)
-          return std::make_pair(double(k.constant.u), double(k.constant.u));
+        // Integers compare exactly, so only those a double holds exactly have a range:
+        // 9007199254740993 > 9007199254740992.0 is true although the two doubles are equal.
+        if (k.constant.kind == VK::kInt) {
+          const double d = static_cast<double>(k.constant.i);
+          if (d >= 0x1p63 || static_cast<int64_t>(d) != k.constant.i) return std::nullopt;
+          return std::make_pair(d, d);
+        }
+        if (k.constant.kind == VK::kUint) {
+          const double d = static_cast<double>(k.constant.u);
+          if (d >= 0x1p64 || static_cast<uint64_t>(d) != k.constant.u) return std::nullopt;
+          return std::make_pair(d, d);
+        }
         if (k.constant.kind == VK::kDouble && !std::isnan(k.constant.d)) {
           return std::make_pair(k.constant.d, k.constant.d);
         }

@@ -332,11 +332,19 @@ TEST(ExprTest, FindsConditionsThatAreConstant) {
       {"action.critical", std::nullopt},
       {"attributes.pct > 1.0", std::nullopt},
       {"action.amount > 250.0", std::nullopt},
+      // Integers a double cannot hold compare exactly (found by fuzz_cel): not constant-false.
+      {"9007199254740993 > 9007199254740992.0", std::nullopt},
+      {"-9007199254740993 < -9007199254740992.0", std::nullopt},
+      {"9223372036854775807 < 9223372036854775808.0", std::nullopt},
+      {"18446744073709551615u < 18446744073709551616.0", std::nullopt},
+      {"9007199254740992 >= 9007199254740992.0", true},
   };
   for (const Case& c : cases) {
     const CompileResult r = Compile(c.text);
     ASSERT_TRUE(r.errors.empty()) << c.text;
     EXPECT_EQ(r.program->ConstantValue(), c.want) << c.text;
+    // A constant condition has that value for every valid request.
+    if (c.want.has_value()) EXPECT_EQ(EvalText(c.text), *c.want ? "true" : "false") << c.text;
   }
 }
 
