@@ -10,6 +10,7 @@ packages=(
   nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools
   libsqlite3-dev
   libssl-dev
+  clang libclang-rt-14-dev llvm
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
