@@ -2,7 +2,7 @@
 // API). It checks every response's gRPC status and verdict against the request mix.
 //
 //   agate-load --target 127.0.0.1:7878 [--connections N] [--concurrency C] [--rate R]
-//              [--duration D | --requests N] [--mix FILE] [--timeout D] [--json]
+//              [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]
 //
 // Closed loop (default): C calls in flight, each completion sends the next. Open loop (--rate R):
 // requests are scheduled at a fixed rate and latency is measured from the *intended* send time,
@@ -10,6 +10,8 @@
 // omission); at most C are in flight. --mix is a JSON-lines file, one entry per line:
 //   {"weight": 9, "expect": "VERDICT_ALLOW", "request": {...EvaluateRequest...}}
 // Every second a progress line goes to stderr; at the end a report (or --json) to stdout.
+// Each call gets a request_id of its own (the mix's id + a run nonce + a counter): agate answers a
+// request_id it already decided from its idempotency cache, which --replay measures instead.
 // Targets are loopback or Unix sockets only; the run is bounded by --duration or --requests.
 #include <algorithm>
 #include <array>
@@ -26,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -178,14 +181,16 @@ class Runner {
  public:
   Runner(std::vector<std::unique_ptr<v1::Agate::Stub>> stubs, std::vector<MixEntry> mix,
          int concurrency, double rate, absl::Duration duration, int64_t requests,
-         absl::Duration timeout)
+         absl::Duration timeout, bool replay)
       : stubs_(std::move(stubs)),
         mix_(std::move(mix)),
         concurrency_(concurrency),
         rate_(rate),
         duration_(duration),
         requests_(requests),
-        timeout_(timeout) {
+        timeout_(timeout),
+        replay_(replay),
+        nonce_(absl::StrCat(absl::Hex(absl::Uniform<uint32_t>(absl::BitGen()), absl::kZeroPad8))) {
     std::vector<double> weights;
     for (const MixEntry& e : mix_) weights.push_back(e.weight);
     pick_ = std::discrete_distribution<int>(weights.begin(), weights.end());
@@ -253,6 +258,7 @@ class Runner {
  private:
   struct Call {
     grpc::ClientContext context;
+    v1::EvaluateRequest request;
     v1::EvaluateResponse response;
     int entry = 0;
     absl::Time intended;
@@ -271,12 +277,19 @@ class Runner {
       ++issued_;
       ++in_flight_;
       call->entry = pick_(rng_);
+      call->request = mix_[call->entry].request;
+      if (!replay_) {
+        // agate answers a request_id it has decided with the stored decision (idempotency):
+        // every call gets its own id so that each one is evaluated.
+        call->request.set_request_id(
+            absl::StrCat(call->request.request_id(), "-", nonce_, "-", issued_));
+      }
     }
     call->intended = intended;
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     Call* raw = call.release();
     v1::Agate::Stub& stub = *stubs_[next_stub_.fetch_add(1) % stubs_.size()];
-    stub.async()->Evaluate(&raw->context, &mix_[raw->entry].request, &raw->response,
+    stub.async()->Evaluate(&raw->context, &raw->request, &raw->response,
                            [this, raw](grpc::Status status) { Done(raw, status); });
   }
 
@@ -345,6 +358,8 @@ class Runner {
   const absl::Duration duration_;
   const int64_t requests_;
   const absl::Duration timeout_;
+  const bool replay_;        // send the mix's request_ids unchanged (measures replays)
+  const std::string nonce_;  // makes this run's request_ids unique across runs
   std::atomic<uint64_t> next_stub_{0};
 
   absl::Mutex mu_;
@@ -363,11 +378,12 @@ int Main(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> cl =
       CommandLine::Parse(args, {.values = {"target", "connections", "concurrency", "rate",
                                            "duration", "requests", "mix", "timeout"},
-                                .booleans = {"json", "help"}});
+                                .booleans = {"json", "help", "replay"}});
   auto usage = [](absl::string_view message) {
-    std::cerr << "agate-load: " << message
-              << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "
-                 "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--json]\n";
+    std::cerr
+        << "agate-load: " << message
+        << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "
+           "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]\n";
     return 2;
   };
   if (!cl.ok()) return usage(cl.status().message());
@@ -400,7 +416,7 @@ int Main(const std::vector<std::string>& args) {
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args)));
   }
   Runner runner(std::move(stubs), *std::move(mix), static_cast<int>(*concurrency),
-                static_cast<double>(*rate), *duration, *requests, *timeout);
+                static_cast<double>(*rate), *duration, *requests, *timeout, cl->Has("replay"));
   runner.Run();
   runner.Report(cl->Has("json"));
   return runner.clean() ? 0 : 1;

@@ -35,6 +35,12 @@ std::string RequestDigest(const Request& request) {
 IdempotencyCache::IdempotencyCache(const Clock& clock, IdempotencyOptions options)
     : clock_(clock), options_(options) {}
 
+IdempotencyCache::Digest IdempotencyCache::Prefix(absl::string_view digest) {
+  Digest out{};
+  std::copy_n(digest.begin(), std::min(digest.size(), out.size()), out.begin());
+  return out;
+}
+
 IdempotencyCache::Shard& IdempotencyCache::ShardFor(absl::string_view key) const {
   return shards_[absl::HashOf(key) % kShards];
 }
@@ -63,7 +69,7 @@ IdempotencyCache::Result IdempotencyCache::Find(absl::string_view key, absl::str
     return kMiss;
   }
   if (decided_at != nullptr) *decided_at = it->second.decided_at;
-  if (it->second.digest != digest) return kConflict;
+  if (it->second.digest != Prefix(digest)) return kConflict;
   response->ParseFromString(it->second.response);
   return kHit;
 }
@@ -82,7 +88,7 @@ bool IdempotencyCache::Insert(std::string key, std::string digest, std::string r
   }
   // New, or replacing one past the window that the oldest-first expiry has not reached yet.
   const uint64_t seq = shard.next_seq++;
-  it->second = Entry{std::move(digest), std::move(response), decided_at, seq};
+  it->second = Entry{Prefix(digest), std::move(response), decided_at, seq};
   shard.order.push_back(Order{decided_at, &it->first, seq});
   ExpireLocked(shard, now);
   return true;

@@ -27,7 +27,8 @@ absl::StatusOr<Recovery> Service::Recover() {
   RETURN_IF_ERROR(cases_.Restore(contents));
   recovery.open_cases = cases_.open_cases();
   ASSIGN_OR_RETURN(std::vector<engine::DecisionRow> rows,
-                   options_.store->LoadDecisions(clock_.Now() - options_.idempotency.window));
+                   options_.store->LoadDecisions(clock_.Now() - options_.idempotency.window,
+                                                 options_.idempotency.max_entries));
   for (engine::DecisionRow& row : rows) {
     idempotency_.Insert(std::move(row.key), std::move(row.digest), std::move(row.response),
                         row.decided_at);

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -424,8 +427,13 @@ void SqliteStore::Run() {
     if (now >= next_prune) {
       next_prune = now + absl::Seconds(10);
       absl::MutexLock lock(&mu_);
-      Statement prune(db_, "DELETE FROM decisions WHERE decided_ms < ?1");
-      prune.Bind(1, ToMillis(now - options_.decision_retention)).Run();
+      Statement prune(db_,
+                      "DELETE FROM decisions WHERE decided_ms < ?1 OR decided_ms < "
+                      "(SELECT decided_ms FROM decisions ORDER BY decided_ms DESC "
+                      "LIMIT 1 OFFSET ?2)");
+      prune.Bind(1, ToMillis(now - options_.decision_retention))
+          .Bind(2, static_cast<int64_t>(options_.max_decisions))
+          .Run();
     }
     if (stop) return;
   }
@@ -458,13 +466,14 @@ absl::StatusOr<engine::JournalContents> SqliteStore::LoadCases() {
   return contents;
 }
 
-absl::StatusOr<std::vector<engine::DecisionRow>> SqliteStore::LoadDecisions(absl::Time since) {
+absl::StatusOr<std::vector<engine::DecisionRow>> SqliteStore::LoadDecisions(absl::Time since,
+                                                                            size_t limit) {
   absl::MutexLock lock(&mu_);
   std::vector<engine::DecisionRow> rows;
   Statement select(db_,
                    "SELECT key, digest, decided_ms, response FROM decisions "
-                   "WHERE decided_ms >= ?1 ORDER BY decided_ms");
-  select.Bind(1, ToMillis(since));
+                   "WHERE decided_ms >= ?1 ORDER BY decided_ms DESC LIMIT ?2");
+  select.Bind(1, ToMillis(since)).Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   while (select.Step()) {
     engine::DecisionRow& row = rows.emplace_back();
     row.key = std::string(select.Blob(0));
@@ -474,6 +483,7 @@ absl::StatusOr<std::vector<engine::DecisionRow>> SqliteStore::LoadDecisions(absl
     row.committed = true;
   }
   if (!select.ok()) return Error("cannot read the decisions");
+  std::reverse(rows.begin(), rows.end());
   return rows;
 }
 

@@ -55,8 +55,10 @@ struct SqliteStoreOptions {
   bool fsync = false;
   // Queued decision rows are written at least this often.
   absl::Duration flush_interval = absl::Milliseconds(50);
-  // Decision rows older than this are pruned (the idempotency window).
+  // Decision rows older than this, or past the newest max_decisions, are pruned (the idempotency
+  // window and its memory bound: older rows could not be replayed anyway).
   absl::Duration decision_retention = absl::Minutes(10);
+  size_t max_decisions = 200'000;
   // Decision rows waiting to be written at most; past it the oldest are dropped (and counted):
   // a dropped row only means a retry after a restart is evaluated again.
   size_t max_queued_decisions = 100'000;
@@ -90,8 +92,10 @@ class SqliteStore : public engine::CaseJournal {
 
   // LoadCases reads every case and every trigger's statistics (for CaseStore::Restore).
   absl::StatusOr<engine::JournalContents> LoadCases();
-  // LoadDecisions reads the decision rows decided at or after since, oldest first.
-  absl::StatusOr<std::vector<engine::DecisionRow>> LoadDecisions(absl::Time since);
+  // LoadDecisions reads the newest decision rows (at most limit) decided at or after since, oldest
+  // first.
+  absl::StatusOr<std::vector<engine::DecisionRow>> LoadDecisions(absl::Time since,
+                                                                 size_t limit = SIZE_MAX);
   // LoadTransitions reads the journaled transitions of one case, oldest first (every one, also
   // the joins past the case's own history cap).
   absl::StatusOr<std::vector<::agate::v1::Transition>> LoadTransitions(uint64_t case_seq);

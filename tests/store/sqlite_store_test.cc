@@ -162,6 +162,30 @@ TEST_F(SqliteStoreTest, QueuedDecisionsAreWrittenInTheBackgroundAndPrunedAfterTh
   EXPECT_THAT(*store->LoadDecisions(absl::InfinitePast()), SizeIs(0));
 }
 
+TEST_F(SqliteStoreTest, OnlyTheNewestMaxDecisionsAreKeptAndLoaded) {
+  std::unique_ptr<SqliteStore> store = Open({.max_decisions = 30});
+  for (int i = 0; i < 100; ++i) {
+    clock_.Advance(absl::Milliseconds(1));
+    store->EnqueueDecision(
+        {.key = absl::StrCat("k", i), .digest = "d", .response = "R", .decided_at = clock_.Now()});
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  absl::StatusOr<std::vector<engine::DecisionRow>> newest =
+      store->LoadDecisions(absl::InfinitePast(), 10);
+  ASSERT_THAT(*newest, SizeIs(10));
+  EXPECT_EQ((*newest)[0].key, "k90");  // oldest first among the newest ten
+  EXPECT_EQ((*newest)[9].key, "k99");
+  clock_.Advance(absl::Seconds(11));  // the writer prunes every 10 s of the clock
+  for (int i = 0; i < 200 && store->LoadDecisions(absl::InfinitePast())->size() > 31; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::StatusOr<std::vector<engine::DecisionRow>> kept =
+      store->LoadDecisions(absl::InfinitePast());
+  EXPECT_LE(kept->size(), 31u);
+  EXPECT_GE(kept->size(), 30u);
+  EXPECT_EQ(kept->back().key, "k99");
+}
+
 TEST_F(SqliteStoreTest, QueuedDecisionsAreWrittenWhenTheStoreCloses) {
   {
     std::unique_ptr<SqliteStore> store = Open({.flush_interval = absl::Hours(1)});
