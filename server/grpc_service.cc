@@ -1,6 +1,13 @@
 #include "server/grpc_service.h"
 
+#include <chrono>
+#include <new>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "engine/verdict.h"
+#include "grpc/grpc.h"
 #include "server/status.h"
 #include "server/watch_reactor.h"
 #include "spdlog/spdlog.h"
@@ -22,18 +29,78 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, absl::Sta
   return Finish(context, result.status());
 }
 
+// InFlightReactor finishes one Evaluate call and counts it out of the calls in flight when gRPC
+// is done with it. It lives in the call's arena, as gRPC's own per-call objects do (no heap
+// allocation per call), and its reactions are trivial, so it lets gRPC run OnDone inline as
+// gRPC's DefaultReactor does: a reactor that does not would make every call's OnDone hop to a
+// gRPC executor thread (measured: 3 more threads and about 5% more CPU per call).
+class InFlightReactor final : public grpc::ServerUnaryReactor {
+ public:
+  static InFlightReactor* New(grpc::CallbackServerContext* context,
+                              std::atomic<int64_t>* in_flight) {
+    void* memory = grpc_call_arena_alloc(context->c_call(), sizeof(InFlightReactor));
+    return new (memory) InFlightReactor(in_flight);
+  }
+  void OnDone() override {
+    in_flight_->fetch_sub(1, std::memory_order_relaxed);
+    this->~InFlightReactor();  // the arena's memory goes with the call
+  }
+  void OnCancel() override {}
+  // ServerReactor::InternalInlineable is marked "not API, for reactors with trivial reactions":
+  // these are (an atomic decrement), and gRPC 1.51 is the version Debian 12 pins.
+  bool InternalInlineable() override { return true; }
+
+ private:
+  explicit InFlightReactor(std::atomic<int64_t>* in_flight) : in_flight_(in_flight) {}
+  std::atomic<int64_t>* const in_flight_;
+};
+
 }  // namespace
+
+absl::Status Admit(int64_t others_in_flight, int64_t max_in_flight,
+                   std::chrono::system_clock::time_point deadline,
+                   std::chrono::system_clock::time_point now) {
+  if (max_in_flight > 0 && others_in_flight >= max_in_flight) {
+    return absl::ResourceExhaustedError(absl::StrCat("server overloaded: ", others_in_flight,
+                                                     " calls in flight (--max-in-flight ",
+                                                     max_in_flight, ")"));
+  }
+  if (deadline <= now) {
+    return absl::DeadlineExceededError("the call's deadline passed before it was evaluated");
+  }
+  return absl::OkStatus();
+}
 
 grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* context,
                                                 const v1::EvaluateRequest* request,
                                                 v1::EvaluateResponse* response) {
-  const absl::Status status = service_.Evaluate(*request, response);
-  if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}", request->request_id(),
-                  request->tenant_id(), status.ok() ? "OK" : status.ToString(),
-                  std::string(engine::VerdictName(response->verdict())), response->case_id());
+  const int64_t others = in_flight_.fetch_add(1, std::memory_order_relaxed);
+  grpc::ServerUnaryReactor* reactor = InFlightReactor::New(context, &in_flight_);
+  absl::Status status =
+      Admit(others, options_.max_in_flight, context->deadline(), std::chrono::system_clock::now());
+  if (status.ok()) {
+    status = service_.Evaluate(*request, response);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}", request->request_id(),
+                    request->tenant_id(), status.ok() ? "OK" : status.ToString(),
+                    std::string(engine::VerdictName(response->verdict())), response->case_id());
+    }
+  } else if (status.code() == absl::StatusCode::kResourceExhausted) {
+    CountShed();
   }
-  return Finish(context, status);
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+void GrpcService::CountShed() {
+  const uint64_t shed = shed_calls_.fetch_add(1, std::memory_order_relaxed) + 1;
+  // One line per 10 s at most: logging every shed call would add to the overload.
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t next = next_shed_log_ns_.load(std::memory_order_relaxed);
+  if (now >= next && next_shed_log_ns_.compare_exchange_strong(next, now + 10'000'000'000)) {
+    spdlog::warn("overloaded: {} Evaluate calls shed since the start (--max-in-flight {})", shed,
+                 options_.max_in_flight);
+  }
 }
 
 grpc::ServerUnaryReactor* GrpcService::Acknowledge(grpc::CallbackServerContext* context,
@@ -72,6 +139,7 @@ grpc::ServerUnaryReactor* GrpcService::GetStats(grpc::CallbackServerContext* con
                                                 const v1::GetStatsRequest* request,
                                                 v1::GetStatsResponse* response) {
   *response = service_.Stats();
+  response->set_shed_calls(shed_calls());
   return Finish(context, absl::OkStatus());
 }
 

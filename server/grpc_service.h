@@ -1,21 +1,48 @@
 // GrpcService: the agate.v1.Agate service over gRPC's callback API; a thin adapter from the wire
 // to server::Service (decode, call, map the status). No decision logic here.
+//
+// Overload (see Admit): Evaluate counts its calls in flight, from the handler's entry until gRPC
+// is done with the call (its response written, or the call cancelled). A call that finds
+// max_in_flight others in flight is answered RESOURCE_EXHAUSTED without being evaluated and
+// counted in shed_calls (clients fail closed); agate-server also sets HTTP/2's
+// MAX_CONCURRENT_STREAMS to the same bound, so one connection's excess waits in its client. A call
+// whose deadline already passed is answered DEADLINE_EXCEEDED without being evaluated: its client
+// has given up and failed closed, so it must not open a case. Only Evaluate is bounded: operators
+// must be able to acknowledge and read statistics during an overload. Thread-safe.
 #ifndef AGATE_SERVER_GRPC_SERVICE_H_
 #define AGATE_SERVER_GRPC_SERVICE_H_
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "agate/v1/agate.grpc.pb.h"
 #include "server/approver.h"
 #include "server/service.h"
 
 namespace agate::server {
 
+// Admit decides whether an Evaluate call that found others_in_flight calls in flight is
+// evaluated: RESOURCE_EXHAUSTED ("server overloaded: N calls in flight (--max-in-flight M)") when
+// max_in_flight > 0 and others_in_flight >= max_in_flight; DEADLINE_EXCEEDED when its deadline
+// is not after now; otherwise OK.
+absl::Status Admit(int64_t others_in_flight, int64_t max_in_flight,
+                   std::chrono::system_clock::time_point deadline,
+                   std::chrono::system_clock::time_point now);
+
+struct GrpcServiceOptions {
+  // Evaluate calls in flight past which new ones are shed; 0 means no bound.
+  int64_t max_in_flight = 0;
+};
+
 class GrpcService final : public v1::Agate::CallbackService {
  public:
   // service and identity must outlive this object.
-  GrpcService(server::Service& service, const ApproverIdentity& identity)
-      : service_(service), identity_(identity) {}
+  GrpcService(server::Service& service, const ApproverIdentity& identity,
+              GrpcServiceOptions options = {})
+      : service_(service), identity_(identity), options_(options) {}
 
   grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
                                      const v1::EvaluateRequest* request,
@@ -35,9 +62,20 @@ class GrpcService final : public v1::Agate::CallbackService {
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;
 
+  // in_flight returns the Evaluate calls in flight now; shed_calls how many were answered
+  // RESOURCE_EXHAUSTED because of max_in_flight since the start.
+  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  uint64_t shed_calls() const { return shed_calls_.load(std::memory_order_relaxed); }
+
  private:
+  void CountShed();
+
   server::Service& service_;
   const ApproverIdentity& identity_;
+  const GrpcServiceOptions options_;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> shed_calls_{0};
+  std::atomic<int64_t> next_shed_log_ns_{0};
 };
 
 }  // namespace agate::server

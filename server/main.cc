@@ -26,6 +26,7 @@
 #include "server/approver.h"
 #include "server/grpc_service.h"
 #include "server/logging.h"
+#include "server/matrix_reloader.h"
 #include "server/options.h"
 #include "server/service.h"
 #include "server/webhook.h"
@@ -169,7 +170,8 @@ int Run(const ServerOptions& options) {
     spdlog::warn("--store memory: cases and decisions are not persisted (lost on restart)");
   }
   MetadataApproverIdentity identity;
-  GrpcService grpc_service(service, identity);
+  GrpcService grpc_service(service, identity, {.max_in_flight = options.max_in_flight});
+  MatrixReloader reloader(options.matrix, service);
 
   std::unique_ptr<WebhookPoster> webhook;
   if (!options.webhook.empty()) {
@@ -187,6 +189,13 @@ int Run(const ServerOptions& options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (options.max_in_flight > 0) {
+    // Per connection, the HTTP/2 stream limit makes a client queue (and time out) its excess
+    // calls itself, so that a single connection never has more than the bound inside the
+    // server; across connections GrpcService sheds what is past the bound.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               static_cast<int>(options.max_in_flight));
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes));
   std::vector<int> ports(options.listen.size(), 0);
   for (size_t i = 0; i < options.listen.size(); ++i) {
@@ -207,7 +216,15 @@ int Run(const ServerOptions& options) {
     }
     spdlog::info("listening on {}", options.listen[i].ToString(ports[i]));
   }
+  if (options.max_in_flight > 0) {
+    spdlog::info("at most {} Evaluate calls in flight (--max-in-flight)", options.max_in_flight);
+  }
   server->GetHealthCheckService()->SetServingStatus("agate.v1.Agate", true);
+  if (options.watch) {
+    reloader.Start(options.watch_interval);
+    spdlog::info("watching {} for changes every {}", options.matrix,
+                 absl::FormatDuration(options.watch_interval));
+  }
 
   // One timer thread runs every case's SLA timeout (those that passed while the server was down
   // run at once), retries store commits that failed, and snapshots the count() windows.
@@ -246,14 +263,15 @@ int Run(const ServerOptions& options) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: matrix reload is not supported yet; still serving version {}",
-                   service.matrix()->version());
+      spdlog::info("SIGHUP: reloading {}", options.matrix);
+      reloader.Reload().IgnoreError();  // it logs the outcome; a failure keeps the old matrix
       continue;
     }
     spdlog::info("{}: draining (up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                  absl::FormatDuration(options.drain_timeout));
     break;
   }
+  reloader.Stop();
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoMilliseconds(options.drain_timeout));

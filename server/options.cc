@@ -60,6 +60,10 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
   --max-request-bytes N    larger requests get RESOURCE_EXHAUSTED (default 1048576)
   --drain-timeout D        on SIGTERM/SIGINT, wait this long for calls in flight (default 10s)
   --webhook URL            POST every case transition as JSON to URL (http:// or https://)
+  --watch                  reload the matrix when its file changes (SIGHUP always reloads it)
+  --watch-interval D       how often --watch looks at the file (default 1s)
+  --max-in-flight N        Evaluate calls in flight past which new ones get RESOURCE_EXHAUSTED
+                           (default 256; 0: no bound)
   --store KIND             sqlite (default): cases, decisions and the decision log persist in
                            --data-dir; memory: nothing on disk (lost on restart)
   --data-dir DIR           where the sqlite store keeps agate.db and decisions/ (default
@@ -82,8 +86,9 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
       args, {.values = {"matrix", "listen", "log-level", "log-format", "max-request-bytes",
                         "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
-                        "max-store-bytes", "decision-log-rotate-bytes"},
-             .booleans = {"help", "version", "fsync"}});
+                        "max-store-bytes", "decision-log-rotate-bytes", "watch-interval",
+                        "max-in-flight"},
+             .booleans = {"help", "version", "fsync", "watch"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
   o.help = cl->Has("help");
@@ -117,6 +122,22 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   if (!drain.ok()) return drain.status();
   o.drain_timeout = *drain;
   o.webhook = cl->Value("webhook").value_or("");
+  o.watch = cl->Has("watch");
+  absl::StatusOr<absl::Duration> interval = cl->Duration("watch-interval", o.watch_interval);
+  if (!interval.ok()) return interval.status();
+  if (*interval < absl::Milliseconds(10) || *interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError("--watch-interval: must be in [10ms, 1h]");
+  }
+  if (cl->Value("watch-interval").has_value() && !o.watch) {
+    return absl::InvalidArgumentError("--watch-interval: only means something with --watch");
+  }
+  o.watch_interval = *interval;
+  absl::StatusOr<int64_t> in_flight = cl->Int("max-in-flight", o.max_in_flight);
+  if (!in_flight.ok()) return in_flight.status();
+  if (*in_flight > 1'000'000) {
+    return absl::InvalidArgumentError("--max-in-flight: must be in [0, 1000000] (0: no bound)");
+  }
+  o.max_in_flight = *in_flight;
   o.store = cl->Value("store").value_or(o.store);
   if (o.store != "sqlite" && o.store != "memory") {
     return absl::InvalidArgumentError(

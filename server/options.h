@@ -25,6 +25,9 @@ struct ListenAddress {
 // ParseListenAddress accepts "host:port", "[v6]:port" and "unix:PATH".
 absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
 
+// The default --max-in-flight (README.md, "Overload", says how it was chosen).
+inline constexpr int64_t kDefaultMaxInFlight = 256;
+
 struct ServerOptions {
   std::string matrix;
   std::vector<ListenAddress> listen;
@@ -33,6 +36,11 @@ struct ServerOptions {
   int64_t max_request_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(10);
   std::string webhook;
+  // Hot reload: poll the matrix file every watch_interval and reload it when it changed.
+  bool watch = false;
+  absl::Duration watch_interval = absl::Seconds(1);
+  // Evaluate calls in flight past which new ones get RESOURCE_EXHAUSTED; 0: no bound.
+  int64_t max_in_flight = kDefaultMaxInFlight;
   // Durability: "sqlite" (default: cases, decisions and the decision log in data_dir) or
   // "memory" (nothing on disk: tests, ephemeral sidecars).
   std::string store = "sqlite";

@@ -81,7 +81,13 @@ class Service {
   absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request) const {
     return cases_.List(request);
   }
-  v1::GetStatsResponse Stats() const { return cases_.Stats(evaluator_.matrix().get()); }
+  // Stats reports the case statistics of the current matrix's triggers and its version.
+  v1::GetStatsResponse Stats() const {
+    const std::shared_ptr<const engine::Matrix> matrix = evaluator_.matrix();
+    v1::GetStatsResponse stats = cases_.Stats(matrix.get());
+    stats.set_matrix_version(matrix->version());
+    return stats;
+  }
 
   // SaveSignals snapshots the count() windows into the store (the server calls it periodically
   // and at shutdown; a kill -9 loses at most the events since the last snapshot). OK without a

@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "server/grpc_service.h"
 #include "server/logging.h"
 #include "server/options.h"
 #include "server/status.h"
@@ -31,7 +32,8 @@ TEST(OptionsTest, ParsesEveryFlag) {
   absl::StatusOr<ServerOptions> o = ParseServerOptions(
       {"--matrix", "m.yaml", "--listen", "127.0.0.1:0", "--listen=unix:/tmp/a.sock", "--log-level",
        "debug", "--log-format=json", "--max-request-bytes", "4096", "--drain-timeout", "2s",
-       "--webhook", "http://127.0.0.1:9/x"});
+       "--webhook", "http://127.0.0.1:9/x", "--watch", "--watch-interval", "250ms",
+       "--max-in-flight", "8"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->matrix, "m.yaml");
   ASSERT_EQ(o->listen.size(), 2u);
@@ -40,9 +42,19 @@ TEST(OptionsTest, ParsesEveryFlag) {
   EXPECT_EQ(o->log_format, "json");
   EXPECT_EQ(o->max_request_bytes, 4096);
   EXPECT_EQ(o->drain_timeout, absl::Seconds(2));
+  EXPECT_TRUE(o->watch);
+  EXPECT_EQ(o->watch_interval, absl::Milliseconds(250));
+  EXPECT_EQ(o->max_in_flight, 8);
   absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->listen[0].ToString(7878), "127.0.0.1:7878");
+  EXPECT_FALSE(defaults->watch);
+  EXPECT_EQ(defaults->watch_interval, absl::Seconds(1));
+  EXPECT_EQ(defaults->max_in_flight, 256);
+  absl::StatusOr<ServerOptions> unbounded =
+      ParseServerOptions({"--matrix", "m.yaml", "--max-in-flight", "0"});
+  ASSERT_TRUE(unbounded.ok());
+  EXPECT_EQ(unbounded->max_in_flight, 0);
 }
 
 TEST(OptionsTest, EveryErrorNamesTheFlag) {
@@ -62,6 +74,15 @@ TEST(OptionsTest, EveryErrorNamesTheFlag) {
       {{"--matrix", "m", "--max-request-bytes", "10"}, "--max-request-bytes: must be in"},
       {{"--matrix", "m", "--drain-timeout", "soon"}, "--drain-timeout: "},
       {{"--matrix", "m", "--help=yes"}, "--help takes no value"},
+      {{"--matrix", "m", "--watch=yes"}, "--watch takes no value"},
+      {{"--matrix", "m", "--watch", "--watch-interval", "soon"}, "--watch-interval: "},
+      {{"--matrix", "m", "--watch", "--watch-interval", "1ms"},
+       "--watch-interval: must be in [10ms, 1h]"},
+      {{"--matrix", "m", "--watch-interval", "2s"},
+       "--watch-interval: only means something with --watch"},
+      {{"--matrix", "m", "--max-in-flight", "-1"}, "--max-in-flight: expected a non-negative"},
+      {{"--matrix", "m", "--max-in-flight", "2000000"},
+       "--max-in-flight: must be in [0, 1000000] (0: no bound)"},
       {{"--matrix", "m", "extra"}, "unexpected argument 'extra'"},
   };
   for (const Case& c : cases) {
@@ -69,6 +90,30 @@ TEST(OptionsTest, EveryErrorNamesTheFlag) {
     EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
     EXPECT_THAT(std::string(o.status().message()), HasSubstr(c.message));
   }
+}
+
+TEST(OptionsTest, UsageListsTheReloadAndOverloadFlags) {
+  EXPECT_THAT(ServerUsage(), HasSubstr("--watch "));
+  EXPECT_THAT(ServerUsage(), HasSubstr("--watch-interval D"));
+  EXPECT_THAT(ServerUsage(), HasSubstr("--max-in-flight N"));
+}
+
+TEST(AdmitTest, ShedsPastTheBoundAndRefusesExpiredCalls) {
+  const auto now = std::chrono::system_clock::now();
+  const auto later = now + std::chrono::seconds(1);
+  EXPECT_TRUE(Admit(0, 4, later, now).ok());
+  EXPECT_TRUE(Admit(3, 4, later, now).ok()) << "the 4th call in flight is admitted";
+  const absl::Status shed = Admit(4, 4, later, now);
+  EXPECT_EQ(shed.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(shed.message(), "server overloaded: 4 calls in flight (--max-in-flight 4)");
+  EXPECT_TRUE(Admit(100000, 0, later, now).ok()) << "0: no bound";
+  EXPECT_TRUE(Admit(0, 4, std::chrono::system_clock::time_point::max(), now).ok()) << "no deadline";
+  const absl::Status expired = Admit(0, 4, now, now);
+  EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(expired.message()), HasSubstr("deadline passed"));
+  EXPECT_EQ(Admit(9, 4, now - std::chrono::seconds(1), now).code(),
+            absl::StatusCode::kResourceExhausted)
+      << "overload is reported first";
 }
 
 TEST(OptionsTest, ParsesIpv6AndUnixAddresses) {

@@ -1,0 +1,93 @@
+#include "server/matrix_reloader.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "engine/diagnostic.h"
+#include "engine/matrix.h"
+#include "spdlog/spdlog.h"
+
+namespace agate::server {
+namespace {
+
+int64_t Nanos(const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+}  // namespace
+
+FileStamp StatFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FileStamp{.error = errno};
+  return FileStamp{.device = st.st_dev,
+                   .inode = st.st_ino,
+                   .size = st.st_size,
+                   .mtime_ns = Nanos(st.st_mtim),
+                   .ctime_ns = Nanos(st.st_ctim)};
+}
+
+MatrixReloader::MatrixReloader(std::string path, Service& service)
+    : path_(std::move(path)), service_(service) {
+  absl::MutexLock lock(&mu_);
+  loaded_ = polled_ = StatFile(path_);
+}
+
+MatrixReloader::~MatrixReloader() { Stop(); }
+
+absl::Status MatrixReloader::Reload() {
+  absl::MutexLock lock(&mu_);
+  return ReloadLocked(StatFile(path_));
+}
+
+std::optional<absl::Status> MatrixReloader::Poll() {
+  absl::MutexLock lock(&mu_);
+  const FileStamp now = StatFile(path_);
+  const bool settled = now == polled_;
+  polled_ = now;
+  if (now == loaded_ || !settled) return std::nullopt;
+  return ReloadLocked(now);
+}
+
+absl::Status MatrixReloader::ReloadLocked(const FileStamp& stamp) {
+  // Stamped before reading: if the file changes while it is read, the next polls see a newer
+  // stamp and load it again.
+  loaded_ = stamp;
+  const std::shared_ptr<const engine::Matrix> old = service_.matrix();
+  std::vector<engine::Diagnostic> diagnostics;
+  absl::StatusOr<std::shared_ptr<const engine::Matrix>> matrix =
+      engine::LoadMatrixFile(path_, &diagnostics);
+  if (!matrix.ok()) {
+    int errors = 0;
+    for (const engine::Diagnostic& d : diagnostics) {
+      if (d.severity != engine::Severity::kError) continue;
+      spdlog::error("{}", d.ToString());
+      ++errors;
+    }
+    if (errors == 0) spdlog::error("{}", std::string(matrix.status().message()));
+    spdlog::error("matrix reload failed: {} has {} error{}; still serving version {}", path_,
+                  std::max(errors, 1), errors > 1 ? "s" : "", old->version());
+    return matrix.status();
+  }
+  for (const engine::Diagnostic& d : diagnostics) spdlog::warn("{}", d.ToString());
+  service_.SetMatrix(*matrix);
+  spdlog::info("reloaded matrix {}: version {} -> {} ({} lanes, {} triggers)", path_,
+               old->version(), (*matrix)->version(), (*matrix)->lanes().size(),
+               (*matrix)->triggers().size());
+  return absl::OkStatus();
+}
+
+void MatrixReloader::Start(absl::Duration interval) {
+  watcher_ = std::thread([this, interval] {
+    while (!stop_.WaitForNotificationWithTimeout(interval)) Poll();
+  });
+}
+
+void MatrixReloader::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+}  // namespace agate::server
