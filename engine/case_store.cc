@@ -42,6 +42,23 @@ struct CaseStore::TriggerCounts {
   uint64_t resolved = 0;
   uint64_t expired = 0;
   std::deque<int64_t> decision_ms;  // the newest kDecisionSamples times to decision
+
+  // FillInto writes the counts, the lane (if known) and the median time to decision into s.
+  void FillInto(v1::TriggerStats* s) const {
+    if (!lane.empty()) s->set_lane(lane);
+    s->set_fired(fired);
+    s->set_open(open);
+    s->set_approved(approved);
+    s->set_rejected(rejected);
+    s->set_resolved(resolved);
+    s->set_expired(expired);
+    if (!decision_ms.empty()) {
+      std::vector<int64_t> ms(decision_ms.begin(), decision_ms.end());
+      std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+      *s->mutable_median_time_to_decision() =
+          ToDurationProto(absl::Milliseconds(ms[ms.size() / 2]));
+    }
+  }
 };
 
 namespace {
@@ -824,16 +841,10 @@ absl::Status CaseStore::Commit(const v1::EvaluateResponse* response, DecisionRow
     auto it = trigger_counts_.find(id);
     if (it == trigger_counts_.end()) continue;
     const TriggerCounts& counts = it->second;
-    store::v1::StoredTriggerStats& stats = batch.trigger_stats.emplace_back();
-    stats.set_trigger_id(id);
-    stats.set_lane(counts.lane);
-    stats.set_fired(counts.fired);
-    stats.set_open(counts.open);
-    stats.set_approved(counts.approved);
-    stats.set_rejected(counts.rejected);
-    stats.set_resolved(counts.resolved);
-    stats.set_expired(counts.expired);
-    for (int64_t ms : counts.decision_ms) stats.add_decision_ms(ms);
+    store::v1::StoredTriggerStats& stored = batch.trigger_stats.emplace_back();
+    stored.mutable_stats()->set_trigger_id(id);
+    counts.FillInto(stored.mutable_stats());
+    for (int64_t ms : counts.decision_ms) stored.add_decision_ms(ms);
   }
   if (row != nullptr && response != nullptr) {
     row->response = response->SerializeAsString();
@@ -910,7 +921,8 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
   }
   std::sort(closed.begin(), closed.end());
   for (const auto& [at, seq] : closed) closed_order_.push_back(seq);
-  for (const store::v1::StoredTriggerStats& stats : contents.trigger_stats) {
+  for (const store::v1::StoredTriggerStats& stored : contents.trigger_stats) {
+    const v1::TriggerStats& stats = stored.stats();
     TriggerCounts& counts = trigger_counts_[stats.trigger_id()];
     counts.lane = stats.lane();
     counts.fired = stats.fired();
@@ -919,7 +931,7 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
     counts.rejected = stats.rejected();
     counts.resolved = stats.resolved();
     counts.expired = stats.expired();
-    counts.decision_ms.assign(stats.decision_ms().begin(), stats.decision_ms().end());
+    counts.decision_ms.assign(stored.decision_ms().begin(), stored.decision_ms().end());
   }
   changes_ = Changes();
   return absl::OkStatus();
@@ -1002,20 +1014,7 @@ v1::GetStatsResponse CaseStore::Stats(const Matrix* matrix) const {
     s.set_trigger_id(id);
     s.set_lane(std::string(lane));
     auto it = trigger_counts_.find(id);
-    if (it == trigger_counts_.end()) return;
-    const TriggerCounts& counts = it->second;
-    if (!counts.lane.empty()) s.set_lane(counts.lane);
-    s.set_fired(counts.fired);
-    s.set_open(counts.open);
-    s.set_approved(counts.approved);
-    s.set_rejected(counts.rejected);
-    s.set_resolved(counts.resolved);
-    s.set_expired(counts.expired);
-    if (!counts.decision_ms.empty()) {
-      std::vector<int64_t> ms(counts.decision_ms.begin(), counts.decision_ms.end());
-      std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-      *s.mutable_median_time_to_decision() = ToDurationProto(absl::Milliseconds(ms[ms.size() / 2]));
-    }
+    if (it != trigger_counts_.end()) it->second.FillInto(&s);
   };
   absl::flat_hash_set<std::string> listed;
   if (matrix != nullptr) {

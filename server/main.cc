@@ -132,6 +132,7 @@ int Run(const ServerOptions& options) {
         store::SqliteStore::Open({.dir = options.data_dir,
                                   .fsync = options.fsync,
                                   .decision_retention = options.idempotency_window,
+                                  .max_decisions = static_cast<size_t>(options.idempotency_entries),
                                   .max_bytes = options.max_store_bytes});
     if (!opened.ok()) {
       std::cerr << "agate-server: " << opened.status().message() << "\n";
@@ -151,6 +152,7 @@ int Run(const ServerOptions& options) {
 
   ServiceOptions service_options;
   service_options.idempotency.window = options.idempotency_window;
+  service_options.idempotency.max_entries = static_cast<size_t>(options.idempotency_entries);
   service_options.store = sqlite.get();
   service_options.decision_log = decision_log.get();
   Service service(*matrix, engine::RealClock(), service_options);

@@ -71,7 +71,8 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
   --fsync                  fsync every commit and decision-log write: survive a power loss, not
                            only a crash (slower escalations)
   --idempotency-window D   the same tenant_id + request_id within D gets the same decision
-                           (default 10m)
+                           (default 10m), or within the newest --idempotency-entries N
+                           decisions (default 200000, about 200 bytes of memory each)
   --max-store-bytes N      cap the database at N bytes (default 0: no cap); past it escalations
                            fail with UNAVAILABLE as on a full disk
   --decision-log-rotate-bytes N
@@ -86,8 +87,8 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
       args, {.values = {"matrix", "listen", "log-level", "log-format", "max-request-bytes",
                         "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
-                        "max-store-bytes", "decision-log-rotate-bytes", "watch-interval",
-                        "max-in-flight"},
+                        "idempotency-entries", "max-store-bytes", "decision-log-rotate-bytes",
+                        "watch-interval", "max-in-flight"},
              .booleans = {"help", "version", "fsync", "watch"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -152,6 +153,12 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     return absl::InvalidArgumentError("--idempotency-window: must be in [1s, 7d]");
   }
   o.idempotency_window = *window;
+  absl::StatusOr<int64_t> entries = cl->Int("idempotency-entries", o.idempotency_entries);
+  if (!entries.ok()) return entries.status();
+  if (*entries < 1000 || *entries > 100'000'000) {
+    return absl::InvalidArgumentError("--idempotency-entries: must be in [1000, 100000000]");
+  }
+  o.idempotency_entries = *entries;
   absl::StatusOr<int64_t> cap = cl->Int("max-store-bytes", 0);
   if (!cap.ok()) return cap.status();
   if (*cap < 0) return absl::InvalidArgumentError("--max-store-bytes: must be >= 0");

@@ -47,6 +47,7 @@ struct ServerOptions {
   std::string data_dir = "agate-data";
   bool fsync = false;  // fsync every commit and log write (power-loss durability)
   absl::Duration idempotency_window = absl::Minutes(10);
+  int64_t idempotency_entries = 200'000;
   uint64_t max_store_bytes = 0;  // 0: no cap
   uint64_t decision_log_rotate_bytes = 64 << 20;
   bool help = false;

@@ -329,7 +329,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
     for (const store::v1::StoredTriggerStats& s : batch.trigger_stats) {
       bytes.clear();
       s.SerializeToString(&bytes);
-      if (!stats.Bind(1, s.trigger_id()).BindBlob(2, bytes).Run()) {
+      if (!stats.Bind(1, s.stats().trigger_id()).BindBlob(2, bytes).Run()) {
         return Error("cannot write trigger statistics");
       }
     }

@@ -62,7 +62,8 @@ class MemoryJournal : public CaseJournal {
       cases.erase(seq);
       transitions.erase(seq);
     }
-    for (const store::v1::StoredTriggerStats& s : batch.trigger_stats) stats[s.trigger_id()] = s;
+    for (const store::v1::StoredTriggerStats& s : batch.trigger_stats)
+      stats[s.stats().trigger_id()] = s;
     for (const DecisionRow& d : batch.decisions) decisions.push_back(d);
     return absl::OkStatus();
   }
@@ -141,8 +142,8 @@ TEST_F(CaseJournalTest, AnEscalationCommitsItsCaseTransitionStatsAndDecisionAtOn
   ASSERT_THAT(batch.transitions, SizeIs(1));
   EXPECT_EQ(batch.transitions[0].transition.event(), "opened");
   ASSERT_THAT(batch.trigger_stats, SizeIs(1));
-  EXPECT_EQ(batch.trigger_stats[0].trigger_id(), "low-confidence-customer-facing");
-  EXPECT_EQ(batch.trigger_stats[0].fired(), 1u);
+  EXPECT_EQ(batch.trigger_stats[0].stats().trigger_id(), "low-confidence-customer-facing");
+  EXPECT_EQ(batch.trigger_stats[0].stats().fired(), 1u);
   ASSERT_THAT(batch.decisions, SizeIs(1));
   EXPECT_TRUE(row.committed);
   v1::EvaluateResponse stored;
@@ -168,7 +169,7 @@ TEST_F(CaseJournalTest, AcknowledgeAndTimeoutsCommitBeforeReturning) {
       std::find_if(journal_.cases.begin(), journal_.cases.end(),
                    [&](const auto& kv) { return kv.second.case_().id() == block; });
   EXPECT_EQ(expired->second.case_().state(), v1::CASE_STATE_EXPIRED);
-  EXPECT_EQ(journal_.stats["refund-over-limit"].expired(), 1u);
+  EXPECT_EQ(journal_.stats["refund-over-limit"].stats().expired(), 1u);
 }
 
 TEST_F(CaseJournalTest, AFailedCommitFailsTheDecisionAndIsRetriedUntilDurable) {

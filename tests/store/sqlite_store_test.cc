@@ -82,8 +82,8 @@ TEST_F(SqliteStoreTest, WhatWasCommittedIsReadBackAfterAReopen) {
     batch.transitions = {Transition(1, "opened"), Transition(2, "opened"),
                          Transition(2, "approved")};
     v1::StoredTriggerStats stats;
-    stats.set_trigger_id("refund-over-limit");
-    stats.set_fired(3);
+    stats.mutable_stats()->set_trigger_id("refund-over-limit");
+    stats.mutable_stats()->set_fired(3);
     stats.add_decision_ms(1200);
     batch.trigger_stats = {stats};
     batch.decisions = {{.key = std::string("t\0r1", 4),
@@ -106,7 +106,7 @@ TEST_F(SqliteStoreTest, WhatWasCommittedIsReadBackAfterAReopen) {
   EXPECT_EQ(contents->cases[0].canonical_action(), "refund/400");
   EXPECT_EQ(contents->cases[1].case_().id(), "case_2");
   ASSERT_THAT(contents->trigger_stats, SizeIs(1));
-  EXPECT_EQ(contents->trigger_stats[0].fired(), 3u);
+  EXPECT_EQ(contents->trigger_stats[0].stats().fired(), 3u);
   EXPECT_THAT(contents->trigger_stats[0].decision_ms(), ElementsAre(1200));
   absl::StatusOr<std::vector<::agate::v1::Transition>> transitions = store->LoadTransitions(1);
   ASSERT_TRUE(transitions.ok());
