@@ -142,6 +142,7 @@ int Run(const ServerOptions& options) {
     absl::StatusOr<std::unique_ptr<store::DecisionLog>> log =
         store::DecisionLog::Open({.dir = absl::StrCat(options.data_dir, "/decisions"),
                                   .rotate_bytes = options.decision_log_rotate_bytes,
+                                  .max_files = options.decision_log_max_files,
                                   .fsync = options.fsync});
     if (!log.ok()) {
       std::cerr << "agate-server: decision log: " << log.status().message() << "\n";

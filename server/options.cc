@@ -77,6 +77,9 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
                            fail with UNAVAILABLE as on a full disk
   --decision-log-rotate-bytes N
                            start a new decision-log file past N bytes (default 67108864)
+  --decision-log-max-files N
+                           keep the newest N decision-log files, removing older ones (default
+                           0: keep all; about 400 bytes per decision)
   --help, --version
 
 Exit status: 0 after a clean shutdown, 1 if it cannot start, 2 for a usage error.
@@ -88,7 +91,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
       args, {.values = {"matrix", "listen", "log-level", "log-format", "max-request-bytes",
                         "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
                         "idempotency-entries", "max-store-bytes", "decision-log-rotate-bytes",
-                        "watch-interval", "max-in-flight"},
+                        "decision-log-max-files", "watch-interval", "max-in-flight"},
              .booleans = {"help", "version", "fsync", "watch"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -170,6 +173,10 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     return absl::InvalidArgumentError("--decision-log-rotate-bytes: must be >= 4096");
   }
   o.decision_log_rotate_bytes = static_cast<uint64_t>(*rotate);
+  absl::StatusOr<int64_t> max_files = cl->Int("decision-log-max-files", 0);
+  if (!max_files.ok()) return max_files.status();
+  if (*max_files < 0) return absl::InvalidArgumentError("--decision-log-max-files: must be >= 0");
+  o.decision_log_max_files = static_cast<uint64_t>(*max_files);
   return o;
 }
 

@@ -50,6 +50,7 @@ struct ServerOptions {
   int64_t idempotency_entries = 200'000;
   uint64_t max_store_bytes = 0;  // 0: no cap
   uint64_t decision_log_rotate_bytes = 64 << 20;
+  uint64_t decision_log_max_files = 0;  // 0: keep every file
   bool help = false;
   bool version = false;
 };

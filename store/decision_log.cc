@@ -425,6 +425,20 @@ absl::Status DecisionLog::OpenFile(uint64_t index) {
   file_index_ = index;
   file_bytes_ = static_cast<uint64_t>(st.st_size);
   files_.fetch_add(1, std::memory_order_relaxed);
+  // Retention: the newest max_files files stay; older ones go, oldest last so that the files
+  // left are always a contiguous tail of the chain (VerifyLog anchors at the first of them).
+  if (options_.max_files > 0 && index > options_.max_files) {
+    for (uint64_t old = index - options_.max_files; old >= 1; --old) {
+      const std::string old_path = FilePath(old);
+      if (::unlink(old_path.c_str()) != 0) {
+        if (errno != ENOENT) {
+          spdlog::warn("decision log: cannot remove {} (retention): {}", old_path,
+                       std::strerror(errno));
+        }
+        break;
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -65,6 +65,9 @@ struct DecisionLogOptions {
   size_t rotate_bytes = 64 << 20;
   // An async Append is written at the latest this long after it was queued.
   absl::Duration flush_interval = absl::Milliseconds(20);
+  // Files kept at most (0: all). When a new file is started, the oldest beyond this many are
+  // removed; VerifyLog then anchors the chain at the first remaining record.
+  uint64_t max_files = 0;
   // fdatasync after each write, and fsync of the directory after creating a file (power-loss
   // durability); off, a record survives a crash of agate but not of the machine.
   bool fsync = false;

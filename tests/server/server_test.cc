@@ -92,6 +92,52 @@ TEST(OptionsTest, EveryErrorNamesTheFlag) {
   }
 }
 
+TEST(OptionsTest, ParsesTheDurabilityFlags) {
+  absl::StatusOr<ServerOptions> o = ParseServerOptions(
+      {"--matrix", "m.yaml", "--store", "sqlite", "--data-dir", "/var/lib/agate", "--fsync",
+       "--idempotency-window", "30m", "--idempotency-entries", "5000", "--max-store-bytes",
+       "1048576", "--decision-log-rotate-bytes", "8192", "--decision-log-max-files", "7"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->store, "sqlite");
+  EXPECT_EQ(o->data_dir, "/var/lib/agate");
+  EXPECT_TRUE(o->fsync);
+  EXPECT_EQ(o->idempotency_window, absl::Minutes(30));
+  EXPECT_EQ(o->idempotency_entries, 5000);
+  EXPECT_EQ(o->max_store_bytes, 1048576u);
+  EXPECT_EQ(o->decision_log_rotate_bytes, 8192u);
+  EXPECT_EQ(o->decision_log_max_files, 7u);
+  absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
+  EXPECT_EQ(defaults->store, "sqlite");
+  EXPECT_EQ(defaults->data_dir, "agate-data");
+  EXPECT_FALSE(defaults->fsync);
+  EXPECT_EQ(defaults->idempotency_window, absl::Minutes(10));
+  EXPECT_EQ(defaults->idempotency_entries, 200000);
+  EXPECT_EQ(defaults->decision_log_max_files, 0u);
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"--store", "disk"}, "--store: must be sqlite or memory, got 'disk'"},
+      {{"--data-dir", ""}, "--data-dir: empty path"},
+      {{"--fsync=yes"}, "--fsync takes no value"},
+      {{"--idempotency-window", "0s"}, "--idempotency-window: duration '0s' must be positive"},
+      {{"--idempotency-window", "8d"}, "--idempotency-window: must be in [1s, 7d]"},
+      {{"--idempotency-window", "later"}, "--idempotency-window: "},
+      {{"--idempotency-entries", "10"}, "--idempotency-entries: must be in [1000, 100000000]"},
+      {{"--max-store-bytes", "-1"}, "--max-store-bytes: "},
+      {{"--decision-log-rotate-bytes", "100"}, "--decision-log-rotate-bytes: must be >= 4096"},
+      {{"--decision-log-max-files", "-2"}, "--decision-log-max-files: "},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"--matrix", "m.yaml"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    absl::StatusOr<ServerOptions> bad = ParseServerOptions(args);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_THAT(std::string(bad.status().message()), HasSubstr(c.message));
+  }
+}
+
 TEST(OptionsTest, UsageListsTheReloadAndOverloadFlags) {
   EXPECT_THAT(ServerUsage(), HasSubstr("--watch "));
   EXPECT_THAT(ServerUsage(), HasSubstr("--watch-interval D"));

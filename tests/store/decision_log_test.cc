@@ -187,6 +187,24 @@ TEST_F(DecisionLogTest, ChainContinuesAcrossRotation) {
   EXPECT_THAT(Lines(FileOf(dir_, 2))[0], StartsWith(R"({"seq":)"));
 }
 
+TEST_F(DecisionLogTest, RetentionKeepsTheNewestFilesAndTheRestStillVerifies) {
+  {
+    auto log = OpenOrDie({.dir = dir_, .rotate_bytes = 400, .max_files = 2});
+    AppendN(*log, 0, 40);
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_EQ(names.size(), 2u);
+  EXPECT_FALSE(fs::exists(FileOf(dir_, 1)));
+  absl::StatusOr<VerifyResult> v = VerifyLog(dir_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->files, 2u);
+  EXPECT_EQ(v->last_seq, 40u);
+  EXPECT_THAT(v->anchor, HasSubstr("decisions-"));  // older files were removed
+}
+
 TEST_F(DecisionLogTest, ChainContinuesAcrossReopen) {
   {
     auto log = OpenOrDie({.dir = dir_});
