@@ -3,11 +3,15 @@
 //   build/bench/engine_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Numbers and the machine they were measured on are in docs/perf.md.
+#include <stdlib.h>
+
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "engine/evaluator.h"
 #include "engine/matrix.h"
@@ -82,9 +86,25 @@ void BM_EvaluateAllowWithSignalCounter(benchmark::State& state) {
 }
 BENCHMARK(BM_EvaluateAllowWithSignalCounter);
 
-// The whole per-request path without gRPC (validate, count, evaluate, encode, cases) for an
-// ALLOW request, with range(0) cases open (HOLD cases on other items) and, when range(1) is 1,
-// a SAFE_MODE case in force on another workflow (the ALLOW path then takes a reader lock).
+// UniqueIds gives each iteration its own request_id (the Service answers a request_id it has
+// decided from its idempotency cache: BM_ServiceEvaluateReplay measures that path).
+class UniqueIds {
+ public:
+  void Next(Request* request) {
+    id_.assign("bench-");
+    absl::StrAppend(&id_, ++n_);
+    request->set_request_id(id_);
+  }
+
+ private:
+  std::string id_;
+  uint64_t n_ = 0;
+};
+
+// The whole per-request path without gRPC (validate, idempotency, count, evaluate, encode,
+// cases) for an ALLOW request, with range(0) cases open (HOLD cases on other items) and, when
+// range(1) is 1, a SAFE_MODE case in force on another workflow (the ALLOW path then takes a
+// reader lock). Memory store: no disk.
 void BM_ServiceEvaluateAllow(benchmark::State& state) {
   server::Service service(Bundled());
   v1::EvaluateResponse response;
@@ -105,14 +125,75 @@ void BM_ServiceEvaluateAllow(benchmark::State& state) {
     state.SkipWithError("cases were not opened");
     return;
   }
-  const Request request = AllowRequest();
+  Request request = AllowRequest();
+  UniqueIds ids;
   for (auto _ : state) {
+    ids.Next(&request);
+    response.Clear();
     if (!service.Evaluate(request, &response).ok()) std::abort();
     benchmark::DoNotOptimize(response);
   }
-  if (response.verdict() != v1::VERDICT_ALLOW) state.SkipWithError("not ALLOW");
+  if (response.verdict() != v1::VERDICT_ALLOW || response.replayed()) {
+    state.SkipWithError("not a fresh ALLOW");
+  }
 }
 BENCHMARK(BM_ServiceEvaluateAllow)->Args({0, 0})->Args({10000, 0})->Args({10000, 1});
+
+// The same request again: answered from the idempotency cache.
+void BM_ServiceEvaluateReplay(benchmark::State& state) {
+  server::Service service(Bundled());
+  v1::EvaluateResponse response;
+  const Request request = AllowRequest();
+  if (!service.Evaluate(request, &response).ok()) std::abort();
+  for (auto _ : state) {
+    response.Clear();
+    if (!service.Evaluate(request, &response).ok()) std::abort();
+    benchmark::DoNotOptimize(response);
+  }
+  if (!response.replayed()) state.SkipWithError("not replayed");
+}
+BENCHMARK(BM_ServiceEvaluateReplay);
+
+// The server's default: the SQLite store and the decision log in a temporary data dir. What the
+// request thread pays for an ALLOW (the store's and the log's writer threads run beside it) and,
+// with range(0) = 1, for a BLOCK that opens a case (committed, and its log line written, before
+// Evaluate returns).
+void BM_ServiceEvaluateDurable(benchmark::State& state) {
+  char dir[] = "/tmp/agate-bench-XXXXXX";
+  if (mkdtemp(dir) == nullptr) std::abort();
+  {
+    auto sqlite = store::SqliteStore::Open({.dir = dir});
+    auto log = store::DecisionLog::Open({.dir = std::string(dir) + "/decisions"});
+    if (!sqlite.ok() || !log.ok()) std::abort();
+    server::ServiceOptions options;
+    options.store = sqlite->get();
+    options.decision_log = log->get();
+    server::Service service(Bundled(), RealClock(), options);
+    v1::EvaluateResponse response;
+    Request request = AllowRequest();
+    const bool escalate = state.range(0) == 1;
+    if (escalate) {
+      request.mutable_action()->set_type("refund");
+      request.mutable_action()->set_amount(400);
+    }
+    UniqueIds ids;
+    uint64_t n = 0;
+    for (auto _ : state) {
+      ids.Next(&request);
+      // A new item each time: every BLOCK opens a case of its own.
+      if (escalate) request.set_item_id(absl::StrCat("order-", ++n));
+      response.Clear();
+      if (!service.Evaluate(request, &response).ok()) std::abort();
+      benchmark::DoNotOptimize(response);
+    }
+    if (response.verdict() != (escalate ? v1::VERDICT_BLOCK : v1::VERDICT_ALLOW)) {
+      state.SkipWithError("unexpected verdict");
+    }
+    state.SetLabel(escalate ? "BLOCK, opens a case" : "ALLOW");
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ServiceEvaluateDurable)->Arg(0)->Arg(1)->UseRealTime();
 
 // A matrix of n triggers: the bundled 8 plus n - 8 rules of the form
 // `action.type == "op_<i>" && action.amount > <i>.0` (indexed by action type) or, when indexed

@@ -1,11 +1,10 @@
 #include "engine/idempotency.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -26,10 +25,8 @@ std::string RequestDigest(const Request& request) {
     coded.SetSerializationDeterministic(true);
     request.SerializeToCodedStream(&coded);
   }
-  std::string digest(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-         reinterpret_cast<unsigned char*>(digest.data()));
-  return digest;
+  const Sha256::Bytes digest = ThreadSha256().Digest(bytes);
+  return std::string(digest.begin(), digest.end());
 }
 
 IdempotencyCache::IdempotencyCache(const Clock& clock, IdempotencyOptions options)

@@ -1,7 +1,6 @@
 #include "store/decision_log.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/sha256.h"
 #include "spdlog/spdlog.h"
 
 namespace agate::store {
@@ -42,47 +42,6 @@ constexpr size_t kUnhashedSize = kHashKey.size() - 1 + 64 + 2;
 constexpr size_t kSegmentBytes = 1 << 20;
 // The writer starts a batch early when this many records are waiting.
 constexpr size_t kEagerRecords = 4096;
-
-// Sha256 hashes with one reusable OpenSSL context. Thread-compatible.
-class Sha256 {
- public:
-  Sha256() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {}
-  ~Sha256() {
-    EVP_MD_CTX_free(ctx_);
-    EVP_MD_free(md_);
-  }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-
-  // HexAppend appends the lowercase hex SHA-256 of data to out.
-  void HexAppend(absl::string_view data, std::string* out) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    if (md_ == nullptr || ctx_ == nullptr || EVP_DigestInit_ex(ctx_, md_, nullptr) != 1 ||
-        EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 32) {
-      // OpenSSL without SHA-256 is a broken installation; no record can be sealed.
-      spdlog::critical("decision log: OpenSSL SHA-256 failed");
-      std::abort();
-    }
-    static constexpr char kHex[] = "0123456789abcdef";
-    char hex[64];
-    for (int i = 0; i < 32; ++i) {
-      hex[2 * i] = kHex[digest[i] >> 4];
-      hex[2 * i + 1] = kHex[digest[i] & 0xF];
-    }
-    out->append(hex, sizeof(hex));
-  }
-
- private:
-  EVP_MD* md_;
-  EVP_MD_CTX* ctx_;
-};
-
-Sha256& WriterHasher() {
-  thread_local Sha256 hasher;
-  return hasher;
-}
 
 // AppendRecord appends the line for (seq, body) chained to *head, and sets *head to its hash.
 void AppendRecord(absl::string_view body, uint64_t seq, std::string* head, std::string* out,
@@ -552,7 +511,7 @@ void DecisionLog::Run() {
 }
 
 bool DecisionLog::WriteBatch(std::deque<Entry>& batch) {
-  Sha256& hasher = WriterHasher();
+  Sha256& hasher = ThreadSha256();
   std::string buf;
   uint64_t seq = seq_;
   std::string head = head_;
