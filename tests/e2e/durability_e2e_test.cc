@@ -2,8 +2,11 @@
 // restart and kill -9; a data dir in use, corrupt or unusable is a clear start-up error; a full
 // store makes escalations fail closed while ALLOW keeps serving.
 #include <signal.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -216,6 +219,43 @@ TEST_F(DurabilityE2eTest, AFullStoreFailsEscalationsClosedAndKeepsAllowing) {
   ASSERT_TRUE(allowed.ok());
   EXPECT_EQ(allowed->verdict(), v1::VERDICT_ALLOW);
   EXPECT_FALSE(allowed->failed_closed());
+}
+
+// A really full disk: the data dir on a 512 KiB tmpfs (the test mounts one; skipped where it may
+// not). Escalations fail closed once nothing more fits, ALLOW keeps being answered, and after a
+// restart on the same (still full) disk every case a client was told of is there.
+TEST_F(DurabilityE2eTest, AFullDiskFailsEscalationsClosedAndLosesNothingAcknowledged) {
+  fs::create_directories(data_);
+  if (mount("tmpfs", data_.c_str(), "tmpfs", 0, "size=512k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{data_};
+  Start();
+  std::vector<std::string> told;
+  bool failed_closed = false;
+  for (int i = 0; i < 2000 && !failed_closed; ++i) {
+    v1::EvaluateRequest r = Make(absl::StrCat("r", i), kBlock);
+    (*r.mutable_evidence())["justification"] = std::string(4000, 'j');
+    absl::StatusOr<v1::EvaluateResponse> answer = client_->Evaluate(r);
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    failed_closed = answer->failed_closed();
+    if (!failed_closed) told.push_back(answer->case_id());
+  }
+  ASSERT_TRUE(failed_closed) << "the disk never filled";
+  ASSERT_FALSE(told.empty());
+  absl::StatusOr<v1::EvaluateResponse> allowed = client_->Evaluate(Make("ok", kAllow));
+  ASSERT_TRUE(allowed.ok());
+  EXPECT_EQ(allowed->verdict(), v1::VERDICT_ALLOW);
+  Kill();
+  Start();
+  for (const std::string& id : told) {
+    absl::StatusOr<v1::Case> c = GetCase(id);
+    ASSERT_TRUE(c.ok()) << id << ": " << c.status();
+  }
+  server_.reset();
 }
 
 TEST_F(DurabilityE2eTest, MemoryStoreSaysItKeepsNothing) {
