@@ -259,13 +259,15 @@ class Lexer {
       case '?':
         out.push_back(c);
         return true;
+      // In a CEL string (bytes literals are not supported) \x and octal escapes name Unicode
+      // code points: '\xe9' is "é" in UTF-8, not the byte 0xE9.
       case 'x':
       case 'X':
-        return Hex(out, 2, /*code_point=*/false);
+        return Hex(out, 2);
       case 'u':
-        return Hex(out, 4, /*code_point=*/true);
+        return Hex(out, 4);
       case 'U':
-        return Hex(out, 8, /*code_point=*/true);
+        return Hex(out, 8);
       default:
         if (c >= '0' && c <= '3') {
           if (pos_ + 2 > text_.size()) return false;
@@ -275,14 +277,15 @@ class Lexer {
             if (d < '0' || d > '7') return false;
             v = v * 8 + (d - '0');
           }
-          out.push_back(static_cast<char>(v));
+          AppendUtf8(out, static_cast<uint32_t>(v));
           return true;
         }
         return false;
     }
   }
 
-  bool Hex(std::string& out, int digits, bool code_point) {
+  // Hex decodes `digits` hex digits at pos_ as a code point and appends it in UTF-8.
+  bool Hex(std::string& out, int digits) {
     if (pos_ + digits > text_.size()) return false;
     uint32_t v = 0;
     for (int i = 0; i < digits; ++i) {
@@ -291,10 +294,6 @@ class Lexer {
       v = v * 16 + static_cast<uint32_t>(absl::ascii_isdigit(static_cast<unsigned char>(d))
                                              ? d - '0'
                                              : absl::ascii_tolower(d) - 'a' + 10);
-    }
-    if (!code_point) {
-      out.push_back(static_cast<char>(v));
-      return true;
     }
     if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return false;
     AppendUtf8(out, v);

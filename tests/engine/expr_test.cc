@@ -174,6 +174,8 @@ INSTANTIATE_TEST_SUITE_P(
         EvalCase{"1u == 1", "true"}, EvalCase{".5 == 0.5", "true"}, EvalCase{"1e3 == 1000", "true"},
         EvalCase{"'\\x41\\u00e9\\101' == 'Aé\\101'", "true"}, EvalCase{"r'\\d' == '\\\\d'", "true"},
         EvalCase{"'''a'b''' == \"a'b\"", "true"}, EvalCase{"null == null", "true"},
+        // In a string, \x and octal escapes are code points (UTF-8 encoded), not bytes.
+        EvalCase{"'\\xe9' == 'é' && '\\351' == 'é' && size('\\xff') == 1", "true"},
         EvalCase{"-9223372036854775808 < 0", "true"}, EvalCase{"true ? false : true", "false"}));
 
 INSTANTIATE_TEST_SUITE_P(
