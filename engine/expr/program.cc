@@ -416,8 +416,16 @@ class Machine {
           case VK::kMapDyn:
             return Val::Int(static_cast<int64_t>(
                 static_cast<const google::protobuf::Struct*>(x.p)->fields().size()));
-          case VK::kListLiteral:
-            return Val::Int(static_cast<int64_t>(e_.nodes[x.node].a.size()));
+          case VK::kListLiteral: {
+            // A list literal with an element that fails is an error (CEL lists are strict).
+            const std::vector<int>& elems = e_.nodes[x.node].a;
+            for (int elem : elems) {
+              if (!e_.nodes[elem].can_error) continue;
+              const Val y = Eval(elem);
+              if (y.is_error()) return y;
+            }
+            return Val::Int(static_cast<int64_t>(elems.size()));
+          }
           default:
             return Val::Err(ErrorCode::kNoSuchOverload, n);
         }
@@ -667,19 +675,17 @@ class Machine {
     if (c.is_error()) return c;
     switch (c.kind) {
       case VK::kListLiteral: {
-        Val first_error;
-        bool errored = false;
+        // CEL builds the list before `in` looks into it, and a list with an element that fails
+        // is an error: `1 in [1, attributes.missing]` fails. Once found, only the elements that
+        // can fail are still evaluated.
+        bool found = false;
         for (int elem : e_.nodes[c.node].a) {
+          if (found && !e_.nodes[elem].can_error) continue;
           const Val y = Eval(elem);
-          if (y.is_error()) {
-            if (!errored) first_error = y;
-            errored = true;
-            continue;
-          }
-          std::optional<bool> eq = Equal(x, y);
-          if (eq.value_or(false)) return Val::Bool(true);
+          if (y.is_error()) return y;
+          found = found || Equal(x, y).value_or(false);
         }
-        return errored ? first_error : Val::Bool(false);
+        return Val::Bool(found);
       }
       case VK::kListString:
       case VK::kListDyn:
@@ -1002,16 +1008,16 @@ class Checker {
         if (!list_ok) {
           Error(node.offset, "list literals are only supported on the right of 'in' and in size()");
         }
-        bool all_strings = true;
+        bool can_error = false;
         for (int arg : node.args) {
           const Type t = Check(arg, false);
           if (t == Type::kMessage || IsMap(t) || IsList(t)) {
             Error(N(arg).offset, absl::StrCat("a list literal cannot hold a ", TypeName(t)));
           }
-          all_strings = all_strings && N(arg).kind == NodeKind::kString;
+          can_error = can_error || K(arg).can_error;
         }
-        K(n).can_error = false;
-        (void)all_strings;
+        // The list fails if an element fails.
+        K(n).can_error = can_error;
         return Set(n, Op::kList, Type::kListDyn, node.args);
       }
       case NodeKind::kUnary: {

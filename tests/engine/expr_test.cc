@@ -242,7 +242,12 @@ INSTANTIATE_TEST_SUITE_P(
         EvalCase{"attributes.tags[0] == 'a'", "true"},
         EvalCase{"attributes.tags[1] == 'a'", kRange},
         EvalCase{"action.requested_scopes[1] == 'write'", "true"},
-        EvalCase{"attributes.tier.k", kNoOverload}));
+        EvalCase{"attributes.tier.k", kNoOverload},
+        // A list literal with an element that fails is an error, even when another matches.
+        EvalCase{"1 in [1, attributes.missing]", kNoSuchKey},
+        EvalCase{"!(1 in [1, attributes.missing])", kNoSuchKey},
+        EvalCase{"size([1, attributes.missing]) == 2", kNoSuchKey},
+        EvalCase{"attributes.pct in [35, attributes.pct]", "true"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Functions, EvalTest,
@@ -340,6 +345,9 @@ TEST(ExprTest, FindsConditionsThatAreConstant) {
       {"9223372036854775807 < 9223372036854775808.0", std::nullopt},
       {"18446744073709551615u < 18446744073709551616.0", std::nullopt},
       {"9007199254740992 >= 9007199254740992.0", true},
+      {"size([1, 2]) >= 0", true},
+      // Fails (and so fires) for a request without attributes.x.
+      {"size([attributes.x]) < 0", std::nullopt},
   };
   for (const Case& c : cases) {
     const CompileResult r = Compile(c.text);
