@@ -788,7 +788,9 @@ class Machine {
             if (x.i < 0) return Val::Err(ErrorCode::kOverflow, n);
             return Val::Uint(static_cast<uint64_t>(x.i));
           case VK::kDouble:
-            if (!(x.d > -1 && x.d < kTwo64)) return Val::Err(ErrorCode::kOverflow, n);
+            // Negative doubles fail, including those that truncate to 0 (CEL: uint(-0.5) is
+            // an error).
+            if (!(x.d >= 0 && x.d < kTwo64)) return Val::Err(ErrorCode::kOverflow, n);
             return Val::Uint(static_cast<uint64_t>(x.d));
           case VK::kString: {
             uint64_t v;

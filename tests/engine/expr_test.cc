@@ -267,6 +267,8 @@ INSTANTIATE_TEST_SUITE_P(
         EvalCase{"int('42') == 42 && uint('7') == 7u && double('1.5') == 1.5", "true"},
         EvalCase{"int(2.9) == 2 && int(-2.9) == -2", "true"}, EvalCase{"int('x') == 1", kInvalid},
         EvalCase{"int(1e19) == 1", kOverflow}, EvalCase{"uint(-1) == 1u", kOverflow},
+        EvalCase{"uint(-0.5) == 0u", kOverflow},
+        EvalCase{"uint(0.5) == 0u && uint(-0.0) == 0u", "true"},
         EvalCase{"string(attributes.tier) == 'gold'", "true"},
         EvalCase{"count('retry', '10m') == 2", "true"},
         EvalCase{"count('timeout', '10m') == 0", "true"}));
