@@ -1129,6 +1129,14 @@ class Checker {
       if (IsMap(y) && x != Type::kString && x != Type::kDyn) {
         Error(node.offset, Overload("in", {x, y}));
       }
+      // CEL's `in` over a list is (A, list(A)): `1 in action.requested_scopes` and
+      // `'a' in [1, 2]` are type errors. Numbers of any kind compare, as with ==.
+      if (const std::optional<Type> element = ElementType(node.args[1], y);
+          element.has_value() && x != Type::kDyn && x != Type::kNull && x != *element &&
+          !(IsNumeric(x) && IsNumeric(*element))) {
+        Error(node.offset, absl::StrCat("no matching overload for 'in' applied to (", TypeName(x),
+                                        ", list(", TypeName(*element), "))"));
+      }
       Set(n, Op::kIn, Type::kBool, node.args);
       const Node& list = N(node.args[1]);
       if (list.kind == NodeKind::kList && list.args.size() > 8 &&
@@ -1170,6 +1178,22 @@ class Checker {
                  : op == "/" ? Op::kDiv
                              : Op::kMod;
     return Set(n, o, result, node.args);
+  }
+
+  // ElementType is the static type of the elements of list n (of type t): string for a
+  // list(string) field; for a list literal the type all its elements share (numbers count as
+  // one type); nullopt when unknown (dyn, null or mixed elements, an empty literal).
+  std::optional<Type> ElementType(int n, Type t) {
+    if (t == Type::kListString) return Type::kString;
+    const Node& list = N(n);
+    if (list.kind != NodeKind::kList || list.args.empty()) return std::nullopt;
+    const Type first = K(list.args[0]).type;
+    for (int a : list.args) {
+      const Type e = K(a).type;
+      if (e == Type::kDyn || e == Type::kNull) return std::nullopt;
+      if (e != first && !(IsNumeric(e) && IsNumeric(first))) return std::nullopt;
+    }
+    return first;
   }
 
   bool Arity(const Node& node, size_t want) {

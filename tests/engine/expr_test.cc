@@ -133,7 +133,13 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"!action.amount", 0, "no matching overload for '!' applied to (double)"},
         ErrorCase{"action.type.contains(1)", 12, "no matching overload for 'contains'"},
         ErrorCase{"contains(action.type, 'x')", 0, "'contains' is a method"},
-        ErrorCase{"1 in signals", 2, "no matching overload for 'in'"}));
+        ErrorCase{"1 in signals", 2, "no matching overload for 'in'"},
+        ErrorCase{"action.critical && 1 in action.requested_scopes", 21,
+                  "no matching overload for 'in' applied to (int, list(string))"},
+        ErrorCase{"action.type in [1, 2u]", 12,
+                  "no matching overload for 'in' applied to (string, list(int))"},
+        ErrorCase{"action.amount in ['a', 'b']", 14,
+                  "no matching overload for 'in' applied to (double, list(string))"}));
 
 struct EvalCase {
   std::string text;
