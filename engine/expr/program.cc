@@ -638,9 +638,25 @@ class Machine {
       case VK::kListString:
       case VK::kListDyn:
         return ListsEqual(x, y);
+      case VK::kMapDyn:
+        return StructsEqual(*static_cast<const google::protobuf::Struct*>(x.p),
+                            *static_cast<const google::protobuf::Struct*>(y.p));
       default:
         return std::nullopt;
     }
+  }
+
+  // StructsEqual is CEL's map equality for JSON objects: the same keys, equal values.
+  std::optional<bool> StructsEqual(const google::protobuf::Struct& x,
+                                   const google::protobuf::Struct& y) const {
+    if (x.fields().size() != y.fields().size()) return false;
+    for (const auto& [key, value] : x.fields()) {
+      auto it = y.fields().find(key);
+      if (it == y.fields().end()) return false;
+      std::optional<bool> eq = Equal(FromProto(value), FromProto(it->second));
+      if (!eq.has_value() || !*eq) return eq;
+    }
+    return true;
   }
 
   size_t ListSize(const Val& l) const {

@@ -253,7 +253,11 @@ INSTANTIATE_TEST_SUITE_P(
         EvalCase{"1 in [1, attributes.missing]", kNoSuchKey},
         EvalCase{"!(1 in [1, attributes.missing])", kNoSuchKey},
         EvalCase{"size([1, attributes.missing]) == 2", kNoSuchKey},
-        EvalCase{"attributes.pct in [35, attributes.pct]", "true"}));
+        EvalCase{"attributes.pct in [35, attributes.pct]", "true"},
+        // JSON objects compare as CEL maps.
+        EvalCase{"attributes.nested == attributes.nested", "true"},
+        EvalCase{"attributes.nested != attributes['nested']", "false"},
+        EvalCase{"attributes.nested == attributes.tags", "false"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Functions, EvalTest,
