@@ -28,8 +28,9 @@ wait_listening() {  # log file, count
 }
 
 "${server_cpu[@]}" "$build/bench/agate-noop-server" --listen 127.0.0.1:0 --listen "unix:$work/noop.sock" 2>"$work/noop.log" &
+# agate as it ships: the durable store and the decision log on (in a temporary data dir).
 "${server_cpu[@]}" "$build/server/agate-server" --matrix deploy/examples/escalation-matrix.yaml \
-  --listen 127.0.0.1:0 --listen "unix:$work/agate.sock" 2>"$work/agate.log" &
+  --listen 127.0.0.1:0 --listen "unix:$work/agate.sock" --data-dir "$work/data" 2>"$work/agate.log" &
 wait_listening "$work/noop.log" 2
 wait_listening "$work/agate.log" 2
 noop_tcp=$(grep -m1 'listening on 127' "$work/noop.log" | sed 's/.*listening on //')
@@ -62,6 +63,8 @@ if [ -x "$peers" ] || [ -r "$peers" ]; then
   body="$work/allow.bin"
   printf 'request_id: "load" tenant_id: "t1" workflow_id: "support" item_id: "ticket-1" action { type: "send_reply" customer_facing: true } model { confidence: 0.93 }' |
     protoc --encode=agate.v1.EvaluateRequest -I proto proto/agate/v1/agate.proto >"$body"
+  # h2load sends this one body over and over: after the first call agate answers it from its
+  # idempotency cache (replayed), which agate-load above avoids with a request_id per call.
   for target in "$noop_tcp" "$agate_tcp"; do
     echo "compare: h2grpc $target"
     H2GRPC_QUIET=1 "${load_cpu[@]}" bash "$peers" "$target" /agate.v1.Agate/Evaluate "$body" -n 200000 -c 4 -m 32 | grep '^h2grpc:'

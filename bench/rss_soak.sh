@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 "$build/server/agate-server" --matrix deploy/examples/escalation-matrix.yaml \
-  --listen "unix:$work/agate.sock" 2>"$work/agate.log" &
+  --listen "unix:$work/agate.sock" --data-dir "$work/data" 2>"$work/agate.log" &
 pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$work/agate.log" && break; sleep 0.1; done
 "$build/bench/agate-load" --target "unix:$work/agate.sock" --mix bench/mixes/support.jsonl \
