@@ -27,7 +27,9 @@ constexpr char kUsage[] = R"(usage: agate <command> [flags]
 commands:
   eval  --matrix FILE | --server ADDR [--timeout D] [--fail-open]
         reads one EvaluateRequest per line (proto3 JSON) on stdin, writes one EvaluateResponse
-        per line; a refused line prints {"error":{"code":...,"message":...}} and the run goes on
+        per line; a refused, malformed or blank line prints {"error":{"code":...,"message":...}}
+        and the run goes on. Offline every line is evaluated (no idempotency: sample files reuse
+        request_ids); cases and count() windows carry from line to line as in the server
   check FILE...
         prints FILE:LINE:COL: error|warning: ... for each matrix; exit 1 on any error
   ack   --server ADDR --case ID --decision approve|reject|resolve --approver NAME [--comment T]
@@ -99,7 +101,11 @@ int Eval(const CommandLine& cl) {
       if (d.severity == engine::Severity::kError) std::cerr << d.ToString() << "\n";
     }
     if (!matrix.ok()) return 1;
-    service = std::make_unique<server::Service>(*matrix);
+    // Offline, each line is evaluated: sample files reuse request_ids. Cases and count()
+    // windows carry from line to line as in the server.
+    server::ServiceOptions options;
+    options.idempotency.enabled = false;
+    service = std::make_unique<server::Service>(*matrix, engine::RealClock(), options);
   } else {
     absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
     if (!c.ok()) return Fail(c.status());
@@ -108,11 +114,14 @@ int Eval(const CommandLine& cl) {
   google::protobuf::util::JsonParseOptions parse;
   std::string line;
   while (std::getline(std::cin, line)) {
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
     v1::EvaluateRequest request;
     absl::Status status;
+    // Every input line gets its output line, a blank one too, so that answers pair with
+    // requests by line number.
     const auto parsed = google::protobuf::util::JsonStringToMessage(line, &request, parse);
-    if (!parsed.ok()) {
+    if (absl::StripAsciiWhitespace(line).empty()) {
+      status = absl::InvalidArgumentError("empty line: not an EvaluateRequest in JSON");
+    } else if (!parsed.ok()) {
       status = absl::InvalidArgumentError(
           absl::StrCat("not an EvaluateRequest in JSON: ", parsed.message().as_string()));
     }

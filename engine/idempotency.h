@@ -49,6 +49,9 @@ std::string IdempotencyKey(const Request& request);
 std::string RequestDigest(const Request& request);
 
 struct IdempotencyOptions {
+  // Off, every request is evaluated (the offline `agate eval --matrix`, a what-if tool where
+  // sample files reuse request_ids).
+  bool enabled = true;
   // How long a decision is kept for its request_id.
   absl::Duration window = absl::Minutes(10);
   // Responses kept at most (over all tenants).

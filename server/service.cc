@@ -48,10 +48,18 @@ absl::Status Service::SaveSignals() {
 
 absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response) {
   RETURN_IF_ERROR(engine::ValidateRequest(request, options_.limits));
+  if (!options_.idempotency.enabled && options_.decision_log == nullptr &&
+      options_.store == nullptr) {
+    counter_.Record(request);
+    const engine::Decision decision = evaluator_.Evaluate(request);
+    engine::EncodeDecision(decision, response);
+    return cases_.Apply(request, decision, response);
+  }
   std::string key = engine::IdempotencyKey(request);
   std::string digest = engine::RequestDigest(request);
   absl::Time first_decided;
-  switch (idempotency_.Find(key, digest, response, &first_decided)) {
+  switch (options_.idempotency.enabled ? idempotency_.Find(key, digest, response, &first_decided)
+                                       : engine::IdempotencyCache::kMiss) {
     case engine::IdempotencyCache::kHit:
       response->set_replayed(true);
       return absl::OkStatus();
@@ -70,7 +78,8 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   engine::DecisionRow row{.key = key, .digest = digest, .decided_at = decision.decided_at};
   RETURN_IF_ERROR(cases_.Apply(request, decision, response, &row));
   if (!row.committed) row.response = response->SerializeAsString();
-  if (!idempotency_.Insert(std::move(key), digest, row.response, decision.decided_at, response)) {
+  if (options_.idempotency.enabled &&
+      !idempotency_.Insert(std::move(key), digest, row.response, decision.decided_at, response)) {
     // The same request raced with itself: the first answer stands (its case was joined, not
     // duplicated).
     response->set_replayed(true);

@@ -521,8 +521,9 @@ TEST_F(E2eTest, CliEvalGivesTheSameAnswersOfflineAndThroughTheServer) {
   RunResult online = testing::Run({AGATE_CLI_BIN, "eval", "--server", tcp_}, kLines);
   EXPECT_EQ(offline.exit_code, 0) << offline.err;
   EXPECT_EQ(online.exit_code, 0) << online.err;
-  const std::vector<std::string> want = {"VERDICT_ALLOW", "VERDICT_HOLD", "INVALID_ARGUMENT",
-                                         "VERDICT_BLOCK", "INVALID_ARGUMENT"};
+  // One answer per input line: the blank and the malformed line get error lines.
+  const std::vector<std::string> want = {"VERDICT_ALLOW",    "VERDICT_HOLD",  "INVALID_ARGUMENT",
+                                         "INVALID_ARGUMENT", "VERDICT_BLOCK", "INVALID_ARGUMENT"};
   EXPECT_EQ(Verdicts(offline.out), want) << offline.out;
   EXPECT_EQ(Verdicts(online.out), want) << online.out;
   EXPECT_THAT(online.out, HasSubstr("\"trigger_id\":\"refund-over-limit\""));
@@ -555,6 +556,24 @@ TEST_F(E2eTest, CliAcknowledgesListsAndCountsCases) {
   RunResult stats = testing::Run({AGATE_CLI_BIN, "stats", "--server", unix_});
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_THAT(stats.out, ::testing::ContainsRegex("refund-over-limit +financial +1 +0 +0 +1"));
+}
+
+TEST(CliTest, OfflineEvalAnswersEveryLineInOrder) {
+  // The same request_id with other contents is evaluated offline (a what-if tool); a blank or
+  // malformed line gets an error line of its own, so answers pair with requests by line.
+  RunResult r = testing::Run(
+      {AGATE_CLI_BIN, "eval", "--matrix", kMatrix},
+      "{\"request_id\":\"x\",\"tenant_id\":\"t1\",\"action\":{\"type\":\"refund\",\"amount\":300}}"
+      "\n"
+      "\n"
+      "{\"request_id\":\"x\",\"tenant_id\":\"t1\",\"action\":{\"type\":\"refund\",\"amount\":30}}\n"
+      "not json\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> want = {"VERDICT_BLOCK", "INVALID_ARGUMENT", "VERDICT_ALLOW",
+                                         "INVALID_ARGUMENT"};
+  EXPECT_EQ(Verdicts(r.out), want) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("empty line: not an EvaluateRequest"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("\"replayed\":true")));
 }
 
 TEST(CliTest, CheckReportsDiagnosticsAndExitCodes) {
