@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -61,13 +62,55 @@ CREATE TABLE IF NOT EXISTS signals (
 );
 )sql";
 
-// Statement is a prepared statement, finalized on scope exit.
+}  // namespace
+
+// StatementCache keeps every statement the store runs prepared, keyed by its SQL text's address
+// (each call site passes a literal): parsing the SQL of a commit cost more than the commit.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  }
+  // Get returns sql's statement, prepared on first use; null (and *rc) if it does not prepare.
+  sqlite3_stmt* Get(const char* sql, int* rc) {
+    auto [it, inserted] = statements_.try_emplace(sql, nullptr);
+    if (inserted) {
+      *rc = sqlite3_prepare_v2(db_, sql, -1, &it->second, nullptr);
+      if (*rc != SQLITE_OK) {
+        sqlite3_finalize(it->second);
+        statements_.erase(it);
+        return nullptr;
+      }
+    }
+    return it->second;
+  }
+
+ private:
+  sqlite3* db_;
+  absl::flat_hash_map<const char*, sqlite3_stmt*> statements_;
+};
+
+namespace {
+
+// Statement runs a prepared statement: one of the store's cached ones (reset for the next use on
+// scope exit) or, at Open, a one-off (finalized on scope exit).
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
+  Statement(sqlite3* db, const char* sql) : owned_(true) {
     rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(StatementCache& cache, const char* sql) : owned_(false) {
+    stmt_ = cache.Get(sql, &rc_);
+  }
+  ~Statement() {
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -116,7 +159,7 @@ class Statement {
   void Check(int rc) {
     if (rc != SQLITE_OK && ok()) rc_ = rc;
   }
-  sqlite3* db_;
+  const bool owned_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_ = SQLITE_OK;
 };
@@ -255,7 +298,8 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, const engine::Clock& clock,
       clock_(clock),
       lock_fd_(lock_fd),
       path_(std::move(path)),
-      db_(db) {
+      db_(db),
+      statements_(std::make_unique<StatementCache>(db)) {
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -267,6 +311,7 @@ SqliteStore::~SqliteStore() {
   writer_.join();
   Flush().IgnoreError();
   absl::MutexLock lock(&mu_);
+  statements_.reset();
   sqlite3_close_v2(db_);
   close(lock_fd_);
 }
@@ -280,7 +325,7 @@ absl::Status SqliteStore::Error(absl::string_view what) const {
 }
 
 absl::Status SqliteStore::Exec(const char* sql) {
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return Error(sql);
+  if (!Statement(*statements_, sql).Run()) return Error(sql);
   return absl::OkStatus();
 }
 
@@ -289,7 +334,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status status = [&]() -> absl::Status {
-    Statement upsert(db_,
+    Statement upsert(*statements_,
                      "INSERT INTO cases(seq, id, state, record) VALUES(?1, ?2, ?3, ?4) "
                      "ON CONFLICT(seq) DO UPDATE SET state = excluded.state, "
                      "record = excluded.record");
@@ -303,7 +348,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
           .BindBlob(4, bytes);
       if (!upsert.Run()) return Error("cannot write a case");
     }
-    Statement transition(db_,
+    Statement transition(*statements_,
                          "INSERT INTO transitions(case_seq, time_ms, state, event, actor, "
                          "comment) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     for (const engine::JournalTransition& t : batch.transitions) {
@@ -315,15 +360,15 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
           .Bind(6, t.transition.comment());
       if (!transition.Run()) return Error("cannot write a transition");
     }
-    Statement forget_case(db_, "DELETE FROM cases WHERE seq = ?1");
-    Statement forget_transitions(db_, "DELETE FROM transitions WHERE case_seq = ?1");
+    Statement forget_case(*statements_, "DELETE FROM cases WHERE seq = ?1");
+    Statement forget_transitions(*statements_, "DELETE FROM transitions WHERE case_seq = ?1");
     for (uint64_t seq : batch.forgotten) {
       if (!forget_case.Bind(1, static_cast<int64_t>(seq)).Run() ||
           !forget_transitions.Bind(1, static_cast<int64_t>(seq)).Run()) {
         return Error("cannot forget a closed case");
       }
     }
-    Statement stats(db_,
+    Statement stats(*statements_,
                     "INSERT INTO trigger_stats(trigger_id, record) VALUES(?1, ?2) "
                     "ON CONFLICT(trigger_id) DO UPDATE SET record = excluded.record");
     for (const store::v1::StoredTriggerStats& s : batch.trigger_stats) {
@@ -333,7 +378,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
         return Error("cannot write trigger statistics");
       }
     }
-    Statement decision(db_,
+    Statement decision(*statements_,
                        "INSERT OR IGNORE INTO decisions(key, digest, decided_ms, response) "
                        "VALUES(?1, ?2, ?3, ?4)");
     for (const engine::DecisionRow& row : batch.decisions) {
@@ -349,7 +394,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
   }();
   if (status.ok()) status = Exec("COMMIT");
   if (!status.ok()) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    Exec("ROLLBACK").IgnoreError();
     ++stats_.commit_errors;
     return status;
   }
@@ -369,7 +414,7 @@ void SqliteStore::EnqueueDecision(engine::DecisionRow row) {
 absl::Status SqliteStore::WriteDecisions(const std::deque<engine::DecisionRow>& rows) {
   if (rows.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Statement insert(db_,
+  Statement insert(*statements_,
                    "INSERT OR IGNORE INTO decisions(key, digest, decided_ms, response) "
                    "VALUES(?1, ?2, ?3, ?4)");
   for (const engine::DecisionRow& row : rows) {
@@ -379,12 +424,12 @@ absl::Status SqliteStore::WriteDecisions(const std::deque<engine::DecisionRow>& 
              .BindBlob(4, row.response)
              .Run()) {
       absl::Status error = Error("cannot write a decision");
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      Exec("ROLLBACK").IgnoreError();
       return error;
     }
   }
   if (absl::Status s = Exec("COMMIT"); !s.ok()) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    Exec("ROLLBACK").IgnoreError();
     return s;
   }
   stats_.decisions_written += rows.size();
@@ -427,7 +472,7 @@ void SqliteStore::Run() {
     if (now >= next_prune) {
       next_prune = now + absl::Seconds(10);
       absl::MutexLock lock(&mu_);
-      Statement prune(db_,
+      Statement prune(*statements_,
                       "DELETE FROM decisions WHERE decided_ms < ?1 OR decided_ms < "
                       "(SELECT decided_ms FROM decisions ORDER BY decided_ms DESC "
                       "LIMIT 1 OFFSET ?2)");
@@ -442,7 +487,7 @@ void SqliteStore::Run() {
 absl::StatusOr<engine::JournalContents> SqliteStore::LoadCases() {
   absl::MutexLock lock(&mu_);
   engine::JournalContents contents;
-  Statement cases(db_, "SELECT seq, record FROM cases ORDER BY seq");
+  Statement cases(*statements_, "SELECT seq, record FROM cases ORDER BY seq");
   while (cases.Step()) {
     store::v1::StoredCase& c = contents.cases.emplace_back();
     const absl::string_view bytes = cases.Blob(1);
@@ -453,7 +498,7 @@ absl::StatusOr<engine::JournalContents> SqliteStore::LoadCases() {
     }
   }
   if (!cases.ok()) return Error("cannot read the cases");
-  Statement stats(db_, "SELECT trigger_id, record FROM trigger_stats ORDER BY trigger_id");
+  Statement stats(*statements_, "SELECT trigger_id, record FROM trigger_stats ORDER BY trigger_id");
   while (stats.Step()) {
     store::v1::StoredTriggerStats& s = contents.trigger_stats.emplace_back();
     const absl::string_view bytes = stats.Blob(1);
@@ -470,7 +515,7 @@ absl::StatusOr<std::vector<engine::DecisionRow>> SqliteStore::LoadDecisions(absl
                                                                             size_t limit) {
   absl::MutexLock lock(&mu_);
   std::vector<engine::DecisionRow> rows;
-  Statement select(db_,
+  Statement select(*statements_,
                    "SELECT key, digest, decided_ms, response FROM decisions "
                    "WHERE decided_ms >= ?1 ORDER BY decided_ms DESC LIMIT ?2");
   select.Bind(1, ToMillis(since)).Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
@@ -491,7 +536,7 @@ absl::StatusOr<std::vector<::agate::v1::Transition>> SqliteStore::LoadTransition
     uint64_t case_seq) {
   absl::MutexLock lock(&mu_);
   std::vector<::agate::v1::Transition> out;
-  Statement select(db_,
+  Statement select(*statements_,
                    "SELECT time_ms, state, event, actor, comment FROM transitions "
                    "WHERE case_seq = ?1 ORDER BY rowid");
   select.Bind(1, static_cast<int64_t>(case_seq));
@@ -511,7 +556,7 @@ absl::Status SqliteStore::SaveSignals(const std::vector<store::v1::StoredSignalS
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status status = Exec("DELETE FROM signals");
-  Statement insert(db_, "INSERT OR REPLACE INTO signals(key, record) VALUES(?1, ?2)");
+  Statement insert(*statements_, "INSERT OR REPLACE INTO signals(key, record) VALUES(?1, ?2)");
   std::string bytes;
   for (size_t i = 0; status.ok() && i < series.size(); ++i) {
     bytes.clear();
@@ -521,14 +566,14 @@ absl::Status SqliteStore::SaveSignals(const std::vector<store::v1::StoredSignalS
     }
   }
   if (status.ok()) status = Exec("COMMIT");
-  if (!status.ok()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!status.ok()) Exec("ROLLBACK").IgnoreError();
   return status;
 }
 
 absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> SqliteStore::LoadSignals() {
   absl::MutexLock lock(&mu_);
   std::vector<store::v1::StoredSignalSeries> out;
-  Statement select(db_, "SELECT record FROM signals");
+  Statement select(*statements_, "SELECT record FROM signals");
   while (select.Step()) {
     const absl::string_view bytes = select.Blob(0);
     if (!out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

@@ -47,6 +47,8 @@ struct sqlite3;
 
 namespace agate::store {
 
+class StatementCache;
+
 struct SqliteStoreOptions {
   // The data directory; created (with parents) if missing.
   std::string dir = "agate-data";
@@ -127,6 +129,7 @@ class SqliteStore : public engine::CaseJournal {
 
   mutable absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<StatementCache> statements_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
   mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
