@@ -25,6 +25,7 @@ struct CaseStore::Record {
   std::string credential_key;    // tenant '\0' credential
   std::string agent_action;
   std::string operator_action;
+  std::vector<std::string> required_evidence;
   absl::Duration sla;
   std::vector<uint64_t> related;  // the cases the opening decision touched (itself included)
   absl::flat_hash_set<std::string> triggers;
@@ -330,6 +331,12 @@ absl::Status CaseStore::Apply(const Request& request, const Decision& decision,
     response->set_agent_action(f.agent_action);
     response->set_operator_action(f.operator_action);
     response->clear_missing_evidence();
+    for (const std::string& name : f.required_evidence) {
+      auto it = request.evidence().find(name);
+      if (it == request.evidence().end() || it->second.empty()) {
+        response->add_missing_evidence(name);
+      }
+    }
     response->set_case_id(f.c.id());
     if (std::find(response->case_ids().begin(), response->case_ids().end(), f.c.id()) ==
         response->case_ids().end()) {
@@ -462,6 +469,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     record->credential_key = Key(request.tenant_id(), request.actor().credential_id());
     record->agent_action = lane.agent_action;
     record->operator_action = lane.operator_action;
+    record->required_evidence = lane.evidence;
     record->sla = lane.sla;
     v1::Case& c = record->c;
     c.set_id(absl::StrCat("case_", DecisionId::Next(now).view()));
@@ -799,6 +807,7 @@ store::v1::StoredCase CaseStore::ToStored(const Record& record) const {
   out.set_canonical_action(record.canonical_action);
   out.set_agent_action(record.agent_action);
   out.set_operator_action(record.operator_action);
+  for (const std::string& name : record.required_evidence) out.add_required_evidence(name);
   out.set_sla_nanos(absl::ToInt64Nanoseconds(record.sla));
   for (uint64_t seq : record.related) out.add_related(seq);
   std::vector<std::string> triggers(record.triggers.begin(), record.triggers.end());
@@ -896,6 +905,8 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
     r.credential_key = Key(c.tenant_id(), c.credential_id());
     r.agent_action = stored.agent_action();
     r.operator_action = stored.operator_action();
+    r.required_evidence.assign(stored.required_evidence().begin(),
+                               stored.required_evidence().end());
     r.sla = absl::Nanoseconds(stored.sla_nanos());
     r.related.assign(stored.related().begin(), stored.related().end());
     r.triggers.insert(stored.triggers().begin(), stored.triggers().end());

@@ -284,8 +284,12 @@ TEST_F(CaseJournalTest, ScopesInForceSurviveARestart) {
   EXPECT_EQ(store_->RunDueTimers(), 2);
   Restart();
   // Paused: every action, critical ones too (SAFE_MODE alone would let those through).
-  EXPECT_EQ(Decide(Make("r3", "action { type: 'send_reply' critical: true }", "sync")).verdict(),
-            v1::VERDICT_HOLD);
+  const v1::EvaluateResponse paused =
+      Decide(Make("r3", "action { type: 'send_reply' critical: true }", "sync"));
+  EXPECT_EQ(paused.verdict(), v1::VERDICT_HOLD);
+  EXPECT_EQ(paused.lane(), "ops");
+  // The lane's evidence requirement came back with the case.
+  EXPECT_THAT(paused.missing_evidence(), ElementsAre("error_log", "recent_history"));
   Request with_key = Make("r4", kAllow, "elsewhere");
   with_key.mutable_actor()->set_credential_id("key-1");
   EXPECT_EQ(Decide(with_key).verdict(), v1::VERDICT_DENY);  // credential disabled

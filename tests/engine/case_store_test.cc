@@ -342,6 +342,11 @@ TEST_F(CaseStoreTest, SafeModeCaseDegradesNonCriticalActionsOfItsWorkflowUntilAc
   EXPECT_EQ(normal.lane(), "ops");
   EXPECT_EQ(normal.owner(), "ops-oncall");
   EXPECT_THAT(normal.reason(), HasSubstr("is in safe mode"));
+  // What the ops lane requires and the request lacks.
+  EXPECT_THAT(normal.missing_evidence(), ElementsAre("error_log", "recent_history"));
+  Request with_log = Make("r2b", kAllow);
+  (*with_log.mutable_evidence())["error_log"] = "https://logs/1";
+  EXPECT_THAT(Decide(with_log).missing_evidence(), ElementsAre("recent_history"));
 
   Request critical = Make("r3", kAllow);
   critical.mutable_action()->set_critical(true);
