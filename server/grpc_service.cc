@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "engine/verdict.h"
 #include "grpc/grpc.h"
+#include "server/logging.h"
 #include "server/status.h"
 #include "server/watch_reactor.h"
 #include "spdlog/spdlog.h"
@@ -72,23 +73,41 @@ absl::Status Admit(int64_t others_in_flight, int64_t max_in_flight,
 }
 
 grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* context,
-                                                const v1::EvaluateRequest* request,
-                                                v1::EvaluateResponse* response) {
+                                                const grpc::ByteBuffer* request_bytes,
+                                                grpc::ByteBuffer* response_bytes) {
   const int64_t others = in_flight_.fetch_add(1, std::memory_order_relaxed);
   grpc::ServerUnaryReactor* reactor = InFlightReactor::New(context, &in_flight_);
   absl::Status status =
       Admit(others, options_.max_in_flight, context->deadline(), std::chrono::system_clock::now());
+  if (status.code() == absl::StatusCode::kResourceExhausted) CountShed();
+  v1::EvaluateRequest request;
+  v1::EvaluateResponse response;
   if (status.ok()) {
-    status = service_.Evaluate(*request, response);
-    if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}", request->request_id(),
-                    request->tenant_id(), status.ok() ? "OK" : status.ToString(),
-                    std::string(engine::VerdictName(response->verdict())), response->case_id());
+    grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes it; the slices are shared
+    TakeProtobufError();
+    if (!grpc::SerializationTraits<v1::EvaluateRequest>::Deserialize(&copy, &request).ok()) {
+      const std::string why = TakeProtobufError();
+      status = absl::InvalidArgumentError(
+          absl::StrCat("request: not a valid agate.v1.EvaluateRequest",
+                       why.empty() ? " (malformed protobuf bytes)" : absl::StrCat(": ", why)));
     }
-  } else if (status.code() == absl::StatusCode::kResourceExhausted) {
-    CountShed();
   }
-  reactor->Finish(ToGrpcStatus(status));
+  if (status.ok()) {
+    status = service_.Evaluate(request, &response);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}", request.request_id(),
+                    request.tenant_id(), status.ok() ? "OK" : status.ToString(),
+                    std::string(engine::VerdictName(response.verdict())), response.case_id());
+    }
+  }
+  if (status.ok()) {
+    bool own_buffer = false;
+    const grpc::Status serialized = grpc::SerializationTraits<v1::EvaluateResponse>::Serialize(
+        response, response_bytes, &own_buffer);
+    reactor->Finish(serialized);
+  } else {
+    reactor->Finish(ToGrpcStatus(status));
+  }
   return reactor;
 }
 

@@ -37,7 +37,11 @@ struct GrpcServiceOptions {
   int64_t max_in_flight = 0;
 };
 
-class GrpcService final : public v1::Agate::CallbackService {
+// Evaluate takes the request's bytes and parses them itself: gRPC answers bytes that do not parse
+// UNIMPLEMENTED with no message; agate answers INVALID_ARGUMENT saying what is wrong (e.g. a
+// string field that is not UTF-8, with the field's name).
+class GrpcService final
+    : public v1::Agate::WithRawCallbackMethod_Evaluate<v1::Agate::CallbackService> {
  public:
   // service and identity must outlive this object.
   GrpcService(server::Service& service, const ApproverIdentity& identity,
@@ -45,8 +49,8 @@ class GrpcService final : public v1::Agate::CallbackService {
       : service_(service), identity_(identity), options_(options) {}
 
   grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
-                                     const v1::EvaluateRequest* request,
-                                     v1::EvaluateResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
                                         const v1::AcknowledgeRequest* request,
                                         v1::AcknowledgeResponse* response) override;

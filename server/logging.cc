@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/json_string.h"
+#include "google/protobuf/stubs/logging.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
@@ -26,6 +27,20 @@ class JsonMessage : public spdlog::custom_flag_formatter {
 };
 
 }  // namespace
+
+namespace {
+thread_local std::string last_protobuf_error;
+}  // namespace
+
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        if (level >= google::protobuf::LOGLEVEL_ERROR) last_protobuf_error = message;
+        spdlog::debug("libprotobuf {}:{}: {}", file, line, message);
+      });
+}
+
+std::string TakeProtobufError() { return std::exchange(last_protobuf_error, std::string()); }
 
 std::string JsonEscape(absl::string_view s) { return ::agate::JsonEscape(s); }
 

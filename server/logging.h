@@ -21,6 +21,13 @@ absl::Status SetUpLogging(absl::string_view level, absl::string_view format);
 // common/json_string.h.
 std::string JsonEscape(absl::string_view s);
 
+// RouteProtobufLogs sends libprotobuf's own log lines to spdlog at debug level (a client sending
+// undecodable requests must not be able to flood the log) and remembers, per thread, the last
+// error it reported, so that a failed parse can say why (TakeProtobufError).
+void RouteProtobufLogs();
+// TakeProtobufError returns and clears the calling thread's last libprotobuf error ("" if none).
+std::string TakeProtobufError();
+
 }  // namespace agate::server
 
 #endif  // AGATE_SERVER_LOGGING_H_

@@ -98,6 +98,7 @@ int Run(const ServerOptions& options) {
     std::cerr << "agate-server: " << s.message() << "\n";
     return 2;
   }
+  RouteProtobufLogs();
   std::vector<engine::Diagnostic> diagnostics;
   absl::StatusOr<std::shared_ptr<const engine::Matrix>> matrix =
       engine::LoadMatrixFile(options.matrix, &diagnostics);

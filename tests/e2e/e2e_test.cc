@@ -253,6 +253,29 @@ grpc::Status GenericUnary(const std::string& address, const std::string& method,
   return status;
 }
 
+TEST_F(E2eTest, UndecodableRequestBytesAreInvalidArgumentAndTheServerKeepsServing) {
+  std::string response;
+  // request_id (field 1) holding bytes that are not UTF-8.
+  grpc::Status status = GenericUnary(tcp_, "/agate.v1.Agate/Evaluate",
+                                     std::string("\x0a\x02\xff\xfe\x12\x01t", 7), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("request: not a valid agate.v1.EvaluateRequest"));
+  EXPECT_THAT(status.error_message(), HasSubstr("agate.v1.EvaluateRequest.request_id"));
+  EXPECT_THAT(status.error_message(), HasSubstr("UTF-8"));
+  // Not protobuf at all.
+  status = GenericUnary(tcp_, "/agate.v1.Agate/Evaluate", "\xff\xff\xff", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("malformed protobuf bytes"));
+  // Well-formed bytes are decided as through the typed stub.
+  std::string bytes;
+  Make("raw", "action { type: 'refund' amount: 400 }").SerializeToString(&bytes);
+  ASSERT_TRUE(GenericUnary(tcp_, "/agate.v1.Agate/Evaluate", bytes, &response).ok());
+  v1::EvaluateResponse decided;
+  ASSERT_TRUE(decided.ParseFromString(response));
+  EXPECT_EQ(decided.verdict(), v1::VERDICT_BLOCK);
+  EXPECT_EQ(Connect(tcp_)->Evaluate(Make("ok", ""))->verdict(), v1::VERDICT_ALLOW);
+}
+
 TEST_F(E2eTest, HealthServiceSaysServing) {
   for (const std::string& service : {std::string(), std::string("agate.v1.Agate")}) {
     // HealthCheckRequest{service}: field 1, length-delimited.
