@@ -14,13 +14,14 @@
 
 #include <string_view>
 
-#include "absl/base/macros.h"
 #include "absl/base/options.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
-static_assert(std::string_view(ABSL_STRINGIFY(ABSL_OPTION_INLINE_NAMESPACE_NAME)) == "debian3",
+#define AGATE_STRINGIFY_(x) #x
+#define AGATE_STRINGIFY(x) AGATE_STRINGIFY_(x)
+static_assert(std::string_view(AGATE_STRINGIFY(ABSL_OPTION_INLINE_NAMESPACE_NAME)) == "debian3",
               "the mangled names below are Debian 12's Abseil; update them for this Abseil");
 
 namespace {
