@@ -363,10 +363,16 @@ TEST(OverloadE2eTest, PastTheBoundCallsGetResourceExhaustedAndTheServerKeepsServ
   while (!Call(*stubs[0], Probe("after"), &first).ok() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
+  // A sequential call can still meet the previous one inside gRPC (on a slow, loaded machine or
+  // under a sanitizer); it may then be shed, never anything else, and a retry gets through.
   for (int i = 0; i < 20; ++i) {
     v1::EvaluateResponse response;
-    const grpc::Status status =
-        Call(*stubs[i % kConnections], Probe(absl::StrCat("after-", i)), &response);
+    grpc::Status status;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      status = Call(*stubs[i % kConnections], Probe(absl::StrCat("after-", i)), &response);
+      if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
     ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
     EXPECT_EQ(response.verdict(), v1::VERDICT_ALLOW);
   }
