@@ -28,21 +28,15 @@ DecisionId DecisionId::Next(absl::Time now) {
   const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now)) & ((uint64_t{1} << 48) - 1);
   const uint64_t counter =
       g_counter.fetch_add(1, std::memory_order_relaxed) & ((uint64_t{1} << 48) - 1);
-  const uint64_t hi = (ms << 16) | (ProcessRandom() >> 16);
-  const uint64_t lo = (static_cast<uint64_t>(ProcessRandom() & 0xFFFF) << 48) | counter;
+  const uint32_t random = ProcessRandom();
+  const uint64_t hi = (ms << 16) | (random >> 16);
+  const uint64_t lo = (static_cast<uint64_t>(random & 0xFFFF) << 48) | counter;
   DecisionId id;
-  // 26 base32 digits cover 130 bits; the first digit holds the top 2 bits.
+  // 26 base32 digits cover 130 bits, the lowest digit last; the first digit holds the top 2.
+  unsigned __int128 value = (static_cast<unsigned __int128>(hi) << 64) | lo;
   for (int i = 25; i >= 0; --i) {
-    const int shift = (25 - i) * 5;  // bit position of this digit from the bottom
-    uint64_t digit;
-    if (shift + 5 <= 64) {
-      digit = (lo >> shift) & 31;
-    } else if (shift >= 64) {
-      digit = (hi >> (shift - 64)) & 31;
-    } else {
-      digit = ((lo >> shift) | (hi << (64 - shift))) & 31;
-    }
-    id.chars_[i] = kCrockford[digit];
+    id.chars_[i] = kCrockford[static_cast<unsigned>(value) & 31];
+    value >>= 5;
   }
   return id;
 }
