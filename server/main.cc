@@ -1,6 +1,7 @@
 // agate-server: serves an escalation matrix over gRPC. See `agate-server --help`.
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -234,6 +235,7 @@ int Run(const ServerOptions& options) {
   // run at once), retries store commits that failed, and snapshots the count() windows.
   absl::Notification stop_timers;
   std::thread timers([&] {
+    pthread_setname_np(pthread_self(), "agate-timers");
     absl::Time next_snapshot = absl::Now() + absl::Seconds(5);
     absl::Time next_error_log = absl::InfinitePast();
     while (!stop_timers.HasBeenNotified()) {

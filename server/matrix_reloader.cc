@@ -1,5 +1,6 @@
 #include "server/matrix_reloader.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -81,6 +82,7 @@ absl::Status MatrixReloader::ReloadLocked(const FileStamp& stamp) {
 
 void MatrixReloader::Start(absl::Duration interval) {
   watcher_ = std::thread([this, interval] {
+    pthread_setname_np(pthread_self(), "agate-watch");
     while (!stop_.WaitForNotificationWithTimeout(interval)) Poll();
   });
 }

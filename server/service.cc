@@ -29,11 +29,34 @@ absl::StatusOr<Recovery> Service::Recover() {
   ASSIGN_OR_RETURN(std::vector<engine::DecisionRow> rows,
                    options_.store->LoadDecisions(clock_.Now() - options_.idempotency.window,
                                                  options_.idempotency.max_entries));
+  // The rows the store kept (decisions that changed a case, committed with it) come first: for
+  // a key in both, theirs is the complete answer.
+  const absl::Time since = clock_.Now() - options_.idempotency.window;
   for (engine::DecisionRow& row : rows) {
     idempotency_.Insert(std::move(row.key), std::move(row.digest), std::move(row.response),
                         row.decided_at);
   }
   recovery.decisions = rows.size();
+  // ALLOW decisions are written once, to the decision log: their answers are rebuilt from it.
+  if (options_.decision_log != nullptr) {
+    std::vector<store::RecordedAllow> allows;
+    size_t seen = 0;
+    RETURN_IF_ERROR(
+        store::ReadRecentRecords(options_.decision_log->dir(), [&](absl::string_view line) {
+          std::optional<store::RecordedAllow> allow = store::ParseAllowRecord(line);
+          if (allow.has_value()) {
+            if (allow->decided_at < since) return false;
+            allows.push_back(*std::move(allow));
+          }
+          return ++seen < options_.idempotency.max_entries;
+        }));
+    for (auto a = allows.rbegin(); a != allows.rend(); ++a) {
+      if (idempotency_.Insert(std::move(a->key), std::move(a->digest),
+                              a->response.SerializeAsString(), a->decided_at)) {
+        ++recovery.decisions;
+      }
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<store::v1::StoredSignalSeries> series,
                    options_.store->LoadSignals());
   counter_.Import(series);
@@ -94,7 +117,11 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
                  /*sync=*/response->verdict() != v1::VERDICT_ALLOW)
         .IgnoreError();
   }
-  if (options_.store != nullptr && !row.committed) {
+  // A decision that changed a case was committed with it. An ALLOW is kept by the decision log
+  // alone (Recover rebuilds its answer from the record); anything else (a verdict a scope in
+  // force imposed, which changes no case) goes to the store in the background.
+  if (options_.store != nullptr && !row.committed &&
+      (response->verdict() != v1::VERDICT_ALLOW || options_.decision_log == nullptr)) {
     options_.store->EnqueueDecision(std::move(row));
   }
   return absl::OkStatus();

@@ -1,6 +1,7 @@
 #include "server/webhook.h"
 
 #include <httplib.h>
+#include <pthread.h>
 
 #include <utility>
 
@@ -50,7 +51,10 @@ WebhookPoster::WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOpt
     absl::MutexLock lock(&mu_);
     pending_ = true;
   });
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "agate-webhook");
+    Run();
+  });
 }
 
 WebhookPoster::~WebhookPoster() {

@@ -1,6 +1,7 @@
 #include "store/decision_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -301,7 +302,10 @@ absl::StatusOr<std::unique_ptr<DecisionLog>> DecisionLog::Open(DecisionLogOption
     return absl::ErrnoToStatus(errno, absl::StrCat("decision log: lock ", dir));
   }
   if (absl::Status s = log->Recover(); !s.ok()) return s;
-  log->writer_ = std::thread([raw = log.get()] { raw->Run(); });
+  log->writer_ = std::thread([raw = log.get()] {
+    pthread_setname_np(pthread_self(), "agate-log");
+    raw->Run();
+  });
   return log;
 }
 
@@ -624,6 +628,33 @@ void DecisionLog::LogProblems(const absl::Status& write_error) {
     last_drop_log_ = now;
     dropped_logged_ = dropped;
   }
+}
+
+// --- ReadRecentRecords -----------------------------------------------------------------------
+
+absl::Status ReadRecentRecords(absl::string_view dir,
+                               absl::FunctionRef<bool(absl::string_view line)> visit) {
+  absl::StatusOr<std::vector<LogFile>> files = ListLogFiles(dir);
+  if (!files.ok()) return files.status();
+  for (auto f = files->rbegin(); f != files->rend(); ++f) {
+    Fd fd(::open(f->path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0)
+      return absl::ErrnoToStatus(errno, absl::StrCat("decision log: open ", f->path));
+    std::vector<std::string> lines;
+    LineReader reader(fd.get(), f->path);
+    absl::string_view line;
+    bool terminated;
+    for (;;) {
+      absl::StatusOr<bool> more = reader.Next(&line, &terminated);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      if (terminated && !line.empty()) lines.emplace_back(line);
+    }
+    for (auto l = lines.rbegin(); l != lines.rend(); ++l) {
+      if (!visit(*l)) return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
 }
 
 // --- VerifyLog -------------------------------------------------------------------------------

@@ -50,6 +50,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -121,6 +122,8 @@ class DecisionLog {
   };
   // stats returns the counters; thread-safe.
   Stats stats() const;
+  // dir returns the directory of the log files.
+  const std::string& dir() const { return options_.dir; }
 
  private:
   struct Entry {
@@ -201,6 +204,14 @@ struct VerifyResult {
 // reordered one, a line that is not a record, a torn last line); NOT_FOUND if dir does not exist
 // or holds no log file; the errno status of a file that cannot be read.
 absl::StatusOr<VerifyResult> VerifyLog(absl::string_view dir);
+
+// ReadRecentRecords calls visit with the lines of dir's log files, newest first (the newest file
+// from its last line up, then the one before), until visit returns false or the lines run out.
+// Empty and torn lines are skipped; the chain is not checked (VerifyLog does that). The server
+// reads its recent ALLOW decisions back this way at start-up (idempotency across a restart).
+// Errors: the errno status of a directory or file that cannot be read.
+absl::Status ReadRecentRecords(absl::string_view dir,
+                               absl::FunctionRef<bool(absl::string_view line)> visit);
 
 }  // namespace agate::store
 

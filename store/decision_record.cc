@@ -7,9 +7,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/json_string.h"
 #include "engine/verdict.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace agate::store {
 namespace {
@@ -176,6 +181,52 @@ std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
   }
   AppendMember("],\"matrix_version\":", response.matrix_version(), &out);
   if (!response.reason().empty()) AppendMember(",\"reason\":", response.reason(), &out);
+  return out;
+}
+
+std::optional<RecordedAllow> ParseAllowRecord(absl::string_view line) {
+  google::protobuf::Struct record;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(line), &record).ok()) {
+    return std::nullopt;
+  }
+  const auto& f = record.fields();
+  auto text = [&](const char* name) -> const std::string* {
+    auto it = f.find(name);
+    return it != f.end() && it->second.kind_case() == google::protobuf::Value::kStringValue
+               ? &it->second.string_value()
+               : nullptr;
+  };
+  const std::string* verdict = text("verdict");
+  const std::string* time = text("time");
+  const std::string* request_id = text("request_id");
+  const std::string* tenant_id = text("tenant_id");
+  const std::string* digest = text("request_digest");
+  const std::string* decision_id = text("decision_id");
+  const std::string* version = text("matrix_version");
+  if (verdict == nullptr || *verdict != engine::VerdictName(agate::v1::VERDICT_ALLOW) ||
+      time == nullptr || request_id == nullptr || tenant_id == nullptr || digest == nullptr ||
+      decision_id == nullptr || version == nullptr) {
+    return std::nullopt;
+  }
+  RecordedAllow out;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, *time, &out.decided_at, &error)) return std::nullopt;
+  if (digest->size() % 2 != 0 ||
+      !std::all_of(digest->begin(), digest->end(), absl::ascii_isxdigit)) {
+    return std::nullopt;
+  }
+  out.digest = absl::HexStringToBytes(*digest);
+  out.key = absl::StrCat(*tenant_id, absl::string_view("\0", 1), *request_id);
+  out.response.set_decision_id(*decision_id);
+  out.response.set_verdict(agate::v1::VERDICT_ALLOW);
+  out.response.set_matrix_version(*version);
+  if (const std::string* reason = text("reason")) out.response.set_reason(*reason);
+  if (auto ids = f.find("case_ids");
+      ids != f.end() && ids->second.kind_case() == google::protobuf::Value::kListValue) {
+    for (const google::protobuf::Value& id : ids->second.list_value().values()) {
+      out.response.add_case_ids(id.string_value());
+    }
+  }
   return out;
 }
 

@@ -27,6 +27,7 @@
 #ifndef AGATE_STORE_DECISION_RECORD_H_
 #define AGATE_STORE_DECISION_RECORD_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -39,6 +40,20 @@ namespace agate::store {
 std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
                                const agate::v1::EvaluateResponse& response,
                                absl::string_view request_digest, absl::Time decided_at);
+
+// A recorded ALLOW decision read back from the log: everything an ALLOW answer holds is in its
+// record, so the server rebuilds its idempotency entries for ALLOW from the log at start-up
+// instead of writing each ALLOW a second time.
+struct RecordedAllow {
+  std::string key;     // tenant_id '\0' request_id (engine/idempotency.h IdempotencyKey)
+  std::string digest;  // the request digest's bytes
+  absl::Time decided_at;
+  agate::v1::EvaluateResponse response;  // decision_id, verdict, case_ids, matrix_version, reason
+};
+
+// ParseAllowRecord reads one log line (as DecisionLog wrote it). nullopt for a line that is not
+// a well-formed record of an ALLOW decision.
+std::optional<RecordedAllow> ParseAllowRecord(absl::string_view line);
 
 // AppendRfc3339Millis appends t as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC; milliseconds rounded down;
 // clamped to years 0001..9999).

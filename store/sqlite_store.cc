@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -49,13 +50,15 @@ CREATE TABLE IF NOT EXISTS trigger_stats (
   trigger_id TEXT PRIMARY KEY,
   record BLOB NOT NULL
 );
+-- Appended in decision order and only read back in bulk at start-up: no index, so an insert
+-- is an append (a key index made each insert several B-tree updates). Duplicates of a key can
+-- occur (a request racing with itself); the first one read back stands.
 CREATE TABLE IF NOT EXISTS decisions (
-  key BLOB PRIMARY KEY,
-  digest BLOB NOT NULL,
   decided_ms INTEGER NOT NULL,
+  key BLOB NOT NULL,
+  digest BLOB NOT NULL,
   response BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions(decided_ms);
 CREATE TABLE IF NOT EXISTS signals (
   key BLOB PRIMARY KEY,
   record BLOB NOT NULL
@@ -300,7 +303,10 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, const engine::Clock& clock,
       path_(std::move(path)),
       db_(db),
       statements_(std::make_unique<StatementCache>(db)) {
-  writer_ = std::thread([this] { Run(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "agate-store");
+    Run();
+  });
 }
 
 SqliteStore::~SqliteStore() {
@@ -379,7 +385,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
       }
     }
     Statement decision(*statements_,
-                       "INSERT OR IGNORE INTO decisions(key, digest, decided_ms, response) "
+                       "INSERT INTO decisions(key, digest, decided_ms, response) "
                        "VALUES(?1, ?2, ?3, ?4)");
     for (const engine::DecisionRow& row : batch.decisions) {
       if (!decision.BindBlob(1, row.key)
@@ -415,7 +421,7 @@ absl::Status SqliteStore::WriteDecisions(const std::deque<engine::DecisionRow>& 
   if (rows.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Statement insert(*statements_,
-                   "INSERT OR IGNORE INTO decisions(key, digest, decided_ms, response) "
+                   "INSERT INTO decisions(key, digest, decided_ms, response) "
                    "VALUES(?1, ?2, ?3, ?4)");
   for (const engine::DecisionRow& row : rows) {
     if (!insert.BindBlob(1, row.key)
@@ -472,10 +478,13 @@ void SqliteStore::Run() {
     if (now >= next_prune) {
       next_prune = now + absl::Seconds(10);
       absl::MutexLock lock(&mu_);
-      Statement prune(*statements_,
-                      "DELETE FROM decisions WHERE decided_ms < ?1 OR decided_ms < "
-                      "(SELECT decided_ms FROM decisions ORDER BY decided_ms DESC "
-                      "LIMIT 1 OFFSET ?2)");
+      Statement prune(
+          *statements_,
+          // Rows are in decision order: the expired ones are a prefix, found by
+          // scanning from the oldest to the first row inside the window.
+          "DELETE FROM decisions WHERE rowid <= (SELECT max(rowid) FROM decisions) - ?2 "
+          "OR rowid < coalesce((SELECT rowid FROM decisions WHERE decided_ms >= ?1 "
+          "ORDER BY rowid LIMIT 1), (SELECT coalesce(max(rowid), 0) + 1 FROM decisions))");
       prune.Bind(1, ToMillis(now - options_.decision_retention))
           .Bind(2, static_cast<int64_t>(options_.max_decisions))
           .Run();
@@ -517,7 +526,7 @@ absl::StatusOr<std::vector<engine::DecisionRow>> SqliteStore::LoadDecisions(absl
   std::vector<engine::DecisionRow> rows;
   Statement select(*statements_,
                    "SELECT key, digest, decided_ms, response FROM decisions "
-                   "WHERE decided_ms >= ?1 ORDER BY decided_ms DESC LIMIT ?2");
+                   "WHERE decided_ms >= ?1 ORDER BY rowid DESC LIMIT ?2");
   select.Bind(1, ToMillis(since)).Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   while (select.Step()) {
     engine::DecisionRow& row = rows.emplace_back();

@@ -158,8 +158,15 @@ TEST_F(DurabilityTest, IdempotencyCasesAndCountWindowsSurviveARestart) {
   ASSERT_TRUE(allow_again.ok() && block_again.ok());
   EXPECT_TRUE(allow_again->replayed());
   EXPECT_EQ(allow_again->decision_id(), allow->decision_id());
+  // The ALLOW answer, rebuilt from the decision log, is the answer given.
+  v1::EvaluateResponse rebuilt = *allow_again;
+  rebuilt.clear_replayed();
+  EXPECT_EQ(rebuilt.SerializeAsString(), allow->SerializeAsString());
   EXPECT_TRUE(block_again->replayed());
   EXPECT_EQ(block_again->decision_id(), block->decision_id());
+  v1::EvaluateResponse stored = *block_again;
+  stored.clear_replayed();
+  EXPECT_EQ(stored.SerializeAsString(), block->SerializeAsString());
   EXPECT_EQ(block_again->case_id(), block->case_id());
   EXPECT_EQ(service_->cases().open_cases(), 1u);
   EXPECT_EQ(Evaluate(Make("r1", kBlock)).status().code(), absl::StatusCode::kAlreadyExists);

@@ -205,6 +205,28 @@ TEST_F(DecisionLogTest, RetentionKeepsTheNewestFilesAndTheRestStillVerifies) {
   EXPECT_THAT(v->anchor, HasSubstr("decisions-"));  // older files were removed
 }
 
+TEST_F(DecisionLogTest, ReadRecentRecordsGoesNewestFirstAcrossFilesAndStopsWhenAsked) {
+  {
+    auto log = OpenOrDie({.dir = dir_, .rotate_bytes = 400});
+    AppendN(*log, 0, 20);
+  }
+  // A torn last line (a crash in the middle of a write) is skipped.
+  std::ofstream(FileOf(dir_, static_cast<int>(VerifyLog(dir_)->files)), std::ios::app)
+      << "{\"seq\":21,\"i\":";
+  std::vector<int> seen;
+  ASSERT_TRUE(ReadRecentRecords(dir_, [&](absl::string_view line) {
+                const size_t at = line.find("\"i\":");
+                seen.push_back(std::stoi(std::string(line.substr(at + 4))));
+                return true;
+              }).ok());
+  ASSERT_EQ(seen.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(seen[i], 19 - i);
+  int visited = 0;
+  ASSERT_TRUE(ReadRecentRecords(dir_, [&](absl::string_view) { return ++visited < 5; }).ok());
+  EXPECT_EQ(visited, 5);
+  EXPECT_FALSE(ReadRecentRecords(dir_ + "/missing", [](absl::string_view) { return true; }).ok());
+}
+
 TEST_F(DecisionLogTest, ChainContinuesAcrossReopen) {
   {
     auto log = OpenOrDie({.dir = dir_});

@@ -5,7 +5,9 @@
 #include <random>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -200,6 +202,56 @@ TEST(DecisionRecordTest, FormatsTimeAsRfc3339UtcMilliseconds) {
   clamped.clear();
   AppendRfc3339Millis(absl::InfinitePast(), &clamped);
   EXPECT_EQ(clamped, "0001-01-01T00:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace agate::store
+
+namespace agate::store {
+namespace {
+
+// A log line as DecisionLog writes it around a body.
+std::string LineOf(absl::string_view body) {
+  return absl::StrCat("{\"seq\":7,", body, ",\"prev\":\"", std::string(64, '0'), "\",\"hash\":\"",
+                      std::string(64, 'a'), "\"}");
+}
+
+TEST(ParseAllowRecordTest, RebuildsTheAllowAnswerFromItsRecord) {
+  agate::v1::EvaluateRequest request;
+  request.set_request_id("r\"1");
+  request.set_tenant_id("acme");
+  agate::v1::EvaluateResponse response;
+  response.set_decision_id("01M8ABC");
+  response.set_verdict(agate::v1::VERDICT_ALLOW);
+  response.set_matrix_version("3");
+  response.set_reason("approval.case_id c not redeemed: no such case");
+  const std::string digest(32, '\x9f');
+  const absl::Time at = absl::FromUnixMillis(1'800'000'000'123);
+  std::optional<RecordedAllow> r = ParseAllowRecord(
+      LineOf(DecisionRecordBody(request, response, absl::BytesToHexString(digest), at)));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->key, std::string("acme\0r\"1", 8));
+  EXPECT_EQ(r->digest, digest);
+  EXPECT_EQ(r->decided_at, at);
+  EXPECT_EQ(r->response.SerializeAsString(), response.SerializeAsString());
+}
+
+TEST(ParseAllowRecordTest, RefusesEscalationsAndMalformedLines) {
+  agate::v1::EvaluateRequest request;
+  request.set_request_id("r1");
+  request.set_tenant_id("acme");
+  agate::v1::EvaluateResponse hold;
+  hold.set_decision_id("d");
+  hold.set_verdict(agate::v1::VERDICT_HOLD);
+  const std::string hex(64, 'f');
+  EXPECT_FALSE(ParseAllowRecord(LineOf(DecisionRecordBody(request, hold, hex, absl::Now()))));
+  agate::v1::EvaluateResponse allow = hold;
+  allow.set_verdict(agate::v1::VERDICT_ALLOW);
+  EXPECT_TRUE(ParseAllowRecord(LineOf(DecisionRecordBody(request, allow, hex, absl::Now()))));
+  EXPECT_FALSE(ParseAllowRecord(LineOf(DecisionRecordBody(request, allow, "xyz", absl::Now()))));
+  EXPECT_FALSE(ParseAllowRecord("not json"));
+  EXPECT_FALSE(ParseAllowRecord("{\"verdict\":\"ALLOW\"}"));
+  EXPECT_FALSE(ParseAllowRecord(""));
 }
 
 }  // namespace

@@ -145,14 +145,17 @@ TEST_F(SqliteStoreTest, QueuedDecisionsAreWrittenInTheBackgroundAndPrunedAfterTh
   ASSERT_TRUE(store->Flush().ok());
   EXPECT_EQ(store->stats().decisions_written, 100u);
   EXPECT_THAT(*store->LoadDecisions(clock_.Now() - absl::Minutes(10)), SizeIs(100));
-  // The same key twice keeps the first row (the first answer stands).
+  // The same key again is kept too, after the first: read back oldest first, the first answer
+  // stands in the idempotency cache.
   store->EnqueueDecision(
       {.key = "k0", .digest = "other", .response = "X", .decided_at = clock_.Now()});
   ASSERT_TRUE(store->Flush().ok());
   absl::StatusOr<std::vector<engine::DecisionRow>> rows =
       store->LoadDecisions(clock_.Now() - absl::Minutes(10));
-  ASSERT_THAT(*rows, SizeIs(100));
+  ASSERT_THAT(*rows, SizeIs(101));
+  EXPECT_EQ((*rows)[0].key, "k0");
   EXPECT_EQ((*rows)[0].digest, "d");
+  EXPECT_EQ((*rows)[100].digest, "other");
 
   // The writer prunes rows older than the window (it checks every 10 s of the clock).
   clock_.Advance(absl::Minutes(11));
