@@ -82,6 +82,7 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
   if (status.code() == absl::StatusCode::kResourceExhausted) CountShed();
   v1::EvaluateRequest request;
   v1::EvaluateResponse response;
+  std::string serialized;  // the response's bytes when the Service has them already
   if (status.ok()) {
     grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes it; the slices are shared
     TakeProtobufError();
@@ -93,18 +94,21 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
     }
   }
   if (status.ok()) {
-    status = service_.Evaluate(request, &response);
+    status = service_.Evaluate(request, &response, &serialized);
     if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}", request.request_id(),
                     request.tenant_id(), status.ok() ? "OK" : status.ToString(),
                     std::string(engine::VerdictName(response.verdict())), response.case_id());
     }
   }
-  if (status.ok()) {
+  if (status.ok() && !serialized.empty()) {
+    grpc::Slice slice(serialized);
+    *response_bytes = grpc::ByteBuffer(&slice, 1);
+    reactor->Finish(grpc::Status::OK);
+  } else if (status.ok()) {
     bool own_buffer = false;
-    const grpc::Status serialized = grpc::SerializationTraits<v1::EvaluateResponse>::Serialize(
-        response, response_bytes, &own_buffer);
-    reactor->Finish(serialized);
+    reactor->Finish(grpc::SerializationTraits<v1::EvaluateResponse>::Serialize(
+        response, response_bytes, &own_buffer));
   } else {
     reactor->Finish(ToGrpcStatus(status));
   }

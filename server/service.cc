@@ -69,7 +69,9 @@ absl::Status Service::SaveSignals() {
   return options_.store->SaveSignals(counter_.Export());
 }
 
-absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response) {
+absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
+                               std::string* response_bytes) {
+  if (response_bytes != nullptr) response_bytes->clear();
   RETURN_IF_ERROR(engine::ValidateRequest(request, options_.limits));
   if (!options_.idempotency.enabled && options_.decision_log == nullptr &&
       options_.store == nullptr) {
@@ -100,7 +102,8 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   engine::EncodeDecision(decision, response);
   engine::DecisionRow row{.key = key, .digest = digest, .decided_at = decision.decided_at};
   RETURN_IF_ERROR(cases_.Apply(request, decision, response, &row));
-  if (!row.committed) row.response = response->SerializeAsString();
+  const bool serialized_here = !row.committed;
+  if (serialized_here) row.response = response->SerializeAsString();
   if (options_.idempotency.enabled &&
       !idempotency_.Insert(std::move(key), digest, row.response, decision.decided_at, response)) {
     // The same request raced with itself: the first answer stands (its case was joined, not
@@ -108,6 +111,7 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
     response->set_replayed(true);
     return absl::OkStatus();
   }
+  if (response_bytes != nullptr && serialized_here) *response_bytes = row.response;
   if (options_.decision_log != nullptr) {
     // An escalation is written before the answer (its case is durable already); ALLOW is queued.
     // A failing log never fails a decision: DecisionLog counts, logs and retries.

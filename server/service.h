@@ -68,8 +68,11 @@ class Service {
   // Evaluate decides request. INVALID_ARGUMENT naming the field for a malformed request;
   // ALREADY_EXISTS for a request_id already decided with other contents; RESOURCE_EXHAUSTED when
   // a case should open but the case store is full; UNAVAILABLE when the store cannot make the
-  // decision's cases durable.
-  absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
+  // decision's cases durable. When response_bytes is given and Evaluate serialized *response
+  // itself (to remember it for replays), it receives those bytes, so that the caller need not
+  // serialize the response again; otherwise it is left empty.
+  absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
+                        std::string* response_bytes = nullptr);
 
   // The case lifecycle (see engine/case_store.h for the statuses).
   absl::StatusOr<v1::Case> Acknowledge(const engine::Acknowledgement& ack) {

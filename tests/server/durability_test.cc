@@ -78,7 +78,9 @@ class DurabilityTest : public ::testing::Test {
   }
   // Stop shuts down as the server does on SIGTERM: snapshot count() windows, then close.
   void Stop() {
-    if (service_ != nullptr) EXPECT_TRUE(service_->SaveSignals().ok());
+    if (service_ != nullptr) {
+      EXPECT_TRUE(service_->SaveSignals().ok());
+    }
     service_.reset();
     log_.reset();
     sqlite_.reset();
@@ -119,6 +121,33 @@ TEST_F(DurabilityTest, TheSameRequestGetsTheSameDecisionAndNoSecondCase) {
   }());
   EXPECT_THAT(c->request_ids(), SizeIs(1));  // not joined twice
   EXPECT_THAT(c->history(), SizeIs(1));
+}
+
+// The bytes Evaluate hands out (the gRPC layer sends them instead of serializing again) are the
+// response's own; a replay, whose response Evaluate does not serialize, leaves them empty.
+TEST_F(DurabilityTest, ResponseBytesAreTheFirstAnswersSerialization) {
+  int n = 0;
+  for (const char* fields : {kAllow, kBlock}) {
+    SCOPED_TRACE(fields);
+    const v1::EvaluateRequest request = Make(absl::StrCat("bytes-", ++n), fields);
+    v1::EvaluateResponse response;
+    std::string bytes = "stale";
+    ASSERT_TRUE(service_->Evaluate(request, &response, &bytes).ok());
+    if (!bytes.empty()) {
+      v1::EvaluateResponse parsed;
+      ASSERT_TRUE(parsed.ParseFromString(bytes));
+      EXPECT_EQ(parsed.SerializeAsString(), response.SerializeAsString());
+    }
+    if (response.verdict() == v1::VERDICT_ALLOW) {
+      EXPECT_FALSE(bytes.empty());
+    }
+
+    v1::EvaluateResponse replay;
+    std::string replay_bytes;
+    ASSERT_TRUE(service_->Evaluate(request, &replay, &replay_bytes).ok());
+    EXPECT_TRUE(replay.replayed());
+    EXPECT_TRUE(replay_bytes.empty());
+  }
 }
 
 TEST_F(DurabilityTest, AReusedRequestIdWithOtherContentsIsRefused) {
