@@ -1,6 +1,5 @@
 #include "server/webhook.h"
 
-#include <httplib.h>
 #include <pthread.h>
 
 #include <utility>
@@ -42,11 +41,16 @@ absl::StatusOr<std::unique_ptr<WebhookPoster>> WebhookPoster::Start(engine::Case
   absl::StatusOr<ParsedUrl> parsed = ParseWebhookUrl(url);
   if (!parsed.ok()) return parsed.status();
   if (options.attempts < 1) return absl::InvalidArgumentError("webhook attempts must be >= 1");
-  return std::unique_ptr<WebhookPoster>(new WebhookPoster(store, *std::move(parsed), options));
+  absl::StatusOr<HttpPost> http = HttpPost::Load();
+  if (!http.ok())
+    return absl::FailedPreconditionError(absl::StrCat("--webhook: ", http.status().message()));
+  return std::unique_ptr<WebhookPoster>(
+      new WebhookPoster(store, *std::move(parsed), options, *http));
 }
 
-WebhookPoster::WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOptions options)
-    : store_(store), url_(std::move(url)), options_(options) {
+WebhookPoster::WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOptions options,
+                             HttpPost http)
+    : store_(store), url_(std::move(url)), options_(options), http_(http) {
   watcher_ = store_.Watch({}, [this] {
     absl::MutexLock lock(&mu_);
     pending_ = true;
@@ -67,20 +71,14 @@ WebhookPoster::~WebhookPoster() {
 }
 
 bool WebhookPoster::Post(const std::string& body) {
-  httplib::Client client(url_.scheme_host_port);
-  const auto seconds = absl::ToInt64Seconds(options_.timeout);
-  const auto micros = absl::ToInt64Microseconds(options_.timeout - absl::Seconds(seconds));
-  client.set_connection_timeout(seconds, micros);
-  client.set_read_timeout(seconds, micros);
-  client.set_write_timeout(seconds, micros);
-  httplib::Result result = client.Post(url_.path, body, "application/json");
-  if (!result) {
+  absl::StatusOr<int> status = http_.Post(url_.scheme_host_port, url_.path, body, options_.timeout);
+  if (!status.ok()) {
     spdlog::warn("webhook {}{}: {}", url_.scheme_host_port, url_.path,
-                 httplib::to_string(result.error()));
+                 std::string(status.status().message()));
     return false;
   }
-  if (result->status < 200 || result->status >= 300) {
-    spdlog::warn("webhook {}{}: HTTP {}", url_.scheme_host_port, url_.path, result->status);
+  if (*status < 200 || *status >= 300) {
+    spdlog::warn("webhook {}{}: HTTP {}", url_.scheme_host_port, url_.path, *status);
     return false;
   }
   return true;

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/case_store.h"
+#include "server/http_post.h"
 
 namespace agate::server {
 
@@ -61,13 +62,14 @@ class WebhookPoster {
   uint64_t failed() const { return failed_.load(); }
 
  private:
-  WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOptions options);
+  WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOptions options, HttpPost http);
   void Run();
   bool Post(const std::string& body);
 
   engine::CaseStore& store_;
   const ParsedUrl url_;
   const WebhookOptions options_;
+  const HttpPost http_;
   std::shared_ptr<engine::CaseWatcher> watcher_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

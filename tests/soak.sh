@@ -50,12 +50,13 @@ for line in sys.stdin:
         else
           echo "failed $id" >>"$work/acks"
         fi
-      done
+      done || echo "failed listing the open cases" >>"$work/acks"
     sleep 2
   done
 }
 touch "$work/acks"
 operator &
+operator_pid=$!
 
 "$build/bench/agate-load" --target "$addr" --mix "$root/bench/mixes/support.jsonl" \
   --rate "$rate" --concurrency 64 --duration "${minutes}m" --json \
@@ -76,11 +77,13 @@ touch "$work/stop"
 sleep 3
 watcher_alive=0
 kill -0 "$watcher" 2>/dev/null && watcher_alive=1
+# The operator loop ends by itself on the stop file; it must have lived until then.
+wait "$operator_pid" 2>/dev/null && operator_ok=1 || operator_ok=0
 kill -0 "$server" 2>/dev/null || { echo "soak: FAIL: agate-server died"; tail "$work/server.log"; exit 1; }
 
-"$python" - "$work" "$watcher_alive" <<'EOF'
+"$python" - "$work" "$watcher_alive" "$operator_ok" <<'EOF'
 import json, sys
-work, watcher_alive = sys.argv[1], sys.argv[2] == "1"
+work, watcher_alive, operator_ok = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
 load = json.load(open(f"{work}/load.json"))
 rss = [tuple(map(int, l.split())) for l in open(f"{work}/rss") if l.strip()]
 acks = [l.strip() for l in open(f"{work}/acks")]
@@ -94,10 +97,12 @@ print(f"soak: {load['requests']} requests in {load['seconds']:.0f} s ({load['rps
 print(f"soak: errors {load['errors'] or 'none'}; verdict mismatches {load['mismatches']}; "
       f"verdicts {load['verdicts']}")
 print(f"soak: acknowledgements {len(acks) - len(failed_acks)} ok, {len(failed_acks)} failed; "
-      f"{events} case events watched; watcher {'alive' if watcher_alive else 'DEAD'}")
+      f"{events} case events watched; watcher {'alive' if watcher_alive else 'DEAD'}; "
+      f"operator {'ran to the end' if operator_ok else 'DIED early'}")
 print(f"soak: RSS KiB first {rss[0][1]}, max {max(kb for _, kb in rss)}, last {rss[-1][1]}; "
       f"second half {half[0]} -> {half[-1]} ({growth:+.1f}%)")
 ok = not load["errors"] and load["mismatches"] == 0 and not failed_acks and watcher_alive \
+     and operator_ok \
      and events > 0 and growth <= 10
 print("soak: PASS" if ok else "soak: FAIL")
 sys.exit(0 if ok else 1)

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -29,6 +30,7 @@ using ::agate::testing::RunResult;
 using ::agate::testing::ServerProcess;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 constexpr char kMatrix[] = AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml";
@@ -428,6 +430,28 @@ TEST(E2eStartTest, RefusesAnInvalidMatrixPrintingEveryErrorWithItsPosition) {
   EXPECT_THAT(r.err, HasSubstr(path + ":5:19: error: unknown lane 'custom'"));
   EXPECT_THAT(r.err, HasSubstr(path + ":5:33: error: unknown field 'nope' in action"));
   EXPECT_THAT(r.err, Not(HasSubstr("listening on")));
+}
+
+// The webhook's HTTP client (and the OpenSSL state its library sets up at load) is loaded only
+// by a server that posts webhooks: docs/perf.md, Memory.
+TEST(E2eStartTest, LoadsTheHttpClientOnlyWithAWebhook) {
+  auto mapped = [](pid_t pid) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/maps"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  ServerProcess plain;
+  ASSERT_TRUE(plain.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0"}))
+      << plain.log();
+  const std::string plain_maps = mapped(plain.pid());
+  ASSERT_THAT(plain_maps, HasSubstr("agate-server"));  // the maps were read
+  EXPECT_THAT(plain_maps, Not(HasSubstr("agate_http.so")));
+  EXPECT_THAT(plain_maps, Not(HasSubstr("libcpp-httplib")));
+
+  ServerProcess hooked;
+  ASSERT_TRUE(hooked.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
+                                              "--webhook", "http://127.0.0.1:9/hook"}))
+      << hooked.log();
+  EXPECT_THAT(mapped(hooked.pid()), HasSubstr("agate_http.so"));
 }
 
 TEST(E2eStartTest, UsageErrorsExitTwo) {

@@ -39,6 +39,7 @@ class ServerProcess {
   int Wait(absl::Duration timeout = absl::Seconds(20));
   // log returns everything the server wrote to stderr so far.
   const std::string& log();
+  pid_t pid() const { return pid_; }
 
  private:
   void Drain(absl::Duration timeout);

@@ -1,0 +1,62 @@
+#include "server/http_post.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace agate::server {
+namespace {
+
+std::string ExecutableDir() {
+  std::string path(4096, '\0');
+  const ssize_t n = readlink("/proc/self/exe", path.data(), path.size());
+  if (n <= 0) return "";
+  path.resize(static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/'));
+}
+
+absl::StatusOr<HttpPost::Function> LoadOnce() {
+  std::vector<std::string> tried;
+  std::vector<std::string> candidates = {ExecutableDir() + "/agate_http.so", AGATE_HTTP_MODULE};
+  for (const std::string& path : candidates) {
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* why = dlerror();
+      tried.push_back(why != nullptr ? why : path);
+      continue;
+    }
+    void* symbol = dlsym(handle, "agate_http_post");
+    if (symbol == nullptr) {
+      tried.push_back(absl::StrCat(path, ": no agate_http_post"));
+      continue;
+    }
+    return reinterpret_cast<HttpPost::Function>(symbol);
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot load the HTTP client module agate_http.so (install it next to agate-server): ",
+      absl::StrJoin(tried, "; ")));
+}
+
+}  // namespace
+
+absl::StatusOr<HttpPost> HttpPost::Load() {
+  static const absl::StatusOr<Function>* const loaded = new absl::StatusOr<Function>(LoadOnce());
+  if (!loaded->ok()) return loaded->status();
+  return HttpPost(**loaded);
+}
+
+absl::StatusOr<int> HttpPost::Post(const std::string& scheme_host_port, const std::string& path,
+                                   absl::string_view body, absl::Duration timeout) const {
+  char error[256] = {0};
+  const int status = function_(scheme_host_port.c_str(), path.c_str(), body.data(), body.size(),
+                               absl::ToInt64Microseconds(timeout), error, sizeof(error));
+  if (status < 0) return absl::UnavailableError(error);
+  return status;
+}
+
+}  // namespace agate::server
