@@ -83,13 +83,16 @@ using StringMap = google::protobuf::Map<std::string, std::string>;
 struct Val {
   VK kind = VK::kNull;
   ErrorCode error = ErrorCode::kNone;
-  bool b = false;
-  int64_t i = 0;
-  uint64_t u = 0;
-  double d = 0;
   int node = -1;  // kError: the failing node; kListLiteral: the list node
-  absl::string_view s;
-  const void* p = nullptr;
+  // The payload `kind` selects (32 bytes in all: Eval returns a Val per node, by value).
+  union {
+    int64_t i = 0;  // kInt
+    bool b;         // kBool
+    uint64_t u;     // kUint
+    double d;       // kDouble
+    const void* p;  // kListString, kListDyn, kMapInt, kMapString, kMapDyn
+  };
+  absl::string_view s;  // kString
 
   static Val Bool(bool v) {
     Val x;
