@@ -32,6 +32,7 @@ struct CaseStore::Record {
   std::array<bool, 3> in_force{};
   uint64_t generation = 0;  // of the armed timer
   bool timer_armed = false;
+  size_t closed_bytes = 0;  // counted in closed_bytes_ once closed
 };
 
 struct CaseStore::TriggerCounts {
@@ -644,8 +645,15 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
     }
   }
   Transition(record, now, event, actor, comment);
+  KeepClosed(record);
+}
+
+void CaseStore::KeepClosed(Record& record) {
+  record.closed_bytes = record.c.SpaceUsedLong();
+  closed_bytes_ += record.closed_bytes;
   closed_order_.push_back(record.seq);
-  while (closed_order_.size() > options_.max_closed_cases) {
+  while (closed_order_.size() > options_.max_closed_cases ||
+         (closed_order_.size() > 1 && closed_bytes_ > options_.max_closed_case_bytes)) {
     Forget(closed_order_.front());
     closed_order_.pop_front();
   }
@@ -654,6 +662,7 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
 void CaseStore::Forget(uint64_t seq) {
   auto it = by_seq_.find(seq);
   if (it == by_seq_.end()) return;
+  closed_bytes_ -= it->second->closed_bytes;
   by_id_.erase(it->second->c.id());
   by_seq_.erase(it);
   changes_.cases.erase(seq);
@@ -931,7 +940,7 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
     by_seq_[r.seq] = std::move(owned);
   }
   std::sort(closed.begin(), closed.end());
-  for (const auto& [at, seq] : closed) closed_order_.push_back(seq);
+  for (const auto& [at, seq] : closed) KeepClosed(*by_seq_[seq]);
   for (const store::v1::StoredTriggerStats& stored : contents.trigger_stats) {
     const v1::TriggerStats& stats = stored.stats();
     TriggerCounts& counts = trigger_counts_[stats.trigger_id()];

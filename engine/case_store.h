@@ -75,8 +75,12 @@ struct CaseStoreOptions {
   // Past this many OPEN cases a decision that would open one fails with RESOURCE_EXHAUSTED (the
   // client fails closed): an escalation is never silently dropped.
   size_t max_open_cases = 1'000'000;
-  // Closed cases kept for GetCase/ListCases; the oldest closed are forgotten first.
+  // Closed cases kept for GetCase/ListCases (and in the durable store): at most this many, and
+  // at most this many bytes of them (protobuf's SpaceUsedLong of each, taken when it closes; a
+  // case that many requests joined weighs tens of kilobytes). The oldest closed are forgotten
+  // first; the newest one is always kept.
   size_t max_closed_cases = 100'000;
+  size_t max_closed_case_bytes = size_t{64} << 20;
   // Per case: fired entries, request ids, recent-history lines and links kept (the newest
   // request ids and history, the first fired entries and links; counts go on).
   size_t max_fired_per_case = 100;
@@ -214,6 +218,9 @@ class CaseStore {
                      const v1::EvaluateResponse& response, std::vector<Record*>* opened)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTimeout(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // KeepClosed counts record (just closed, or restored closed) among the closed cases and
+  // forgets the oldest past max_closed_cases or max_closed_case_bytes.
+  void KeepClosed(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
              absl::string_view actor, absl::string_view comment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Transition(Record& record, absl::Time now, absl::string_view event, absl::string_view actor,
@@ -244,6 +251,7 @@ class CaseStore {
   // OPEN cases by lane and scope key.
   absl::flat_hash_map<std::string, uint64_t> open_by_key_ ABSL_GUARDED_BY(mu_);
   std::deque<uint64_t> closed_order_ ABSL_GUARDED_BY(mu_);
+  size_t closed_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // the closed cases' Record::closed_bytes
   std::atomic<size_t> open_count_{0};
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, TriggerCounts> trigger_counts_ ABSL_GUARDED_BY(mu_);

@@ -560,6 +560,43 @@ TEST_F(SmallCaseStoreTest, OnlyTheNewestClosedCasesAreKept) {
   EXPECT_TRUE(store_.Get(ids[2]).ok());
 }
 
+// Closed cases are also bounded by their size: a case many requests joined is large, and a
+// count alone would let them take gigabytes (a 30-minute soak grew 6 MB a minute).
+class ByteBoundedCaseStoreTest : public CaseStoreTest {
+ protected:
+  ByteBoundedCaseStoreTest() : CaseStoreTest(CaseStoreOptions{.max_closed_case_bytes = 60'000}) {}
+
+  // A closed HOLD case on item that `joins` requests joined.
+  std::string ClosedCase(const std::string& item, int joins) {
+    std::string id;
+    for (int j = 0; j <= joins; ++j) {
+      Request r = Make(absl::StrCat(item, "-r", j), kHold);
+      r.set_item_id(item);
+      id = Decide(r).case_id();
+    }
+    EXPECT_TRUE(Ack(id, v1::DECISION_REJECT, "support-lead").ok());
+    return id;
+  }
+};
+
+TEST_F(ByteBoundedCaseStoreTest, TheOldestClosedCasesGoPastTheByteBound) {
+  const std::string big = ClosedCase("big", 60);
+  ASSERT_TRUE(store_.Get(big).ok());  // the newest closed case is kept, whatever its size
+  const size_t big_bytes = store_.Get(big)->SpaceUsedLong();
+  ASSERT_GT(big_bytes, 30'000u) << "the test needs a case over half the bound";
+  ASSERT_LT(big_bytes, 60'000u);
+
+  const std::string second = ClosedCase("second", 60);  // together past 60,000 bytes
+  EXPECT_EQ(store_.Get(big).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_.Get(second).ok());
+
+  std::vector<std::string> small;
+  for (int i = 0; i < 5; ++i) small.push_back(ClosedCase(absl::StrCat("small", i), 0));
+  for (const std::string& id : small) EXPECT_TRUE(store_.Get(id).ok()) << id;
+  EXPECT_TRUE(store_.Get(second).ok());  // small ones fit beside it
+  EXPECT_EQ(store_.open_cases(), 0u);
+}
+
 TEST_F(CaseStoreTest, ListFiltersAndPagesNewestFirst) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
