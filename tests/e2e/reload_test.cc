@@ -23,29 +23,20 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/process.h"
+#include "tests/reload_matrices.h"
 
 namespace agate {
 namespace {
 
+using ::agate::testing::ReloadMatrix;
 using ::agate::testing::ServerProcess;
 using ::testing::HasSubstr;
 using ::testing::IsSubsetOf;
 using ::testing::MatchesRegex;
 
 // Two valid matrices that disagree about the probe (a $200 refund): A allows it, B blocks it.
-constexpr char kMatrixA[] = R"(version: 10
-name: reload-e2e
-lanes:
-  financial: {owner: alice, backup: bob, sla: 4h, verdict: BLOCK, scope: item, on_timeout: expire,
-              evidence: [justification], agent_action: wait, operator_action: check}
-triggers:
-  - id: refund-over-limit
-    lane: financial
-    when: action.type == "refund" && action.amount > 250.0
-)";
-const std::string kMatrixB = absl::StrReplaceAll(
-    kMatrixA,
-    {{"version: 10", "version: 11"}, {"owner: alice", "owner: carol"}, {"250.0", "100.0"}});
+const std::string kMatrixA = ReloadMatrix("10", /*strict=*/false);
+const std::string kMatrixB = ReloadMatrix("11", /*strict=*/true);
 // What a reload must refuse: structural errors, an empty file, a file cut short mid-write.
 const std::string kInvalid[] = {
     "version: 12\nlanes:\n  financial: {owner: a, sla: 30x, verdict: BLOCKK}\ntriggers: []\n",
@@ -185,7 +176,7 @@ TEST(ReloadE2eTest, SighupSwapsTheMatrixUnderLoadWithoutAFailedCall) {
       if (round % 2 == 0) {
         Replace(path, b ? kMatrixB : kMatrixA);
       } else {
-        WriteInPlace(path, b ? kMatrixB : std::string(kMatrixA));
+        WriteInPlace(path, b ? kMatrixB : kMatrixA);
       }
       last_good_version = b ? "11" : "10";
     }

@@ -25,6 +25,7 @@
 #include "server/service.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
+#include "tests/reload_matrices.h"
 
 namespace agate::server {
 namespace {
@@ -34,18 +35,8 @@ using ::testing::Not;
 using ::testing::Optional;
 
 // Two valid matrices that disagree about a $200 refund and about who owns the lane.
-constexpr char kV1[] = R"(version: 1
-name: reload-test
-lanes:
-  financial: {owner: alice, backup: bob, sla: 4h, verdict: BLOCK, scope: item, on_timeout: expire,
-              evidence: [justification], agent_action: wait, operator_action: check}
-triggers:
-  - id: refund-over-limit
-    lane: financial
-    when: action.type == "refund" && action.amount > 250.0
-)";
-const std::string kV2 = absl::StrReplaceAll(
-    kV1, {{"version: 1", "version: 2"}, {"owner: alice", "owner: carol"}, {"250.0", "100.0"}});
+const std::string kV1 = ::agate::testing::ReloadMatrix("1", /*strict=*/false);
+const std::string kV2 = ::agate::testing::ReloadMatrix("2", /*strict=*/true);
 // Four errors, two on one line.
 constexpr char kBroken[] =
     "version: 3\nlanes:\n  customer: {owner: a, sla: 30x, verdict: HOLDD}\n"
@@ -225,7 +216,7 @@ TEST_F(MatrixReloaderTest, PollNoticesADeletedFileAndLoadsItWhenItComesBack) {
 TEST_F(MatrixReloaderTest, PollNoticesAFileReplacedByRenameWithTheSameSizeAndMtime) {
   // Same length as kV1 and the same mtime: the inode (and ctime) tell the files apart.
   const std::string same_size = absl::StrReplaceAll(kV1, {{"version: 1", "version: 7"}});
-  ASSERT_EQ(same_size.size(), std::string(kV1).size());
+  ASSERT_EQ(same_size.size(), kV1.size());
   struct stat before;
   ASSERT_EQ(stat(path_.c_str(), &before), 0);
   Replace(same_size);
