@@ -26,10 +26,9 @@ class JsonMessage : public spdlog::custom_flag_formatter {
   }
 };
 
-}  // namespace
-
-namespace {
+// The last error libprotobuf logged on this thread (TakeProtobufError).
 thread_local std::string last_protobuf_error;
+
 }  // namespace
 
 void RouteProtobufLogs() {

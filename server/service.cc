@@ -26,12 +26,11 @@ absl::StatusOr<Recovery> Service::Recover() {
   recovery.cases = contents.cases.size();
   RETURN_IF_ERROR(cases_.Restore(contents));
   recovery.open_cases = cases_.open_cases();
+  const absl::Time since = clock_.Now() - options_.idempotency.window;
   ASSIGN_OR_RETURN(std::vector<engine::DecisionRow> rows,
-                   options_.store->LoadDecisions(clock_.Now() - options_.idempotency.window,
-                                                 options_.idempotency.max_entries));
+                   options_.store->LoadDecisions(since, options_.idempotency.max_entries));
   // The rows the store kept (decisions that changed a case, committed with it) come first: for
   // a key in both, theirs is the complete answer.
-  const absl::Time since = clock_.Now() - options_.idempotency.window;
   for (engine::DecisionRow& row : rows) {
     idempotency_.Insert(std::move(row.key), std::move(row.digest), std::move(row.response),
                         row.decided_at);
