@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a bounded time on a copy of its seed corpus; the repository is never
 # modified. Exits non-zero on a crash, leak, timeout or out-of-memory, leaving the reproducer in
-# the work directory (printed), to be replayed with: build-fuzz/tests/fuzz/TARGET FILE
+# the work directory (printed), to be replayed with: build-fuzz/tests/fuzz/TARGET FILE. An
+# interrupted run (SIGINT or SIGTERM) prints its counts and exits 0.
+#
+# Pause a run by interrupting it, never by SIGSTOP: libFuzzer's -timeout is wall-clock time, so a
+# stopped process reports the unit it was running as a timeout.
 #
 # Usage: tests/fuzz/run_fuzzer.sh TARGET SECONDS [libFuzzer flags...]
 # Environment: FUZZ_BUILD (default build-fuzz), FUZZ_WORK (default: a new temporary directory;
@@ -30,7 +34,12 @@ status=0
   -max_len="${max_len[$target]}" -dict="$here/$target.dict" -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" 2> "$work/log" || status=$?
 grep -E '^(stat::|#[0-9]+ +DONE)' "$work/log" || true
-if [ "$status" -ne 0 ]; then
+if [ "$status" -eq 72 ] && grep -q 'libFuzzer: run interrupted' "$work/log"; then
+  # SIGINT/SIGTERM (libFuzzer's -interrupted_exit_code): the counts above are what ran; not a
+  # failure of the target.
+  echo "fuzz: $target interrupted"
+  status=0
+elif [ "$status" -ne 0 ]; then
   tail -n 60 "$work/log"
   echo "fuzz: $target FAILED (exit $status); reproducer(s):" "$work"/artifacts/*
   echo "fuzz: replay with: ${binary#"$root/"} FILE"
