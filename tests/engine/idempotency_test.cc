@@ -101,6 +101,50 @@ TEST(IdempotencyCacheTest, MemoryIsBoundedOldestFirst) {
   EXPECT_EQ(cache.Find("k4999", "d", &out), IdempotencyCache::kHit);
 }
 
+TEST(IdempotencyCacheTest, ReusedSlotsKeepEveryAnswerExact) {
+  FakeClock clock;
+  IdempotencyCache cache(clock, {.max_entries = 64});  // 4 per shard: slots are reused often
+  // Keys and answers of every size, so that a reused slot holds a shorter or a longer entry than
+  // before (large answers are not kept as capacity for small ones).
+  auto answer = [](int i) {
+    return Answer(absl::StrCat("dec-", i, "-", std::string(static_cast<size_t>(i % 7) * 400, 'x')));
+  };
+  for (int i = 0; i < 2000; ++i) {
+    clock.Advance(absl::Milliseconds(1));
+    const std::string key = absl::StrCat(std::string(static_cast<size_t>(i % 5) * 9, 'k'), i);
+    ASSERT_TRUE(
+        cache.Insert(key, absl::StrCat("d", i), answer(i).SerializeAsString(), clock.Now()));
+    v1::EvaluateResponse out;
+    ASSERT_EQ(cache.Find(key, absl::StrCat("d", i), &out), IdempotencyCache::kHit) << i;
+    EXPECT_EQ(out.decision_id(), answer(i).decision_id()) << i;
+    EXPECT_EQ(cache.Find(key, "another digest", &out), IdempotencyCache::kConflict) << i;
+  }
+  EXPECT_LE(cache.size(), 64u);
+}
+
+TEST(IdempotencyCacheTest, AnEntryReplacedPastTheWindowIsForgottenOnce) {
+  FakeClock clock;
+  IdempotencyCache cache(clock, {.window = absl::Minutes(1), .max_entries = 1600});
+  // Recent entries first, in every shard; then one decided earlier (as Recover may insert it).
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(cache.Insert(absl::StrCat("filler", i), "d", "", clock.Now()));
+  }
+  ASSERT_TRUE(cache.Insert("k", "d1", Answer("first").SerializeAsString(),
+                           clock.Now() - absl::Seconds(50)));
+  clock.Advance(absl::Seconds(30));  // fillers 30 s old, "k" 80 s: past the window, not forgotten
+  v1::EvaluateResponse out;
+  EXPECT_EQ(cache.Find("k", "d1", &out), IdempotencyCache::kMiss);
+  // Decided anew: the new answer replaces the old one.
+  ASSERT_TRUE(cache.Insert("k", "d2", Answer("second").SerializeAsString(), clock.Now()));
+  ASSERT_EQ(cache.Find("k", "d2", &out), IdempotencyCache::kHit);
+  EXPECT_EQ(out.decision_id(), "second");
+  EXPECT_EQ(cache.size(), 101u);
+  clock.Advance(absl::Seconds(40));  // fillers past the window: forgotten with the old slot
+  EXPECT_FALSE(cache.Insert("k", "d2", "", clock.Now()));  // forgets, then finds the kept one
+  ASSERT_EQ(cache.Find("k", "d2", &out), IdempotencyCache::kHit);
+  EXPECT_EQ(out.decision_id(), "second");
+}
+
 TEST(IdempotencyCacheTest, ConcurrentInsertsOfOneKeyKeepExactlyOne) {
   FakeClock clock;
   IdempotencyCache cache(clock);
