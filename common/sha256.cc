@@ -6,6 +6,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -23,14 +24,22 @@ Sha256::Bytes Sha256::Digest(absl::string_view data) {
 }
 
 void Sha256::HexAppend(absl::string_view data, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const Bytes digest = Digest(data);
   char hex[64];
-  for (size_t i = 0; i < digest.size(); ++i) {
-    hex[2 * i] = kHex[digest[i] >> 4];
-    hex[2 * i + 1] = kHex[digest[i] & 0xF];
+  const absl::string_view digits = DigestHex(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()), hex);
+  out->append(digits.data(), digits.size());
+}
+
+absl::string_view DigestHex(absl::string_view digest, char (&out)[64]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t n = std::min(digest.size(), sizeof(out) / 2);
+  for (size_t i = 0; i < n; ++i) {
+    const auto byte = static_cast<unsigned char>(digest[i]);
+    out[2 * i] = kHex[byte >> 4];
+    out[2 * i + 1] = kHex[byte & 0xF];
   }
-  out->append(hex, sizeof(hex));
+  return absl::string_view(out, 2 * n);
 }
 
 Sha256& ThreadSha256() {

@@ -31,6 +31,10 @@ class Sha256 {
   void HexAppend(absl::string_view data, std::string* out);
 };
 
+// DigestHex writes a digest (up to 32 bytes; Sha256::Bytes or the same bytes in a string) as
+// lowercase hex into out and returns the digits written.
+absl::string_view DigestHex(absl::string_view digest, char (&out)[64]);
+
 // ThreadSha256 returns the calling thread's Sha256.
 Sha256& ThreadSha256();
 

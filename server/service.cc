@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
 #include "engine/decision_codec.h"
 #include "engine/status_macros.h"
 #include "store/decision_record.h"
@@ -113,11 +113,14 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   if (response_bytes != nullptr && serialized_here) *response_bytes = row.response;
   if (options_.decision_log != nullptr) {
     // An escalation is written before the answer (its case is durable already); ALLOW is queued.
-    // A failing log never fails a decision: DecisionLog counts, logs and retries.
-    options_.decision_log
-        ->Append(store::DecisionRecordBody(request, *response, absl::BytesToHexString(digest),
-                                           decision.decided_at),
-                 /*sync=*/response->verdict() != v1::VERDICT_ALLOW)
+    // A failing log never fails a decision: DecisionLog counts, logs and retries. The body is
+    // built in a per-thread buffer: no allocation per decision once it has grown.
+    thread_local std::string body;
+    body.clear();
+    char hex[2 * 32];
+    store::AppendDecisionRecordBody(request, *response, DigestHex(digest, hex), decision.decided_at,
+                                    &body);
+    options_.decision_log->Append(body, /*sync=*/response->verdict() != v1::VERDICT_ALLOW)
         .IgnoreError();
   }
   // A decision that changed a case was committed with it. An ALLOW is kept by the decision log

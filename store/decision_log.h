@@ -18,17 +18,25 @@
 // Someone able to rewrite the whole directory can rewrite the whole chain too; when that matters,
 // copy the head hash (VerifyResult::head) somewhere else from time to time.
 //
-// Thread safety: DecisionLog is thread-safe. Append(sync=false) takes a short lock and enqueues;
-// one writer thread numbers, chains, hashes and writes the records, at the latest every
-// flush_interval. Two DecisionLogs (in one process or two) cannot open the same directory: it is
-// locked (flock) while open.
+// Thread safety: DecisionLog is thread-safe. Append numbers, chains and hashes its record on the
+// caller's thread, under a short lock (the chain is one sequence), and adds the finished line to
+// an in-memory buffer, allocating nothing once the buffer has grown. An async Append does no I/O:
+// a writer thread writes the buffer at the latest every flush_interval (one write(2) per batch).
+// The writer runs at nice 19, so that its wake-ups never preempt a request thread (on a busy core
+// that costs far more than the write itself: see docs/perf.md), and while records keep coming it
+// runs on its timer alone: an Append wakes it only after an idle interval.
+// A sync Append or a Flush writes on the caller's thread; so does an Append that finds
+// kInlineWriteRecords waiting (the writer has fallen behind), so nothing piles up while request
+// threads keep the CPU busy. Two DecisionLogs (in one process or two) cannot open the same
+// directory: it is locked (flock) while open.
 //
 // Errors: Open returns a status naming the directory or file (not creatable, not writable, locked,
 // unreadable, a newest file whose last line is not a record). A write failure (disk full, I/O
-// error) never crashes and never drops records silently: they stay queued (at most
-// max_queued_records; past that the oldest are dropped and counted), the writer retries every
-// flush_interval, each failed attempt is counted in stats().write_errors and logged with spdlog (at
-// most once a second), and a sync Append or a Flush returns the error.
+// error) never crashes and never drops a numbered record: records stay queued, the writer retries
+// every flush_interval, each failed attempt is counted in stats().write_errors and logged with
+// spdlog (at most once a second), and a sync Append or a Flush returns the error. While
+// max_queued_records wait, a new record is refused before it is numbered (Append returns
+// RESOURCE_EXHAUSTED, stats().dropped counts it), so the chain of what is written stays intact.
 //
 // Example:
 //   ASSIGN_OR_RETURN(std::unique_ptr<DecisionLog> log,
@@ -44,7 +52,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,13 +79,16 @@ struct DecisionLogOptions {
   // fdatasync after each write, and fsync of the directory after creating a file (power-loss
   // durability); off, a record survives a crash of agate but not of the machine.
   bool fsync = false;
-  // How many records may wait to be written (while writes fail); past it the oldest are dropped
-  // and counted in stats().dropped.
+  // How many records may wait to be written (while writes fail); past it new records are
+  // refused and counted in stats().dropped.
   size_t max_queued_records = 100'000;
 };
 
 class DecisionLog {
  public:
+  // An async Append that finds this many records not yet written writes them itself.
+  static constexpr uint64_t kInlineWriteRecords = 16384;
+
   // Open locks options.dir (creating it if needed) and recovers the chain head (last seq and
   // hash) from the newest file, or from an older one when the newest is empty. A torn last line (a
   // crash cut a write: no trailing '\n') is truncated away with a warning. Appends continue the
@@ -99,14 +109,14 @@ class DecisionLog {
 
   // Append adds one record. body is the inside of a JSON object without its braces, e.g.
   // "\"verdict\":\"ALLOW\",\"request_id\":\"r1\"" (it is written as given, not checked for JSON).
-  // sync=false: queues the record and returns (no I/O, no hashing on the caller's thread); the
-  // writer thread writes it within flush_interval. sync=true: returns after this record and every
-  // earlier one are written (write(2), and fdatasync if options.fsync).
-  // Errors: INVALID_ARGUMENT if body contains a newline (records are lines). sync=true only: the
-  // write error (e.g. RESOURCE_EXHAUSTED "...: No space left on device"); the record stays queued
-  // and is retried, so it may still be written later. RESOURCE_EXHAUSTED if records were dropped
-  // (queue full) while it waited.
-  absl::Status Append(std::string body, bool sync);
+  // The record is numbered, chained and hashed before Append returns. sync=false: returns without
+  // I/O; the writer thread writes the record within flush_interval. sync=true: returns after this
+  // record and every earlier one are written (write(2), and fdatasync if options.fsync).
+  // Errors: INVALID_ARGUMENT if body contains a newline (records are lines); RESOURCE_EXHAUSTED
+  // if max_queued_records are waiting (the record is dropped and counted, not numbered).
+  // sync=true only: the write error (e.g. RESOURCE_EXHAUSTED "...: No space left on device");
+  // the record stays queued and is retried, so it may still be written later.
+  absl::Status Append(absl::string_view body, bool sync);
 
   // Flush returns once every record appended before the call is written. Errors as for a sync
   // Append.
@@ -126,58 +136,53 @@ class DecisionLog {
   const std::string& dir() const { return options_.dir; }
 
  private:
-  struct Entry {
-    std::string body;
-    uint64_t ticket;  // 1, 2, 3, ... in Append order
-  };
-
   explicit DecisionLog(DecisionLogOptions options);
   absl::Status Recover();
   void Run();
-  // WriteBatch writes batch in segments (one write(2) each, committed on success) and puts what
-  // failed back in front of the queue. Returns true if everything was written.
-  bool WriteBatch(std::deque<Entry>& batch);
-  absl::Status WriteSegment(const std::string& bytes);
+  // WriteBatch writes batch_ in segments (one write(2) each, committed on success) and keeps what
+  // failed in batch_ for the next attempt (write_mu_ held).
+  void WriteBatch();
+  absl::Status WriteSegment(absl::string_view bytes);
   absl::Status OpenFile(uint64_t index);
   void CloseFile();
   std::string FilePath(uint64_t index) const;
-  // WaitLocked waits until every record up to ticket is written, or a write attempt fails, or
-  // records are dropped.
-  absl::Status WaitLocked(std::unique_lock<std::mutex>& lock, uint64_t ticket);
-  // The *Locked functions need mu_ held.
-  uint64_t FirstPendingLocked() const;
-  void TrimQueueLocked();
+  // WriteThrough writes what is pending unless every record up to seq is written already, and
+  // returns the outcome for seq (OK once it is written, else the write error).
+  absl::Status WriteThrough(uint64_t seq);
+  // WritePendingLocked moves pending_ behind batch_ and writes batch_ (write_mu_ held).
+  void WritePendingLocked();
   void LogProblems(const absl::Status& write_error);
 
   const DecisionLogOptions options_;
   int dir_fd_ = -1;  // holds the flock; fsync'ed after a file is created
 
-  // Writer state: Open sets it before the writer thread starts; then only the writer touches it.
+  // Writer state: Open sets it before the writer thread starts; then it is guarded by write_mu_
+  // (held by whoever writes: the writer thread, a sync Append, Flush, a caller that found the
+  // writer behind).
+  std::mutex write_mu_;
   int fd_ = -1;                    // the file appended to; -1 after rotation until the next write
   uint64_t file_index_ = 0;        // its number (decisions-<file_index_>.jsonl)
   uint64_t file_bytes_ = 0;        // its size
-  uint64_t seq_ = 0;               // the last record's seq
-  std::string head_;               // the last record's hash (64 hex), or 64 zeros
+  std::string batch_;              // finished lines taken from pending_, not written yet
   bool failing_ = false;           // the last write attempt failed
   uint64_t errors_since_log_ = 0;  // failed attempts not yet reported
   uint64_t dropped_logged_ = 0;    // drops reported so far
   absl::Time last_error_log_ = absl::InfinitePast();
   absl::Time last_drop_log_ = absl::InfinitePast();
 
-  // Guards the members below it. A std::mutex, not absl::Mutex: Append takes it on every
-  // decision, and Debian's Abseil costs ~70 ns a lock/unlock pair against ~8 ns (measured).
+  // Guards the members below it; never held while writing. A std::mutex, not absl::Mutex: Append
+  // takes it on every decision, and Debian's Abseil costs ~70 ns a lock/unlock pair against ~8 ns
+  // (measured).
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // wakes the writer
-  std::condition_variable done_cv_;  // wakes sync Append and Flush callers after a write attempt
-  bool writer_idle_ = false;         // the writer waits for a first record
-  std::deque<Entry> queue_;
-  uint64_t next_ticket_ = 1;
-  uint64_t inflight_first_ = 0;  // first ticket being written, or 0
-  size_t inflight_count_ = 0;    // records being written
-  bool flush_requested_ = false;
+  uint64_t seq_ = 0;                 // the last numbered record's seq
+  std::string head_;                 // its hash (64 hex), or 64 zeros
+  std::string pending_;              // finished lines nobody has taken to write yet
+  uint64_t written_seq_ = 0;         // every record up to this seq is in a file
+  bool writer_idle_ = false;         // the writer sleeps until an Append wakes it
+  bool retry_ = false;               // the last write attempt left records in batch_
   bool stop_ = false;
-  uint64_t error_epoch_ = 0;  // counts failed write attempts
-  absl::Status last_error_;
+  absl::Status last_error_;  // of the last write attempt
   uint64_t dropped_ = 0;
 
   std::atomic<uint64_t> records_{0}, bytes_{0}, files_{0}, write_errors_{0};

@@ -150,6 +150,15 @@ std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
               request_digest.size() + response.decision_id().size() +
               response.matrix_version().size() + response.reason().size() +
               160 * static_cast<size_t>(response.fired_size() + response.case_ids_size()));
+  AppendDecisionRecordBody(request, response, request_digest, decided_at, &out);
+  return out;
+}
+
+void AppendDecisionRecordBody(const agate::v1::EvaluateRequest& request,
+                              const agate::v1::EvaluateResponse& response,
+                              absl::string_view request_digest, absl::Time decided_at,
+                              std::string* out_string) {
+  std::string& out = *out_string;
   out.append("\"time\":\"");
   AppendRfc3339Millis(decided_at, &out);
   out.push_back('"');
@@ -181,7 +190,6 @@ std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
   }
   AppendMember("],\"matrix_version\":", response.matrix_version(), &out);
   if (!response.reason().empty()) AppendMember(",\"reason\":", response.reason(), &out);
-  return out;
 }
 
 std::optional<RecordedAllow> ParseAllowRecord(absl::string_view line) {

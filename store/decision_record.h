@@ -16,8 +16,8 @@
 //   "matrix_version"  response.matrix_version
 //   "reason"          response.reason, only when not empty
 //
-// It runs once per decision, ALLOW included: hand-written JSON into one reserved string, no
-// protobuf JSON printer. Thread-safe (a pure function).
+// It runs once per decision, ALLOW included: hand-written JSON appended to one string, no
+// protobuf JSON printer. Thread-safe (pure functions).
 //
 // Example:
 //   log->Append(DecisionRecordBody(request, response, digest, absl::Now()), /*sync=*/false);
@@ -36,7 +36,14 @@
 
 namespace agate::store {
 
-// DecisionRecordBody returns the record body (a JSON object's members, without braces).
+// AppendDecisionRecordBody appends the record body (a JSON object's members, without braces) to
+// *out. A caller that reuses *out (clearing it) allocates nothing once it has grown.
+void AppendDecisionRecordBody(const agate::v1::EvaluateRequest& request,
+                              const agate::v1::EvaluateResponse& response,
+                              absl::string_view request_digest, absl::Time decided_at,
+                              std::string* out);
+
+// DecisionRecordBody returns the record body.
 std::string DecisionRecordBody(const agate::v1::EvaluateRequest& request,
                                const agate::v1::EvaluateResponse& response,
                                absl::string_view request_digest, absl::Time decided_at);

@@ -398,6 +398,38 @@ TEST_F(DecisionLogTest, SyncAppendIsInTheFileWhenItReturns) {
   EXPECT_THAT(lines[1], StartsWith(R"({"seq":2,"i":1,)"));
 }
 
+TEST_F(DecisionLogTest, AnAppendThatFindsTheWriterFarBehindWritesItself) {
+  auto log = OpenOrDie({.dir = dir_, .flush_interval = absl::Seconds(30)});  // the writer sleeps
+  for (uint64_t i = 1; i < DecisionLog::kInlineWriteRecords; ++i) {
+    ASSERT_TRUE(log->Append(absl::StrCat("\"i\":", i), false).ok());
+  }
+  EXPECT_EQ(log->stats().records, 0u);
+  EXPECT_EQ(log->stats().queued, DecisionLog::kInlineWriteRecords - 1);
+  ASSERT_TRUE(log->Append(R"("i":"last")", false).ok());  // finds the writer far behind
+  EXPECT_EQ(log->stats().records, DecisionLog::kInlineWriteRecords);
+  EXPECT_EQ(log->stats().queued, 0u);
+  EXPECT_EQ(Lines(FileOf(dir_, 1)).size(), DecisionLog::kInlineWriteRecords);
+  ASSERT_TRUE(VerifyLog(dir_).ok());
+}
+
+TEST_F(DecisionLogTest, TheWriterThreadRunsAtNice19) {
+  auto log = OpenOrDie({.dir = dir_});
+  ASSERT_TRUE(log->Append(R"("i":1)", false).ok());  // the writer has started and reniced itself
+  ASSERT_TRUE(log->Flush().ok());
+  int writers = 0;
+  for (const fs::directory_entry& task : fs::directory_iterator("/proc/self/task")) {
+    if (ReadFile((task.path() / "comm").string()) != "agate-log\n") continue;
+    ++writers;
+    // /proc/PID/task/TID/stat: "TID (comm) state ..." then fields; nice is the 19th field.
+    const std::string stat = ReadFile((task.path() / "stat").string());
+    const std::vector<std::string> fields =
+        absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ', absl::SkipEmpty());
+    ASSERT_GT(fields.size(), 16u);
+    EXPECT_EQ(fields[16], "19") << stat;  // field 19 counted from pid; 17th after "(comm)"
+  }
+  EXPECT_EQ(writers, 1);
+}
+
 TEST_F(DecisionLogTest, FlushWritesEverythingAppendedSoFar) {
   auto log = OpenOrDie({.dir = dir_, .flush_interval = absl::Seconds(30)});
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(log->Append(absl::StrCat("\"i\":", i), false).ok());
@@ -420,16 +452,28 @@ TEST_F(DecisionLogTest, DestructorWritesWhatIsQueued) {
   ASSERT_TRUE(VerifyLog(dir_).ok());
 }
 
-TEST_F(DecisionLogTest, DropsTheOldestRecordsPastTheQueueBound) {
+TEST_F(DecisionLogTest, RefusesNewRecordsPastTheQueueBoundAndKeepsTheChainIntact) {
   auto log =
       OpenOrDie({.dir = dir_, .flush_interval = absl::Seconds(30), .max_queued_records = 10});
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(log->Append(absl::StrCat("\"i\":", i), false).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(log->Append(absl::StrCat("\"i\":", i), false).ok());
+  for (int i = 10; i < 50; ++i) {
+    EXPECT_THAT(log->Append(absl::StrCat("\"i\":", i), i % 2 == 0),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("decision log: record dropped: 10 records are waiting")));
+  }
   EXPECT_EQ(log->stats().dropped, 40u);
+  EXPECT_EQ(log->stats().queued, 10u);
   ASSERT_TRUE(log->Flush().ok());
+  // Once written, there is room again, and the next record continues the chain.
+  ASSERT_TRUE(log->Append(R"("i":50)", true).ok());
   const std::vector<std::string> lines = Lines(FileOf(dir_, 1));
-  ASSERT_EQ(lines.size(), 10u);
-  EXPECT_THAT(lines[0], StartsWith(R"({"seq":1,"i":40,)"));  // the newest are kept
-  ASSERT_TRUE(VerifyLog(dir_).ok());
+  ASSERT_EQ(lines.size(), 11u);
+  EXPECT_THAT(lines[0], StartsWith(R"({"seq":1,"i":0,)"));  // the first ten are kept
+  EXPECT_THAT(lines[9], StartsWith(R"({"seq":10,"i":9,)"));
+  EXPECT_THAT(lines[10], StartsWith(R"({"seq":11,"i":50,)"));
+  absl::StatusOr<VerifyResult> v = VerifyLog(dir_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->records, 11u);
 }
 
 TEST_F(DecisionLogTest, ConcurrentAppendsFromEightThreadsAreAllChained) {
@@ -544,7 +588,7 @@ TEST_F(DecisionLogDiskFullTest, KeepsRecordsQueuedWhileTheDiskIsFullAndWritesThe
   }
 }
 
-TEST_F(DecisionLogDiskFullTest, DropsTheOldestWhenTheQueueOverflowsWhileFull) {
+TEST_F(DecisionLogDiskFullTest, RefusesNewRecordsWhenTheQueueOverflowsWhileFull) {
   const std::string log_dir = dir_ + "/decisions";
   auto log =
       OpenOrDie({.dir = log_dir, .flush_interval = absl::Milliseconds(5), .max_queued_records = 4});
@@ -552,7 +596,15 @@ TEST_F(DecisionLogDiskFullTest, DropsTheOldestWhenTheQueueOverflowsWhileFull) {
   Fill();
   const std::string pad(5000, 'p');
   for (int i = 1; i < 10; ++i) {
-    ASSERT_TRUE(log->Append(absl::StrCat("\"i\":", i, ",\"pad\":\"", pad, "\""), false).ok());
+    const absl::Status s = log->Append(absl::StrCat("\"i\":", i, ",\"pad\":\"", pad, "\""), false);
+    if (i <= 4) {
+      EXPECT_TRUE(s.ok()) << i << ": " << s;
+    } else {
+      // Refused with the reason the queue does not drain.
+      EXPECT_THAT(
+          s, StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("4 records are waiting")))
+          << i;
+    }
   }
   EXPECT_FALSE(log->Flush().ok());
   EXPECT_EQ(log->stats().dropped, 5u);
@@ -560,7 +612,8 @@ TEST_F(DecisionLogDiskFullTest, DropsTheOldestWhenTheQueueOverflowsWhileFull) {
   ASSERT_TRUE(log->Flush().ok());
   const std::vector<std::string> lines = Lines(FileOf(log_dir, 1));
   ASSERT_EQ(lines.size(), 5u);
-  EXPECT_THAT(lines[1], StartsWith(R"({"seq":2,"i":6,)"));  // 1..5 were dropped
+  EXPECT_THAT(lines[1], StartsWith(R"({"seq":2,"i":1,)"));  // 5..9 were refused
+  EXPECT_THAT(lines[4], StartsWith(R"({"seq":5,"i":4,)"));
   ASSERT_TRUE(VerifyLog(log_dir).ok());
 }
 
