@@ -46,11 +46,6 @@ v1::EvaluateRequest Make(absl::string_view id, absl::string_view fields) {
                             "' tenant_id: 't1' workflow_id: 'support' item_id: 'i1' ", fields));
 }
 
-std::string TempDir() {
-  char dir[] = "/tmp/agate-e2e-XXXXXX";
-  return mkdtemp(dir);
-}
-
 std::unique_ptr<client::Client> Connect(const std::string& address,
                                         client::FailureMode mode = client::FailureMode::kFailClosed,
                                         absl::Duration timeout = absl::Seconds(5)) {
@@ -62,8 +57,7 @@ std::unique_ptr<client::Client> Connect(const std::string& address,
 class E2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = TempDir();
-    socket_ = dir_ + "/agate.sock";
+    socket_ = dir_.path() + "/agate.sock";
     ASSERT_TRUE(server_.Start(
         AGATE_SERVER_BIN,
         {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--listen", "unix:" + socket_}, 2))
@@ -72,7 +66,8 @@ class E2eTest : public ::testing::Test {
     unix_ = server_.address(1);
   }
 
-  std::string dir_, socket_, tcp_, unix_;
+  testing::TempDir dir_;
+  std::string socket_, tcp_, unix_;
   ServerProcess server_;
 };
 
@@ -420,7 +415,8 @@ TEST_F(E2eTest, AWatcherThatDisconnectsDoesNotDisturbTheServer) {
 }
 
 TEST(E2eStartTest, RefusesAnInvalidMatrixPrintingEveryErrorWithItsPosition) {
-  const std::string path = TempDir() + "/bad.yaml";
+  const testing::TempDir dir;
+  const std::string path = dir.path() + "/bad.yaml";
   std::ofstream(path) << "version: 1\nlanes:\n  customer: {owner: a, sla: 30x, verdict: HOLDD}\n"
                          "triggers:\n  - {id: t, lane: custom, when: action.nope > 1}\n";
   RunResult r = testing::Run({AGATE_SERVER_BIN, "--matrix", path, "--listen", "127.0.0.1:0"});
@@ -627,7 +623,8 @@ TEST(CliTest, CheckReportsDiagnosticsAndExitCodes) {
   RunResult good = testing::Run({AGATE_CLI_BIN, "check", kMatrix});
   EXPECT_EQ(good.exit_code, 0);
   EXPECT_EQ(good.out, "") << "the bundled matrix has no warnings";
-  const std::string path = TempDir() + "/m.yaml";
+  const testing::TempDir dir;
+  const std::string path = dir.path() + "/m.yaml";
   std::ofstream(path) << "version: 1\nlanes:\n  a: {owner: x, sla: 1h, verdict: HOLD}\n"
                          "triggers:\n  - {id: t, lane: a, when: attributes.x > 1.0}\n";
   RunResult warned = testing::Run({AGATE_CLI_BIN, "check", path});

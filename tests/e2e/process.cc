@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -181,6 +183,20 @@ ServerProcess::~ServerProcess() {
     std::error_code ignored;
     std::filesystem::remove_all(own_data_dir_, ignored);
   }
+}
+
+TempDir::TempDir() {
+  char dir[] = "/tmp/agate-e2e-XXXXXX";
+  if (mkdtemp(dir) == nullptr) {
+    std::perror("mkdtemp /tmp/agate-e2e-XXXXXX");
+    std::abort();
+  }
+  path_ = dir;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace agate::testing

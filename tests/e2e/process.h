@@ -22,6 +22,20 @@ struct RunResult {
 RunResult Run(const std::vector<std::string>& argv, const std::string& input = "",
               absl::Duration timeout = absl::Seconds(30));
 
+// TempDir is a fresh directory under /tmp (/tmp/agate-e2e-XXXXXX), removed with everything in it
+// when the TempDir goes out of scope.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // ServerProcess starts agate-server and waits for its "listening on" lines.
 class ServerProcess {
  public:

@@ -44,11 +44,6 @@ const std::string kInvalid[] = {
     kMatrixB.substr(0, kMatrixB.find("sla:")),
 };
 
-std::string TempDir() {
-  char dir[] = "/tmp/agate-reload-e2e-XXXXXX";
-  return mkdtemp(dir);
-}
-
 // WriteInPlace truncates and rewrites the file (same inode); Replace renames a new file over it.
 void WriteInPlace(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
@@ -155,7 +150,8 @@ class Hammer {
 };
 
 TEST(ReloadE2eTest, SighupSwapsTheMatrixUnderLoadWithoutAFailedCall) {
-  const std::string path = TempDir() + "/matrix.yaml";
+  const testing::TempDir dir;
+  const std::string path = dir.path() + "/matrix.yaml";
   WriteInPlace(path, kMatrixA);
   ServerProcess server;
   ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", path, "--listen", "127.0.0.1:0"}))
@@ -227,7 +223,8 @@ TEST(ReloadE2eTest, SighupSwapsTheMatrixUnderLoadWithoutAFailedCall) {
 }
 
 TEST(ReloadE2eTest, WatchReloadsChangesKeepsServingThroughBadAndMissingFiles) {
-  const std::string path = TempDir() + "/matrix.yaml";
+  const testing::TempDir dir;
+  const std::string path = dir.path() + "/matrix.yaml";
   WriteInPlace(path, kMatrixA);
   ServerProcess server;
   ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", path, "--listen", "127.0.0.1:0",
@@ -271,7 +268,8 @@ constexpr int kConnections = 16;
 constexpr int kBurst = 8;
 
 TEST(OverloadE2eTest, PastTheBoundCallsGetResourceExhaustedAndTheServerKeepsServing) {
-  const std::string path = TempDir() + "/matrix.yaml";
+  const testing::TempDir dir;
+  const std::string path = dir.path() + "/matrix.yaml";
   WriteInPlace(path, kMatrixA);
   ServerProcess server;
   ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
