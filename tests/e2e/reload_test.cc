@@ -304,7 +304,12 @@ TEST(OverloadE2eTest, PastTheBoundCallsGetResourceExhaustedAndTheServerKeepsServ
           p->request = Probe(absl::StrCat("o-", round, "-", c, "-", i));
           (*p->request.mutable_evidence())["transcript"] = std::string(32 << 10, 'x');
           Pending* raw = p.get();
-          caller->pending.push_back(std::move(p));
+          {
+            // Under mu, which the callback takes too: that orders *raw's construction before
+            // the callback's write for ThreadSanitizer (gRPC's own hand-off is invisible to it).
+            absl::MutexLock lock(&caller->mu);
+            caller->pending.push_back(std::move(p));
+          }
           stubs[c]->async()->Evaluate(&raw->context, &raw->request, &raw->response,
                                       [raw, caller](grpc::Status s) {
                                         absl::MutexLock lock(&caller->mu);
