@@ -1,6 +1,7 @@
 #include "engine/idempotency.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -30,7 +31,9 @@ std::string RequestDigest(const Request& request) {
 }
 
 IdempotencyCache::IdempotencyCache(const Clock& clock, IdempotencyOptions options)
-    : clock_(clock), options_(options) {}
+    : clock_(clock),
+      options_(options),
+      per_shard_(std::max<size_t>(1, options.max_entries / kShards)) {}
 
 IdempotencyCache::Digest IdempotencyCache::Prefix(absl::string_view digest) {
   Digest out{};
@@ -38,21 +41,39 @@ IdempotencyCache::Digest IdempotencyCache::Prefix(absl::string_view digest) {
   return out;
 }
 
+void IdempotencyCache::Slot::Assign(absl::string_view key, absl::string_view response) {
+  static_assert(sizeof(Slot) == 192, "three cache lines");
+  const size_t size = key.size() + response.size();
+  char* out = inline_bytes;
+  if (size > kInlineBytes) {
+    if (heap == nullptr || heap_capacity < size) {
+      heap = std::make_unique<char[]>(size);
+      heap_capacity = static_cast<uint32_t>(size);
+    }
+    out = heap.get();
+  } else if (heap != nullptr) {
+    heap.reset();  // a large escalation's buffer is not kept for the small entries after it
+    heap_capacity = 0;
+  }
+  std::memcpy(out, key.data(), key.size());
+  std::memcpy(out + key.size(), response.data(), response.size());
+  key_size = static_cast<uint32_t>(key.size());
+  response_size = static_cast<uint32_t>(response.size());
+}
+
 IdempotencyCache::Shard& IdempotencyCache::ShardFor(absl::string_view key) const {
   return shards_[absl::HashOf(key) % kShards];
 }
 
-void IdempotencyCache::ExpireLocked(Shard& shard, absl::Time now) const {
-  const size_t per_shard = std::max<size_t>(1, options_.max_entries / kShards);
-  const absl::Time horizon = now - options_.window;
-  while (!shard.order.empty() &&
-         (shard.order.size() > per_shard || shard.order.front().inserted < horizon)) {
-    const Order& oldest = shard.order.front();
-    if (auto it = shard.entries.find(*oldest.key);
-        it != shard.entries.end() && it->second.seq == oldest.seq) {
-      shard.entries.erase(it);
-    }
+void IdempotencyCache::ForgetLocked(Shard& shard, size_t keep, absl::Time horizon) const {
+  while (!shard.order.empty()) {
+    const uint32_t oldest = shard.order.front();
+    Slot& slot = shard.slots[oldest];
+    if (slot.live && shard.order.size() <= keep && slot.decided_at >= horizon) break;
+    if (slot.live) shard.index.erase(slot.key());
+    slot.live = false;
     shard.order.pop_front();
+    shard.free.push_back(oldest);
   }
 }
 
@@ -60,42 +81,64 @@ IdempotencyCache::Result IdempotencyCache::Find(absl::string_view key, absl::str
                                                 v1::EvaluateResponse* response,
                                                 absl::Time* decided_at) const {
   Shard& shard = ShardFor(key);
-  absl::MutexLock lock(&shard.mu);
-  auto it = shard.entries.find(key);
-  if (it == shard.entries.end() || it->second.decided_at < clock_.Now() - options_.window) {
-    return kMiss;
-  }
-  if (decided_at != nullptr) *decided_at = it->second.decided_at;
-  if (it->second.digest != Prefix(digest)) return kConflict;
-  response->ParseFromString(it->second.response);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.index.find(key);
+  if (it == shard.index.end()) return kMiss;
+  const Slot& slot = shard.slots[it->second];
+  if (slot.decided_at < clock_.Now() - options_.window) return kMiss;
+  if (decided_at != nullptr) *decided_at = slot.decided_at;
+  if (slot.digest != Prefix(digest)) return kConflict;
+  const absl::string_view bytes = slot.response();
+  response->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   return kHit;
 }
 
-bool IdempotencyCache::Insert(std::string key, std::string digest, std::string response,
-                              absl::Time decided_at, v1::EvaluateResponse* existing) {
-  const absl::Time now = clock_.Now();
-  if (decided_at < now - options_.window) return true;  // too old to keep: nothing to replay
+bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
+                              absl::string_view response, absl::Time decided_at,
+                              v1::EvaluateResponse* existing) {
+  const absl::Time horizon = clock_.Now() - options_.window;
+  if (decided_at < horizon) return true;  // too old to keep: nothing to replay
   Shard& shard = ShardFor(key);
-  absl::MutexLock lock(&shard.mu);
-  ExpireLocked(shard, now);
-  auto [it, inserted] = shard.entries.try_emplace(std::move(key));
-  if (!inserted && it->second.decided_at >= now - options_.window) {
-    if (existing != nullptr) existing->ParseFromString(it->second.response);
-    return false;
+  std::lock_guard<std::mutex> lock(shard.mu);
+  ForgetLocked(shard, per_shard_, horizon);
+  if (auto it = shard.index.find(key); it != shard.index.end()) {
+    Slot& kept = shard.slots[it->second];
+    if (kept.decided_at >= horizon) {
+      if (existing != nullptr) {
+        const absl::string_view bytes = kept.response();
+        existing->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+      }
+      return false;
+    }
+    // Past the window but not reached by the oldest-first forgetting yet: replaced below; its
+    // slot leaves `order` when its turn comes.
+    kept.live = false;
+    shard.index.erase(it);
   }
-  // New, or replacing one past the window that the oldest-first expiry has not reached yet.
-  const uint64_t seq = shard.next_seq++;
-  it->second = Entry{Prefix(digest), std::move(response), decided_at, seq};
-  shard.order.push_back(Order{decided_at, &it->first, seq});
-  ExpireLocked(shard, now);
+  ForgetLocked(shard, per_shard_ - 1, horizon);  // room for one more
+  uint32_t n;
+  if (!shard.free.empty()) {
+    n = shard.free.back();
+    shard.free.pop_back();
+  } else {
+    n = static_cast<uint32_t>(shard.slots.size());
+    shard.slots.emplace_back();
+  }
+  Slot& slot = shard.slots[n];
+  slot.Assign(key, response);
+  slot.live = true;
+  slot.digest = Prefix(digest);
+  slot.decided_at = decided_at;
+  shard.order.push_back(n);
+  shard.index.emplace(slot.key(), n);
   return true;
 }
 
 size_t IdempotencyCache::size() const {
   size_t total = 0;
   for (Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
-    total += shard.entries.size();
+    std::lock_guard<std::mutex> lock(shard.mu);
+    total += shard.index.size();
   }
   return total;
 }
