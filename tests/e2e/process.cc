@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +24,10 @@ namespace {
 pid_t Spawn(const std::vector<std::string>& argv, int in, int out, int err) {
   const pid_t pid = fork();
   if (pid == 0) {
-    // Unblock what a parent may have blocked; die with the test.
+    // Die with the test, even when it aborts (a sanitizer report, a crash) before its
+    // destructors run; unblock what a parent may have blocked. Spawn runs on the test's main
+    // thread, whose exit is what PR_SET_PDEATHSIG watches.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
