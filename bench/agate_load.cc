@@ -267,24 +267,35 @@ class Runner {
   // Issue starts one call scheduled at `intended`, unless the run is over.
   void Issue(absl::Time intended) {
     auto call = std::make_unique<Call>();
+    bool reserved;
     {
       absl::MutexLock lock(&mu_);
-      if (stopped_ || (requests_ > 0 && issued_ >= requests_) ||
-          absl::Now() - start_ >= duration_) {
-        stopped_ = true;
-        return;
-      }
-      ++issued_;
-      ++in_flight_;
-      call->entry = pick_(rng_);
-      call->request = mix_[call->entry].request;
-      if (!replay_) {
-        // agate answers a request_id it has decided with the stored decision (idempotency):
-        // every call gets its own id so that each one is evaluated.
-        call->request.set_request_id(
-            absl::StrCat(call->request.request_id(), "-", nonce_, "-", issued_));
-      }
+      reserved = ReserveLocked(call.get());
     }
+    if (reserved) Start(std::move(call), intended);
+  }
+
+  // ReserveLocked counts *call in flight and fills its request, or returns false when the run is
+  // over.
+  bool ReserveLocked(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (stopped_ || (requests_ > 0 && issued_ >= requests_) || absl::Now() - start_ >= duration_) {
+      stopped_ = true;
+      return false;
+    }
+    ++issued_;
+    ++in_flight_;
+    call->entry = pick_(rng_);
+    call->request = mix_[call->entry].request;
+    if (!replay_) {
+      // agate answers a request_id it has decided with the stored decision (idempotency):
+      // every call gets its own id so that each one is evaluated.
+      call->request.set_request_id(
+          absl::StrCat(call->request.request_id(), "-", nonce_, "-", issued_));
+    }
+    return true;
+  }
+
+  void Start(std::unique_ptr<Call> call, absl::Time intended) {
     call->intended = intended;
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     Call* raw = call.release();
@@ -293,25 +304,33 @@ class Runner {
                            [this, raw](grpc::Status status) { Done(raw, status); });
   }
 
+  // Done records a finished call and, in the closed loop, starts the next one. Once in_flight_
+  // reaches 0 after the end, Run returns and the Runner and its channels go: so the finished
+  // call is destroyed before its count is dropped, the next one is counted in the same critical
+  // section, and nothing touches `this` after the unlock unless a call is still counted.
   void Done(Call* raw, const grpc::Status& status) {
-    std::unique_ptr<Call> call(raw);
-    const int64_t ns = absl::ToInt64Nanoseconds(absl::Now() - call->intended);
+    const int64_t ns = absl::ToInt64Nanoseconds(absl::Now() - raw->intended);
+    const int entry = raw->entry;
+    const std::string verdict = status.ok() ? v1::Verdict_Name(raw->response.verdict()) : "";
+    delete raw;
+    std::unique_ptr<Call> next = rate_ <= 0 ? std::make_unique<Call>() : nullptr;
+    bool reserved = false;
     {
       absl::MutexLock lock(&mu_);
-      --in_flight_;
       for (Stats* s : {&total_, &second_}) {
         if (status.ok()) {
           s->latency.Add(ns);
-          const std::string verdict = v1::Verdict_Name(call->response.verdict());
           ++s->verdicts[verdict];
-          const std::string& expect = mix_[call->entry].expect;
+          const std::string& expect = mix_[entry].expect;
           if (!expect.empty() && expect != verdict) ++s->mismatches;
         } else {
           ++s->errors[CodeName(status.error_code())];
         }
       }
+      if (next != nullptr) reserved = ReserveLocked(next.get());
+      --in_flight_;
     }
-    if (rate_ <= 0) Issue(absl::Now());
+    if (reserved) Start(std::move(next), absl::Now());
   }
 
   void OpenLoop() {
