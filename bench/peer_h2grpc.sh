@@ -49,11 +49,17 @@ start_server() {  # name
     cmd=("$build/server/agate-server" --matrix deploy/examples/escalation-matrix.yaml
          --listen 127.0.0.1:0 --data-dir "$work/data")
   fi
-  pin "$SERVER_CPU" "${cmd[@]}" 2> "$work/$1.log" &
+  # taskset execs the server: $! is the server's PID (a shell function would put a subshell there).
+  [ -z "$SERVER_CPU" ] || cmd=(taskset -c "$SERVER_CPU" "${cmd[@]}")
+  "${cmd[@]}" 2> "$work/$1.log" &
   spid=$!
   for _ in $(seq 100); do grep -q 'listening on' "$work/$1.log" 2>/dev/null && break; sleep 0.1; done
   address=$(grep -m1 'listening on' "$work/$1.log" | sed 's/.*listening on //')
   [ -n "$address" ] || { cat "$work/$1.log" >&2; echo "peer_h2grpc: $1 did not start" >&2; exit 1; }
+  case "$(readlink "/proc/$spid/exe")" in
+    */agate-server | */agate-noop-server) ;;
+    *) echo "peer_h2grpc: pid $spid is not the server" >&2; exit 1 ;;
+  esac
 }
 
 load() {  # server, name, body, args...
