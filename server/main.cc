@@ -161,6 +161,7 @@ int Run(const ServerOptions& options) {
   ServiceOptions service_options;
   service_options.idempotency.window = options.idempotency_window;
   service_options.idempotency.max_entries = static_cast<size_t>(options.idempotency_entries);
+  service_options.cases.max_closed_case_bytes = static_cast<size_t>(options.max_closed_case_bytes);
   service_options.store = sqlite.get();
   service_options.decision_log = decision_log.get();
   Service service(*matrix, engine::RealClock(), service_options);

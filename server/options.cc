@@ -75,6 +75,10 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
                            decisions (default 200000, about 220 bytes of memory each)
   --max-store-bytes N      cap the database at N bytes (default 0: no cap); past it escalations
                            fail with UNAVAILABLE as on a full disk
+  --max-closed-case-bytes N
+                           keep closed cases (for GetCase/ListCases) up to about N bytes,
+                           forgetting the oldest first; the newest is always kept (default
+                           16777216)
   --decision-log-rotate-bytes N
                            start a new decision-log file past N bytes (default 67108864)
   --decision-log-max-files N
@@ -90,8 +94,9 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
       args, {.values = {"matrix", "listen", "log-level", "log-format", "max-request-bytes",
                         "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
-                        "idempotency-entries", "max-store-bytes", "decision-log-rotate-bytes",
-                        "decision-log-max-files", "watch-interval", "max-in-flight"},
+                        "idempotency-entries", "max-store-bytes", "max-closed-case-bytes",
+                        "decision-log-rotate-bytes", "decision-log-max-files", "watch-interval",
+                        "max-in-flight"},
              .booleans = {"help", "version", "fsync", "watch"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -166,6 +171,10 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   if (!cap.ok()) return cap.status();
   if (*cap < 0) return absl::InvalidArgumentError("--max-store-bytes: must be >= 0");
   o.max_store_bytes = static_cast<uint64_t>(*cap);
+  absl::StatusOr<int64_t> closed =
+      cl->Int("max-closed-case-bytes", static_cast<int64_t>(o.max_closed_case_bytes));
+  if (!closed.ok()) return closed.status();  // a negative number is refused there
+  o.max_closed_case_bytes = static_cast<uint64_t>(*closed);
   absl::StatusOr<int64_t> rotate =
       cl->Int("decision-log-rotate-bytes", static_cast<int64_t>(o.decision_log_rotate_bytes));
   if (!rotate.ok()) return rotate.status();

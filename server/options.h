@@ -49,6 +49,8 @@ struct ServerOptions {
   absl::Duration idempotency_window = absl::Minutes(10);
   int64_t idempotency_entries = 200'000;
   uint64_t max_store_bytes = 0;  // 0: no cap
+  // Memory for closed cases kept for GetCase/ListCases (engine::CaseStoreOptions).
+  uint64_t max_closed_case_bytes = uint64_t{16} << 20;
   uint64_t decision_log_rotate_bytes = 64 << 20;
   uint64_t decision_log_max_files = 0;  // 0: keep every file
   bool help = false;

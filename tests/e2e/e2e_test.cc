@@ -450,6 +450,42 @@ TEST(E2eStartTest, LoadsTheHttpClientOnlyWithAWebhook) {
   EXPECT_THAT(mapped(hooked.pid()), HasSubstr("agate_http.so"));
 }
 
+TEST(E2eStartTest, MaxClosedCaseBytesForgetsTheOldestClosedCaseFirst) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
+                                              "--store", "memory", "--max-closed-case-bytes", "0"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  std::vector<std::string> ids;
+  for (const char* item : {"order-1", "order-2"}) {
+    v1::EvaluateRequest refund = Make(item, "action { type: 'refund' amount: 400 }");
+    refund.set_item_id(item);
+    absl::StatusOr<v1::EvaluateResponse> blocked = c->Evaluate(refund);
+    ASSERT_TRUE(blocked.ok()) << blocked.status();
+    ASSERT_EQ(blocked->verdict(), v1::VERDICT_BLOCK);
+    ids.push_back(blocked->case_id());
+    grpc::ClientContext context;
+    context.AddMetadata("x-agate-approver", "finance-approver");
+    v1::AcknowledgeRequest ack;
+    ack.set_case_id(ids.back());
+    ack.set_decision(v1::DECISION_REJECT);
+    v1::AcknowledgeResponse acked;
+    ASSERT_TRUE(c->stub().Acknowledge(&context, ack, &acked).ok());
+  }
+  ASSERT_NE(ids[0], ids[1]);
+  auto get = [&](const std::string& id) {
+    grpc::ClientContext context;
+    v1::GetCaseRequest request;
+    request.set_case_id(id);
+    v1::GetCaseResponse response;
+    return c->stub().GetCase(&context, request, &response);
+  };
+  // With no bytes allowed for closed cases only the newest closed one is kept (the default
+  // 16 MiB would keep both).
+  EXPECT_EQ(get(ids[0]).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(get(ids[1]).ok());
+}
+
 TEST(E2eStartTest, UsageErrorsExitTwo) {
   for (const std::vector<std::string>& args : {std::vector<std::string>{},
                                                {"--matrix", kMatrix, "--lisen", "x"},

@@ -93,10 +93,11 @@ TEST(OptionsTest, EveryErrorNamesTheFlag) {
 }
 
 TEST(OptionsTest, ParsesTheDurabilityFlags) {
-  absl::StatusOr<ServerOptions> o = ParseServerOptions(
-      {"--matrix", "m.yaml", "--store", "sqlite", "--data-dir", "/var/lib/agate", "--fsync",
-       "--idempotency-window", "30m", "--idempotency-entries", "5000", "--max-store-bytes",
-       "1048576", "--decision-log-rotate-bytes", "8192", "--decision-log-max-files", "7"});
+  absl::StatusOr<ServerOptions> o =
+      ParseServerOptions({"--matrix", "m.yaml", "--store", "sqlite", "--data-dir", "/var/lib/agate",
+                          "--fsync", "--idempotency-window", "30m", "--idempotency-entries", "5000",
+                          "--max-store-bytes", "1048576", "--decision-log-rotate-bytes", "8192",
+                          "--decision-log-max-files", "7", "--max-closed-case-bytes", "65536"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->store, "sqlite");
   EXPECT_EQ(o->data_dir, "/var/lib/agate");
@@ -106,6 +107,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
   EXPECT_EQ(o->max_store_bytes, 1048576u);
   EXPECT_EQ(o->decision_log_rotate_bytes, 8192u);
   EXPECT_EQ(o->decision_log_max_files, 7u);
+  EXPECT_EQ(o->max_closed_case_bytes, 65536u);
   absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
   EXPECT_EQ(defaults->store, "sqlite");
   EXPECT_EQ(defaults->data_dir, "agate-data");
@@ -113,6 +115,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
   EXPECT_EQ(defaults->idempotency_window, absl::Minutes(10));
   EXPECT_EQ(defaults->idempotency_entries, 200000);
   EXPECT_EQ(defaults->decision_log_max_files, 0u);
+  EXPECT_EQ(defaults->max_closed_case_bytes, uint64_t{16} << 20);
 
   struct Case {
     std::vector<std::string> args;
@@ -128,6 +131,9 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
       {{"--max-store-bytes", "-1"}, "--max-store-bytes: "},
       {{"--decision-log-rotate-bytes", "100"}, "--decision-log-rotate-bytes: must be >= 4096"},
       {{"--decision-log-max-files", "-2"}, "--decision-log-max-files: "},
+      {{"--max-closed-case-bytes", "-1"},
+       "--max-closed-case-bytes: expected a non-negative integer, got '-1'"},
+      {{"--max-closed-case-bytes", "lots"}, "--max-closed-case-bytes: "},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = {"--matrix", "m.yaml"};
