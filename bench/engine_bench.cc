@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "engine/evaluator.h"
+#include "engine/idempotency.h"
 #include "engine/matrix.h"
 #include "engine/signal_counter.h"
 #include "server/service.h"
@@ -85,6 +86,42 @@ void BM_EvaluateAllowWithSignalCounter(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_EvaluateAllowWithSignalCounter);
+
+// The idempotency path's parts, to see where the Service's time over the bare engine goes: the
+// key and the request digest (deterministic serialization + SHA-256) ...
+void BM_IdempotencyKeyAndDigest(benchmark::State& state) {
+  const Request request = AllowRequest();
+  for (auto _ : state) {
+    std::string key = IdempotencyKey(request);
+    std::string digest = RequestDigest(request);
+    benchmark::DoNotOptimize(key);
+    benchmark::DoNotOptimize(digest);
+  }
+}
+BENCHMARK(BM_IdempotencyKeyAndDigest);
+
+// ... and a miss then an insert of a new ALLOW into a cache already holding its 200,000 entries
+// (the server's steady state: every insert reuses the oldest slot).
+void BM_IdempotencyFindInsertFull(benchmark::State& state) {
+  IdempotencyCache cache(RealClock());
+  Request request = AllowRequest();
+  v1::EvaluateResponse response;
+  response.set_verdict(v1::VERDICT_ALLOW);
+  response.set_decision_id("01M8NRM5G0F1RX818000000001");
+  response.set_matrix_version("1");
+  const std::string bytes = response.SerializeAsString();
+  const std::string digest = RequestDigest(request);
+  uint64_t n = 0;
+  auto next_key = [&] { return absl::StrCat("t1", absl::string_view("\0", 1), "bench-", ++n); };
+  for (int i = 0; i < 200'000; ++i) cache.Insert(next_key(), digest, bytes, absl::Now());
+  for (auto _ : state) {
+    const std::string key = next_key();
+    if (cache.Find(key, digest, &response) != IdempotencyCache::kMiss) std::abort();
+    if (!cache.Insert(key, digest, bytes, absl::Now())) std::abort();
+  }
+  if (cache.size() > 200'000) state.SkipWithError("the cache outgrew its bound");
+}
+BENCHMARK(BM_IdempotencyFindInsertFull);
 
 // UniqueIds gives each iteration its own request_id (the Service answers a request_id it has
 // decided from its idempotency cache: BM_ServiceEvaluateReplay measures that path).

@@ -61,8 +61,12 @@ void IdempotencyCache::Slot::Assign(absl::string_view key, absl::string_view res
   response_size = static_cast<uint32_t>(response.size());
 }
 
-IdempotencyCache::Shard& IdempotencyCache::ShardFor(absl::string_view key) const {
-  return shards_[absl::HashOf(key) % kShards];
+size_t IdempotencyCache::Hash(absl::string_view key) { return absl::HashOf(key); }
+
+IdempotencyCache::Shard& IdempotencyCache::ShardFor(size_t hash) const {
+  // The top bits: the index places entries by the others (its low 7 bits tag each entry).
+  static_assert(kShards == 16);
+  return shards_[hash >> (8 * sizeof(size_t) - 4)];
 }
 
 void IdempotencyCache::ForgetLocked(Shard& shard, size_t keep, absl::Time horizon) const {
@@ -70,7 +74,7 @@ void IdempotencyCache::ForgetLocked(Shard& shard, size_t keep, absl::Time horizo
     const uint32_t oldest = shard.order.front();
     Slot& slot = shard.slots[oldest];
     if (slot.live && shard.order.size() <= keep && slot.decided_at >= horizon) break;
-    if (slot.live) shard.index.erase(slot.key());
+    if (slot.live) shard.index.erase(IndexKey{slot.key(), slot.hash});
     slot.live = false;
     shard.order.pop_front();
     shard.free.push_back(oldest);
@@ -80,9 +84,10 @@ void IdempotencyCache::ForgetLocked(Shard& shard, size_t keep, absl::Time horizo
 IdempotencyCache::Result IdempotencyCache::Find(absl::string_view key, absl::string_view digest,
                                                 v1::EvaluateResponse* response,
                                                 absl::Time* decided_at) const {
-  Shard& shard = ShardFor(key);
+  const size_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.index.find(key);
+  auto it = shard.index.find(IndexKey{key, hash});
   if (it == shard.index.end()) return kMiss;
   const Slot& slot = shard.slots[it->second];
   if (slot.decided_at < clock_.Now() - options_.window) return kMiss;
@@ -98,10 +103,11 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
                               v1::EvaluateResponse* existing) {
   const absl::Time horizon = clock_.Now() - options_.window;
   if (decided_at < horizon) return true;  // too old to keep: nothing to replay
-  Shard& shard = ShardFor(key);
+  const size_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
   std::lock_guard<std::mutex> lock(shard.mu);
   ForgetLocked(shard, per_shard_, horizon);
-  if (auto it = shard.index.find(key); it != shard.index.end()) {
+  if (auto it = shard.index.find(IndexKey{key, hash}); it != shard.index.end()) {
     Slot& kept = shard.slots[it->second];
     if (kept.decided_at >= horizon) {
       if (existing != nullptr) {
@@ -128,9 +134,10 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
   slot.Assign(key, response);
   slot.live = true;
   slot.digest = Prefix(digest);
+  slot.hash = hash;
   slot.decided_at = decided_at;
   shard.order.push_back(n);
-  shard.index.emplace(slot.key(), n);
+  shard.index.emplace(IndexKey{slot.key(), hash}, n);
   return true;
 }
 

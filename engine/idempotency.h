@@ -8,7 +8,7 @@
 // across a restart: the server Inserts them back at start-up.
 //
 // Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus about 30
-// bytes of index; a key and response larger than 136 bytes, an escalation's, add a heap buffer);
+// bytes of index; a key and response larger than 128 bytes, an escalation's, add a heap buffer);
 // past that (or the window) the oldest are
 // forgotten first, so under a sustained rate above max_entries per window the effective window
 // shrinks: 200,000 entries cover 10 minutes up to 333 requests/s, 7 s at 30,000 requests/s
@@ -94,7 +94,7 @@ class IdempotencyCache {
   // key and response take 60-100 bytes), else in a heap buffer the slot keeps for the entries
   // that reuse it. 192 bytes: three cache lines, the first holding the key.
   struct Slot {
-    static constexpr size_t kInlineBytes = 136;
+    static constexpr size_t kInlineBytes = 128;
     absl::string_view key() const { return absl::string_view(bytes(), key_size); }
     absl::string_view response() const {
       return absl::string_view(bytes() + key_size, response_size);
@@ -110,7 +110,23 @@ class IdempotencyCache {
     uint32_t heap_capacity = 0;
     bool live = false;  // false: forgotten (or replaced) but still in `order`
     Digest digest{};
+    size_t hash = 0;  // of the key: forgetting the slot need not read the key's cache line
     absl::Time decided_at;
+  };
+  // The index's key: a key (viewing its slot) and its hash. The hash is kept so that the map's
+  // rehashes (frequent: every insert of a full cache erases one entry, and the map cleans up its
+  // erased entries in place when it runs out of room) never read the slots, each a cache miss.
+  struct IndexKey {
+    absl::string_view key;
+    size_t hash;
+    bool operator==(const IndexKey& other) const {
+      return hash == other.hash &&
+             ((key.data() == other.key.data() && key.size() == other.key.size()) ||
+              key == other.key);
+    }
+  };
+  struct IndexHash {
+    size_t operator()(const IndexKey& k) const { return k.hash; }
   };
   struct Shard {
     // A std::mutex: Debian's absl::Mutex costs several times more per lock/unlock pair.
@@ -119,11 +135,13 @@ class IdempotencyCache {
     std::deque<Slot> slots;      // stable addresses; grows to capacity
     std::vector<uint32_t> free;  // slots not in `order`
     std::deque<uint32_t> order;  // slots in insertion order, oldest first
-    absl::flat_hash_map<absl::string_view, uint32_t> index;  // live key (viewing its slot) -> slot
+    absl::flat_hash_map<IndexKey, uint32_t, IndexHash> index;  // live key -> slot
   };
   static constexpr size_t kShards = 16;
 
-  Shard& ShardFor(absl::string_view key) const;
+  // Hash is absl::HashOf(key); its top bits pick the shard, the rest place it in the shard's index.
+  static size_t Hash(absl::string_view key);
+  Shard& ShardFor(size_t hash) const;
   // ForgetLocked drops the oldest slots while more than `keep` are in use or the oldest is
   // decided before horizon (shard.mu held).
   void ForgetLocked(Shard& shard, size_t keep, absl::Time horizon) const;

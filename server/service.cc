@@ -99,7 +99,8 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   counter_.Record(request);
   const engine::Decision decision = evaluator_.Evaluate(request);
   engine::EncodeDecision(decision, response);
-  engine::DecisionRow row{.key = key, .digest = digest, .decided_at = decision.decided_at};
+  engine::DecisionRow row{
+      .key = key, .digest = digest, .response = {}, .decided_at = decision.decided_at};
   RETURN_IF_ERROR(cases_.Apply(request, decision, response, &row));
   const bool serialized_here = !row.committed;
   if (serialized_here) row.response = response->SerializeAsString();
