@@ -1,6 +1,7 @@
 // agate's CEL subset: syntax and type errors with offsets, CEL run-time semantics, Observe,
 // Fields, ConstantValue, warnings, and the schema against the proto descriptors.
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ struct ErrorCase {
   std::string message;
 };
 
+// A failing case names its expression (gtest would print the struct's bytes).
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.text; }
+
 class CompileErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
 TEST_P(CompileErrorTest, ReportsTheErrorAtItsOffset) {
@@ -145,6 +149,8 @@ struct EvalCase {
   std::string text;
   std::string want;  // "true", "false" or "error:<code>"
 };
+
+void PrintTo(const EvalCase& c, std::ostream* os) { *os << c.text << " -> " << c.want; }
 
 std::string EvalText(absl::string_view text, const Request& request = Sample(),
                      const EvalContext& context = {}) {
@@ -366,7 +372,9 @@ TEST(ExprTest, FindsConditionsThatAreConstant) {
     ASSERT_TRUE(r.errors.empty()) << c.text;
     EXPECT_EQ(r.program->ConstantValue(), c.want) << c.text;
     // A constant condition has that value for every valid request.
-    if (c.want.has_value()) EXPECT_EQ(EvalText(c.text), *c.want ? "true" : "false") << c.text;
+    if (c.want.has_value()) {
+      EXPECT_EQ(EvalText(c.text), *c.want ? "true" : "false") << c.text;
+    }
   }
 }
 
