@@ -7,7 +7,7 @@
 // The durable store keeps the rows too (engine/case_journal.h DecisionRow), so the promise holds
 // across a restart: the server Inserts them back at start-up.
 //
-// Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus about 30
+// Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus about 40
 // bytes of index; a key and response larger than 128 bytes, an escalation's, add a heap buffer);
 // past that (or the window) the oldest are
 // forgotten first, so under a sustained rate above max_entries per window the effective window
@@ -15,11 +15,12 @@
 // (documented in README.md "Durability").
 //
 // Thread-safe: keys are spread over shards with a mutex each. Each shard keeps its entries in
-// slots that are reused oldest first, indexed by a flat hash map whose keys view the slots: once
-// the cache is full, an ALLOW allocates nothing and touches few cache lines (the slot it reuses,
-// two index probes). With 200,000 entries the cache is far larger than the CPU's caches, so every
-// line touched is a miss: the node map with three heap blocks per entry that this replaced cost
-// the server about 10% of its throughput on one core (docs/perf.md).
+// slots that are reused oldest first, indexed by a flat hash map whose keys view the slots and
+// carry their hash: once the cache is full, an ALLOW allocates nothing and touches few cache
+// lines (the slot it reuses, two index probes), and the map's rehashes read no slot. With 200,000
+// entries the cache is far larger than the CPU's caches, so every line touched is a miss: the node
+// map with three heap blocks per entry that this replaced cost the server about 10% of its
+// throughput on one core, and rehashes that read every slot 1 µs per insert (docs/perf.md).
 //
 // Example:
 //   const std::string key = IdempotencyKey(request), digest = RequestDigest(request);
