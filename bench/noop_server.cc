@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<agate::CommandLine> cl = agate::CommandLine::Parse(
-      std::vector<std::string>(argv + 1, argv + argc), {.values = {"listen"}});
+      std::vector<std::string>(argv + 1, argv + argc), {.values = {"listen"}, .booleans = {}});
   if (!cl.ok()) {
     std::cerr << "agate-noop-server: " << cl.status().message() << "\n";
     return 2;

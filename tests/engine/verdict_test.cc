@@ -44,7 +44,9 @@ TEST(DecisionIdTest, IdsAreUniqueWellFormedAndTimeOrdered) {
     ASSERT_EQ(s.size(), 26u);
     ASSERT_EQ(s.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos) << s;
     EXPECT_TRUE(seen.insert(s).second) << "duplicate " << s;
-    if (i % 100 == 0 && !previous.empty()) EXPECT_LT(previous.substr(0, 10), s.substr(0, 10));
+    if (i % 100 == 0 && !previous.empty()) {
+      EXPECT_LT(previous.substr(0, 10), s.substr(0, 10));
+    }
     previous = s;
   }
 }
