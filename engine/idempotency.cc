@@ -106,7 +106,6 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
   const size_t hash = Hash(key);
   Shard& shard = ShardFor(hash);
   std::lock_guard<std::mutex> lock(shard.mu);
-  ForgetLocked(shard, per_shard_, horizon);
   if (auto it = shard.index.find(IndexKey{key, hash}); it != shard.index.end()) {
     Slot& kept = shard.slots[it->second];
     if (kept.decided_at >= horizon) {

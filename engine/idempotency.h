@@ -120,6 +120,7 @@ class IdempotencyCache {
   struct IndexKey {
     absl::string_view key;
     size_t hash;
+    // Erasing a slot's own entry compares the views by address: the key's bytes stay unread.
     bool operator==(const IndexKey& other) const {
       return hash == other.hash &&
              ((key.data() == other.key.data() && key.size() == other.key.size()) ||
