@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -30,10 +31,42 @@ std::string RequestDigest(const Request& request) {
   return std::string(digest.begin(), digest.end());
 }
 
+namespace {
+
+size_t AlignUp(size_t n, size_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+
+}  // namespace
+
+// The region holds every shard's index table, then every shard's ring, then (aligned) every
+// shard's slots.
+size_t IdempotencyCache::SlotsOffset(size_t per_shard) {
+  return AlignUp(kShards * (SlotIndex::CapacityFor(per_shard) * sizeof(SlotIndex::Entry) +
+                            per_shard * sizeof(uint32_t)),
+                 alignof(Slot));
+}
+
 IdempotencyCache::IdempotencyCache(const Clock& clock, IdempotencyOptions options)
     : clock_(clock),
       options_(options),
-      per_shard_(std::max<size_t>(1, options.max_entries / kShards)) {}
+      per_shard_(std::max<size_t>(1, options.max_entries / kShards)),
+      region_(SlotsOffset(per_shard_) + kShards * per_shard_ * sizeof(Slot)) {
+  const size_t table = SlotIndex::CapacityFor(per_shard_);
+  auto* tables = static_cast<SlotIndex::Entry*>(region_.data());
+  auto* rings = reinterpret_cast<uint32_t*>(tables + kShards * table);
+  auto* slots =
+      reinterpret_cast<Slot*>(static_cast<char*>(region_.data()) + SlotsOffset(per_shard_));
+  for (size_t i = 0; i < kShards; ++i) {
+    shards_[i].index = SlotIndex(tables + i * table, table);
+    shards_[i].order = Order(rings + i * per_shard_, per_shard_);
+    shards_[i].slots = slots + i * per_shard_;
+  }
+}
+
+IdempotencyCache::~IdempotencyCache() {
+  for (Shard& shard : shards_) {
+    for (uint32_t n = 0; n < shard.slots_used; ++n) shard.slots[n].~Slot();
+  }
+}
 
 IdempotencyCache::Digest IdempotencyCache::Prefix(absl::string_view digest) {
   Digest out{};
@@ -64,9 +97,13 @@ void IdempotencyCache::Slot::Assign(absl::string_view key, absl::string_view res
 size_t IdempotencyCache::Hash(absl::string_view key) { return absl::HashOf(key); }
 
 IdempotencyCache::Shard& IdempotencyCache::ShardFor(size_t hash) const {
-  // The top bits: the index places entries by the others (its low 7 bits tag each entry).
+  // The top bits: the shard's SlotIndex places and tags entries by the low 32.
   static_assert(kShards == 16);
   return shards_[hash >> (8 * sizeof(size_t) - 4)];
+}
+
+uint32_t IdempotencyCache::FindLocked(const Shard& shard, absl::string_view key, size_t hash) {
+  return shard.index.Find(hash, [&](uint32_t n) { return shard.slots[n].key() == key; });
 }
 
 void IdempotencyCache::ForgetLocked(Shard& shard, size_t keep, absl::Time horizon) const {
@@ -74,7 +111,7 @@ void IdempotencyCache::ForgetLocked(Shard& shard, size_t keep, absl::Time horizo
     const uint32_t oldest = shard.order.front();
     Slot& slot = shard.slots[oldest];
     if (slot.live && shard.order.size() <= keep && slot.decided_at >= horizon) break;
-    if (slot.live) shard.index.erase(IndexKey{slot.key(), slot.hash});
+    if (slot.live) shard.index.Erase(slot.hash, oldest);
     slot.live = false;
     shard.order.pop_front();
     shard.free.push_back(oldest);
@@ -87,9 +124,9 @@ IdempotencyCache::Result IdempotencyCache::Find(absl::string_view key, absl::str
   const size_t hash = Hash(key);
   Shard& shard = ShardFor(hash);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.index.find(IndexKey{key, hash});
-  if (it == shard.index.end()) return kMiss;
-  const Slot& slot = shard.slots[it->second];
+  const uint32_t n = FindLocked(shard, key, hash);
+  if (n == SlotIndex::kNone) return kMiss;
+  const Slot& slot = shard.slots[n];
   if (slot.decided_at < clock_.Now() - options_.window) return kMiss;
   if (decided_at != nullptr) *decided_at = slot.decided_at;
   if (slot.digest != Prefix(digest)) return kConflict;
@@ -106,8 +143,8 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
   const size_t hash = Hash(key);
   Shard& shard = ShardFor(hash);
   std::lock_guard<std::mutex> lock(shard.mu);
-  if (auto it = shard.index.find(IndexKey{key, hash}); it != shard.index.end()) {
-    Slot& kept = shard.slots[it->second];
+  if (const uint32_t k = FindLocked(shard, key, hash); k != SlotIndex::kNone) {
+    Slot& kept = shard.slots[k];
     if (kept.decided_at >= horizon) {
       if (existing != nullptr) {
         const absl::string_view bytes = kept.response();
@@ -118,7 +155,7 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
     // Past the window but not reached by the oldest-first forgetting yet: replaced below; its
     // slot leaves `order` when its turn comes.
     kept.live = false;
-    shard.index.erase(it);
+    shard.index.Erase(hash, k);
   }
   ForgetLocked(shard, per_shard_ - 1, horizon);  // room for one more
   uint32_t n;
@@ -126,8 +163,8 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
     n = shard.free.back();
     shard.free.pop_back();
   } else {
-    n = static_cast<uint32_t>(shard.slots.size());
-    shard.slots.emplace_back();
+    n = shard.slots_used++;
+    new (&shard.slots[n]) Slot();
   }
   Slot& slot = shard.slots[n];
   slot.Assign(key, response);
@@ -136,7 +173,9 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
   slot.hash = hash;
   slot.decided_at = decided_at;
   shard.order.push_back(n);
-  shard.index.emplace(IndexKey{slot.key(), hash}, n);
+  // The table has room for twice the shard's slots: a refusal would be a bug, and would only
+  // make this decision unreplayable.
+  if (!shard.index.Insert(hash, n)) slot.live = false;
   return true;
 }
 

@@ -7,20 +7,23 @@
 // The durable store keeps the rows too (engine/case_journal.h DecisionRow), so the promise holds
 // across a restart: the server Inserts them back at start-up.
 //
-// Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus about 40
-// bytes of index; a key and response larger than 128 bytes, an escalation's, add a heap buffer);
-// past that (or the window) the oldest are
-// forgotten first, so under a sustained rate above max_entries per window the effective window
-// shrinks: 200,000 entries cover 10 minutes up to 333 requests/s, 7 s at 30,000 requests/s
-// (documented in README.md "Durability").
+// Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus 20 to 36
+// bytes of index and ring; a key and response larger than 128 bytes, an escalation's, add a heap
+// buffer); past that (or the window) the oldest are forgotten first, so under a sustained rate
+// above max_entries per window the effective window shrinks: 200,000 entries cover 10 minutes up to
+// 333 requests/s, 7 s at 30,000 requests/s (documented in README.md "Durability").
 //
 // Thread-safe: keys are spread over shards with a mutex each. Each shard keeps its entries in
-// slots that are reused oldest first, indexed by a flat hash map whose keys view the slots and
-// carry their hash: once the cache is full, an ALLOW allocates nothing and touches few cache
-// lines (the slot it reuses, two index probes), and the map's rehashes read no slot. With 200,000
-// entries the cache is far larger than the CPU's caches, so every line touched is a miss: the node
-// map with three heap blocks per entry that this replaced cost the server about 10% of its
-// throughput on one core, and rehashes that read every slot 1 µs per insert (docs/perf.md).
+// slots that are reused oldest first, indexed by a SlotIndex (8 bytes an entry: the slot and the
+// key's hash; a table of fixed size, never rehashed). Tables, rings and slots all live in one
+// PageRegion sized for a full cache and backed in 2 MiB pages as it fills: once full, an ALLOW
+// allocates nothing and touches a few cache lines (the slot it reuses, two index probes) in
+// pages that are always mapped. With 200,000 entries the cache is far larger than the CPU's
+// caches, so every line touched is a miss, and in 4 KiB pages also a TLB miss; on the VMs we
+// measure on a 4 KiB page left alone for a second costs ~150 µs on its next touch in one case of
+// ten, which put a stall in 1-3% of requests (docs/perf.md). What this replaced: a node map with
+// three heap blocks per entry (10% of the server's throughput on one core), then heap-allocated
+// slots under a flat map whose keys viewed the slots (1 µs per insert in its rehashes).
 //
 // Example:
 //   const std::string key = IdempotencyKey(request), digest = RequestDigest(request);
@@ -33,19 +36,19 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agate/v1/agate.pb.h"
+#include "common/page_region.h"
 #include "engine/clock.h"
 #include "engine/request.h"
+#include "engine/slot_index.h"
 
 namespace agate::engine {
 
@@ -71,6 +74,9 @@ class IdempotencyCache {
   enum Result { kMiss, kHit, kConflict };
 
   explicit IdempotencyCache(const Clock& clock, IdempotencyOptions options = {});
+  ~IdempotencyCache();
+  IdempotencyCache(const IdempotencyCache&) = delete;
+  IdempotencyCache& operator=(const IdempotencyCache&) = delete;
 
   // Find looks key up. kHit: the same digest was decided within the window and *response holds
   // that response. kConflict: key was decided for another digest (*decided_at, if not null, says
@@ -114,36 +120,49 @@ class IdempotencyCache {
     size_t hash = 0;  // of the key: forgetting the slot need not read the key's cache line
     absl::Time decided_at;
   };
-  // The index's key: a key (viewing its slot) and its hash. The hash is kept so that the map's
-  // rehashes (frequent: every insert of a full cache erases one entry, and the map cleans up its
-  // erased entries in place when it runs out of room) never read the slots, each a cache miss.
-  struct IndexKey {
-    absl::string_view key;
-    size_t hash;
-    // Erasing a slot's own entry compares the views by address: the key's bytes stay unread.
-    bool operator==(const IndexKey& other) const {
-      return hash == other.hash &&
-             ((key.data() == other.key.data() && key.size() == other.key.size()) ||
-              key == other.key);
+  // Order: slot numbers oldest first, in a ring of the shard's capacity (in the region).
+  class Order {
+   public:
+    Order() = default;
+    Order(uint32_t* ring, size_t capacity) : ring_(ring), capacity_(capacity) {}
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    uint32_t front() const { return ring_[head_]; }
+    void pop_front() {
+      head_ = head_ + 1 == capacity_ ? 0 : head_ + 1;
+      --size_;
     }
-  };
-  struct IndexHash {
-    size_t operator()(const IndexKey& k) const { return k.hash; }
+    void push_back(uint32_t slot) {  // size() < capacity
+      const size_t tail = head_ + size_;
+      ring_[tail < capacity_ ? tail : tail - capacity_] = slot;
+      ++size_;
+    }
+
+   private:
+    uint32_t* ring_ = nullptr;
+    size_t capacity_ = 0;
+    size_t head_ = 0;
+    size_t size_ = 0;
   };
   struct Shard {
     // A std::mutex: Debian's absl::Mutex costs several times more per lock/unlock pair.
     mutable std::mutex mu;
     // Everything below is guarded by mu.
-    std::deque<Slot> slots;      // stable addresses; grows to capacity
-    std::vector<uint32_t> free;  // slots not in `order`
-    std::deque<uint32_t> order;  // slots in insertion order, oldest first
-    absl::flat_hash_map<IndexKey, uint32_t, IndexHash> index;  // live key -> slot
+    Slot* slots = nullptr;       // the shard's capacity of them, in the region
+    uint32_t slots_used = 0;     // slots[0, slots_used) have been constructed
+    std::vector<uint32_t> free;  // constructed slots not in `order`
+    Order order;                 // slots in insertion order, oldest first
+    SlotIndex index;             // live key -> slot
   };
   static constexpr size_t kShards = 16;
 
   // Hash is absl::HashOf(key); its top bits pick the shard, the rest place it in the shard's index.
   static size_t Hash(absl::string_view key);
   Shard& ShardFor(size_t hash) const;
+  // SlotsOffset returns where the slots start in the region.
+  static size_t SlotsOffset(size_t per_shard);
+  // FindLocked returns the slot holding key (whose hash is hash), or SlotIndex::kNone.
+  static uint32_t FindLocked(const Shard& shard, absl::string_view key, size_t hash);
   // ForgetLocked drops the oldest slots while more than `keep` are in use or the oldest is
   // decided before horizon (shard.mu held).
   void ForgetLocked(Shard& shard, size_t keep, absl::Time horizon) const;
@@ -151,6 +170,10 @@ class IdempotencyCache {
   const Clock& clock_;
   const IdempotencyOptions options_;
   const size_t per_shard_;
+  // The index tables, rings and slots of every shard, in one region of (transparent) huge pages:
+  // a full cache's 40 MB are 20 pages rather than 10,000, so the request path's random reads
+  // into it find their pages mapped and hot (docs/perf.md). Pages are backed as the cache fills.
+  PageRegion region_;
   mutable std::array<Shard, kShards> shards_;
 };
 

@@ -72,7 +72,7 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
                            only a crash (slower escalations)
   --idempotency-window D   the same tenant_id + request_id within D gets the same decision
                            (default 10m), or within the newest --idempotency-entries N
-                           decisions (default 200000, about 230 bytes of memory each)
+                           decisions (default 200000, about 220 bytes of memory each)
   --max-store-bytes N      cap the database at N bytes (default 0: no cap); past it escalations
                            fail with UNAVAILABLE as on a full disk
   --max-closed-case-bytes N
