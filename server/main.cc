@@ -14,6 +14,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -164,7 +165,18 @@ int Run(const ServerOptions& options) {
   service_options.cases.max_closed_case_bytes = static_cast<size_t>(options.max_closed_case_bytes);
   service_options.store = sqlite.get();
   service_options.decision_log = decision_log.get();
-  Service service(*matrix, engine::RealClock(), service_options);
+  // The idempotency cache reserves its memory up front (backed only as it fills): under strict
+  // overcommit (vm.overcommit_memory=2) a large --idempotency-entries can fail here, at start-up.
+  std::unique_ptr<Service> service_holder;
+  try {
+    service_holder = std::make_unique<Service>(*matrix, engine::RealClock(), service_options);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "agate-server: cannot reserve memory for --idempotency-entries "
+              << options.idempotency_entries << " (about "
+              << options.idempotency_entries * 220 / (1 << 20) << " MiB); lower it\n";
+    return 1;
+  }
+  Service& service = *service_holder;
   if (sqlite != nullptr) {
     absl::StatusOr<Recovery> recovered = service.Recover();
     if (!recovered.ok()) {

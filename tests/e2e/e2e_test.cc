@@ -486,6 +486,22 @@ TEST(E2eStartTest, MaxClosedCaseBytesForgetsTheOldestClosedCaseFirst) {
   EXPECT_TRUE(get(ids[1]).ok());
 }
 
+// The idempotency cache reserves its memory at start-up (backed only as it fills): where it
+// cannot, here under a 4 GiB address-space limit against the ~21 GB that 100,000,000 entries
+// need, the server says so and exits 1 instead of dying on std::bad_alloc.
+TEST(E2eStartTest, SaysSoWhenTheIdempotencyCacheCannotBeReserved) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve terabytes of shadow memory: no address-space limit";
+#endif
+  RunResult r = testing::Run(
+      {"/bin/sh", "-c",
+       absl::StrCat("ulimit -v 4194304 && exec ", AGATE_SERVER_BIN, " --matrix ", kMatrix,
+                    " --store memory --listen 127.0.0.1:0 --idempotency-entries 100000000")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cannot reserve memory for --idempotency-entries 100000000"));
+  EXPECT_THAT(r.err, Not(HasSubstr("listening on")));
+}
+
 TEST(E2eStartTest, UsageErrorsExitTwo) {
   for (const std::vector<std::string>& args : {std::vector<std::string>{},
                                                {"--matrix", kMatrix, "--lisen", "x"},
