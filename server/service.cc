@@ -99,19 +99,30 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   counter_.Record(request);
   const engine::Decision decision = evaluator_.Evaluate(request);
   engine::EncodeDecision(decision, response);
-  engine::DecisionRow row{
-      .key = key, .digest = digest, .response = {}, .decided_at = decision.decided_at};
+  // The row owns the key and digest from here on (the cache and the log read them from it).
+  engine::DecisionRow row{.key = std::move(key),
+                          .digest = std::move(digest),
+                          .response = {},
+                          .decided_at = decision.decided_at};
   RETURN_IF_ERROR(cases_.Apply(request, decision, response, &row));
   const bool serialized_here = !row.committed;
   if (serialized_here) row.response = response->SerializeAsString();
   if (options_.idempotency.enabled &&
-      !idempotency_.Insert(std::move(key), digest, row.response, decision.decided_at, response)) {
+      !idempotency_.Insert(row.key, row.digest, row.response, decision.decided_at, response)) {
     // The same request raced with itself: the first answer stands (its case was joined, not
     // duplicated).
     response->set_replayed(true);
     return absl::OkStatus();
   }
-  if (response_bytes != nullptr && serialized_here) *response_bytes = row.response;
+  // A decision that changed a case was committed with it. An ALLOW is kept by the decision log
+  // alone (Recover rebuilds its answer from the record); anything else (a verdict a scope in
+  // force imposed, which changes no case) goes to the store in the background.
+  const bool enqueue =
+      options_.store != nullptr && !row.committed &&
+      (response->verdict() != v1::VERDICT_ALLOW || options_.decision_log == nullptr);
+  if (response_bytes != nullptr && serialized_here) {
+    *response_bytes = enqueue ? row.response : std::move(row.response);
+  }
   if (options_.decision_log != nullptr) {
     // An escalation is written before the answer (its case is durable already); ALLOW is queued.
     // A failing log never fails a decision: DecisionLog counts, logs and retries. The body is
@@ -119,18 +130,12 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
     thread_local std::string body;
     body.clear();
     char hex[2 * 32];
-    store::AppendDecisionRecordBody(request, *response, DigestHex(digest, hex), decision.decided_at,
-                                    &body);
+    store::AppendDecisionRecordBody(request, *response, DigestHex(row.digest, hex),
+                                    decision.decided_at, &body);
     options_.decision_log->Append(body, /*sync=*/response->verdict() != v1::VERDICT_ALLOW)
         .IgnoreError();
   }
-  // A decision that changed a case was committed with it. An ALLOW is kept by the decision log
-  // alone (Recover rebuilds its answer from the record); anything else (a verdict a scope in
-  // force imposed, which changes no case) goes to the store in the background.
-  if (options_.store != nullptr && !row.committed &&
-      (response->verdict() != v1::VERDICT_ALLOW || options_.decision_log == nullptr)) {
-    options_.store->EnqueueDecision(std::move(row));
-  }
+  if (enqueue) options_.store->EnqueueDecision(std::move(row));
   return absl::OkStatus();
 }
 
