@@ -1,5 +1,6 @@
 #include "server/grpc_service.h"
 
+#include <array>
 #include <chrono>
 #include <new>
 #include <string>
@@ -7,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/verdict.h"
+#include "google/protobuf/arena.h"
 #include "grpc/grpc.h"
 #include "server/logging.h"
 #include "server/status.h"
@@ -80,8 +82,18 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
   absl::Status status =
       Admit(others, options_.max_in_flight, context->deadline(), std::chrono::system_clock::now());
   if (status.code() == absl::StatusCode::kResourceExhausted) CountShed();
-  v1::EvaluateRequest request;
-  v1::EvaluateResponse response;
+  // The request and response live in an arena whose first block is this thread's (reused by
+  // every call on it): parsing and building them allocates nothing (unless they outgrow 8 KiB),
+  // and freeing them is the arena's end. One client's p50 5 µs lower (docs/perf.md).
+  thread_local std::array<char, 8192> arena_block;
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = arena_block.data();
+  arena_options.initial_block_size = arena_block.size();
+  google::protobuf::Arena arena(arena_options);
+  v1::EvaluateRequest& request =
+      *google::protobuf::Arena::CreateMessage<v1::EvaluateRequest>(&arena);
+  v1::EvaluateResponse& response =
+      *google::protobuf::Arena::CreateMessage<v1::EvaluateResponse>(&arena);
   std::string serialized;  // the response's bytes when the Service has them already
   if (status.ok()) {
     grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes it; the slices are shared
