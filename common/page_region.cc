@@ -10,6 +10,11 @@ namespace agate {
 
 PageRegion::PageRegion(size_t bytes) : size_(bytes) {
   if (bytes == 0) return;
+  if (bytes < kHugePage) {  // a huge page would be mostly unused: plain zeroed memory
+    data_ = std::calloc(1, bytes);
+    if (data_ == nullptr) throw std::bad_alloc();
+    return;
+  }
   // Reserve a huge page more than asked, so that the region can start on a huge page boundary.
   const size_t length = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
   void* mapping = mmap(nullptr, length, PROT_READ | PROT_WRITE,

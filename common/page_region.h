@@ -9,7 +9,8 @@
 // rounded up to 2 MiB.
 //
 // The reservation is MAP_NORESERVE (not counted against overcommit); if mmap fails, the region is
-// calloc'd instead (plain pages), and if that fails the constructor throws std::bad_alloc.
+// calloc'd instead (plain pages), and if that fails the constructor throws std::bad_alloc. A
+// region smaller than a huge page is simply calloc'd (one huge page would be mostly unused).
 //
 // Example:
 //   PageRegion region(n * sizeof(Entry));

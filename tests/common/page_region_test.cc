@@ -24,6 +24,16 @@ TEST(PageRegionTest, IsZeroedWritableAndStartsOnAHugePage) {
   EXPECT_EQ(p[bytes - 1], 0xab);
 }
 
+TEST(PageRegionTest, ASmallRegionIsZeroedAndWritable) {
+  PageRegion region(1000);
+  ASSERT_NE(region.data(), nullptr);
+  EXPECT_FALSE(region.huge_pages_advised());
+  auto* p = static_cast<unsigned char*>(region.data());
+  for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(p[i], 0) << i;
+  std::memset(p, 0xcd, 1000);
+  EXPECT_EQ(p[999], 0xcd);
+}
+
 TEST(PageRegionTest, EmptyRegionHasNoMemory) {
   PageRegion region(0);
   EXPECT_EQ(region.data(), nullptr);
