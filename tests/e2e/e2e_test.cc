@@ -490,7 +490,7 @@ TEST(E2eStartTest, MaxClosedCaseBytesForgetsTheOldestClosedCaseFirst) {
 // cannot, here under a 4 GiB address-space limit against the ~21 GB that 100,000,000 entries
 // need, the server says so and exits 1 instead of dying on std::bad_alloc.
 TEST(E2eStartTest, SaysSoWhenTheIdempotencyCacheCannotBeReserved) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(AGATE_TSAN)
   GTEST_SKIP() << "sanitizers reserve terabytes of shadow memory: no address-space limit";
 #endif
   RunResult r = testing::Run(
