@@ -110,11 +110,13 @@ class TailCounters {
  public:
   TailCounters() { ns_.reserve(1 << 22); }
   void Start() { start_ = std::chrono::steady_clock::now(); }
-  void Stop() {
-    if (ns_.size() == ns_.capacity()) return;
-    ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::steady_clock::now() - start_)
-                      .count());
+  // Stop records the time since Start and returns it, in seconds (for SetIterationTime).
+  double Stop() {
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    if (ns_.size() < ns_.capacity()) {
+      ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
+    }
+    return std::chrono::duration<double>(elapsed).count();
   }
   void Report(benchmark::State& state) {
     if (ns_.empty()) return;
@@ -153,13 +155,10 @@ void BM_IdempotencyFindInsertFull(benchmark::State& state) {
   for (auto _ : state) {
     if (pause.count() > 0) std::this_thread::sleep_for(pause);
     const std::string key = next_key();
-    const auto start = std::chrono::steady_clock::now();
     tail.Start();
     if (cache.Find(key, digest, &response) != IdempotencyCache::kMiss) std::abort();
     if (!cache.Insert(key, digest, bytes, absl::Now())) std::abort();
-    tail.Stop();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    state.SetIterationTime(tail.Stop());
   }
   if (cache.size() > 200'000) state.SkipWithError("the cache outgrew its bound");
   tail.Report(state);

@@ -38,6 +38,8 @@ class PageRegion {
   bool huge_pages_advised() const { return advised_; }
 
  private:
+  bool Map();  // the 2 MiB-aligned, advised mapping; false if mmap failed
+
   void* data_ = nullptr;
   size_t size_ = 0;
   void* mapping_ = nullptr;  // what munmap releases; null: data_ was calloc'd

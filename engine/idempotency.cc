@@ -45,11 +45,20 @@ size_t IdempotencyCache::SlotsOffset(size_t per_shard) {
                  alignof(Slot));
 }
 
+size_t IdempotencyCache::PerShard(size_t max_entries) {
+  return std::max<size_t>(1, max_entries / kShards);
+}
+
+size_t IdempotencyCache::ReservedBytes(size_t max_entries) {
+  const size_t per_shard = PerShard(max_entries);
+  return SlotsOffset(per_shard) + kShards * per_shard * sizeof(Slot);
+}
+
 IdempotencyCache::IdempotencyCache(const Clock& clock, IdempotencyOptions options)
     : clock_(clock),
       options_(options),
-      per_shard_(std::max<size_t>(1, options.max_entries / kShards)),
-      region_(SlotsOffset(per_shard_) + kShards * per_shard_ * sizeof(Slot)) {
+      per_shard_(PerShard(options.max_entries)),
+      region_(ReservedBytes(options.max_entries)) {
   const size_t table = SlotIndex::CapacityFor(per_shard_);
   auto* tables = static_cast<SlotIndex::Entry*>(region_.data());
   auto* rings = reinterpret_cast<uint32_t*>(tables + kShards * table);

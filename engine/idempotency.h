@@ -93,6 +93,10 @@ class IdempotencyCache {
   // size returns how many responses are kept.
   size_t size() const;
 
+  // ReservedBytes returns the memory a cache of max_entries reserves at construction (backed only
+  // as it fills): what a failed reservation asked for.
+  static size_t ReservedBytes(size_t max_entries);
+
  private:
   // The first 16 bytes of the SHA-256: plenty to tell two requests apart.
   using Digest = std::array<char, 16>;
@@ -159,7 +163,8 @@ class IdempotencyCache {
   // Hash is absl::HashOf(key); its top bits pick the shard, the rest place it in the shard's index.
   static size_t Hash(absl::string_view key);
   Shard& ShardFor(size_t hash) const;
-  // SlotsOffset returns where the slots start in the region.
+  // PerShard returns a shard's capacity; SlotsOffset where the slots start in the region.
+  static size_t PerShard(size_t max_entries);
   static size_t SlotsOffset(size_t per_shard);
   // FindLocked returns the slot holding key (whose hash is hash), or SlotIndex::kNone.
   static uint32_t FindLocked(const Shard& shard, absl::string_view key, size_t hash);

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "engine/idempotency.h"
 #include "engine/matrix.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -172,8 +173,11 @@ int Run(const ServerOptions& options) {
     service_holder = std::make_unique<Service>(*matrix, engine::RealClock(), service_options);
   } catch (const std::bad_alloc&) {
     std::cerr << "agate-server: cannot reserve memory for --idempotency-entries "
-              << options.idempotency_entries << " (about "
-              << options.idempotency_entries * 220 / (1 << 20) << " MiB); lower it\n";
+              << options.idempotency_entries << " ("
+              << engine::IdempotencyCache::ReservedBytes(
+                     static_cast<size_t>(options.idempotency_entries)) /
+                     (1 << 20)
+              << " MiB); lower it\n";
     return 1;
   }
   Service& service = *service_holder;

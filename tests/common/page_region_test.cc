@@ -40,8 +40,6 @@ TEST(PageRegionTest, EmptyRegionHasNoMemory) {
   EXPECT_EQ(region.size(), 0u);
 }
 
-// The region is reserved, not backed: a region far larger than what is touched costs only the
-// pages touched (here 1 GiB reserved, one page written).
 size_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
   size_t size = 0, resident = 0;
@@ -49,6 +47,8 @@ size_t ResidentBytes() {
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
+// The region is reserved, not backed: a region far larger than what is touched costs only the
+// pages touched (here 1 GiB reserved, one page written).
 TEST(PageRegionTest, ReservingIsNotBacking) {
   const size_t before = ResidentBytes();
   PageRegion region(size_t{1} << 30);
