@@ -117,11 +117,15 @@ class ActionRefused(Exception):
 
     def __init__(self, decision: Decision, action: str):
         self.decision = decision
-        parts = [f"agate refused {action or 'the action'}: {decision.verdict}"]
+        text = f"agate refused {action or 'the action'}: {decision.verdict}"
+        reason = decision.reason
+        if not reason and decision.timed_out:
+            reason = "nobody decided before the timeout; the case stays open"
         if decision.case_id:
-            parts.append(f"case {decision.case_id} owned by {decision.owner}")
-        if decision.reason:
-            parts.append(decision.reason)
-        if decision.agent_action:
-            parts.append(f"meanwhile: {decision.agent_action}")
-        super().__init__("; ".join(parts))
+            case = "" if decision.case_id in reason else f"case {decision.case_id}, "
+            text += f" ({case}owner {decision.owner})"
+        if reason:
+            text += f": {reason}"
+        if decision.agent_action and decision.case_state in ("", "OPEN"):
+            text += f"; meanwhile: {decision.agent_action}"
+        super().__init__(text)

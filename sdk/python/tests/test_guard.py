@@ -46,8 +46,10 @@ class GuardTest(unittest.TestCase):
         case = self.client.get_case(decision.case_id)
         self.assertEqual(case.item_id, "order-2")
         self.assertEqual(case.workflow_id, "refunds")
-        self.assertIn("refund", str(raised.exception))
+        self.assertIn("agate refused refund: BLOCK", str(raised.exception))
         self.assertIn(decision.case_id, str(raised.exception))
+        self.assertIn("nobody decided before the timeout", str(raised.exception))
+        self.assertIn("meanwhile: block execution", str(raised.exception))
         self.assertEqual(self.refunds, [])
 
     def test_approved_call_runs_the_tool_once(self):
