@@ -22,9 +22,12 @@ class ClientCore:
         self._settings: Settings = make_settings(target, deadline, failure_mode, tls, token,
                                                  options)
         self._tally = Tally()
-        static = self._settings.static_metadata()
-        # The per-call metadata: a constant tuple (or None) unless the token is a callable.
-        self._metadata = static if callable(static) else (lambda: static)
+        # The per-call metadata: computed once unless the token is a callable.
+        if callable(token):
+            self._metadata = self._settings.metadata
+        else:
+            metadata = self._settings.metadata()
+            self._metadata = lambda: metadata
 
     @property
     def target(self) -> str:

@@ -75,19 +75,14 @@ class Settings:
     token: Token
 
     def metadata(self) -> Metadata | None:
-        """metadata is the call metadata every call carries: the bearer token, if any."""
+        """metadata is the call metadata every call carries: the bearer token, if any (a
+        callable token is called here and checked: ValueError)."""
         token = self.token
         if token is None:
             return None
         if callable(token):
             token = _checked_token(token())
         return (("authorization", "Bearer " + token),)
-
-    def static_metadata(self) -> Metadata | None | Callable[[], Metadata | None]:
-        """static_metadata is metadata() computed once when the token is a constant."""
-        if callable(self.token):
-            return self.metadata
-        return self.metadata()
 
 
 def make_settings(target: str, deadline: float, failure_mode: str, tls: TLS | None,

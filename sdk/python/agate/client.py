@@ -31,8 +31,9 @@ class Client(ClientCore):
         with failed_closed=True, or "open" an ALLOW with failed_open=True.
       tls: agate.TLS(ca=..., cert=..., key=...) for TLS or mutual TLS; None is plaintext.
       token: a bearer token sent as "authorization: Bearer <token>" on every call, or a
-        callable returning the current one (called per call: refresh it there). Without tls
-        it is allowed only to a loopback or unix: target.
+        callable returning the current one (called per call: refresh it there; what it
+        raises, the call raises). Without tls it is allowed only to a loopback or unix:
+        target.
       options: extra grpc channel options, e.g. (("grpc.max_receive_message_length", n),).
 
     evaluate's contract (sdk/status_outcomes.json, the same table as every agate client):
