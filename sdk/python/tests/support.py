@@ -42,23 +42,24 @@ APPROVER = "finance-approver"
 _LISTENING = re.compile(r"listening on (\S+)")
 
 
-class AgateServer:
-    """AgateServer runs one agate-server (memory store) until stop(); a context manager."""
+class ServerProcess:
+    """ServerProcess runs a server binary that logs "listening on ADDR" on stderr, until stop().
 
-    def __init__(self, listen: str = "127.0.0.1:0", matrix: Path = MATRIX,
-                 binary: str = AGATE_SERVER):
+    address is the ADDR it logged (port 0 resolved). A context manager.
+    """
+
+    def __init__(self, argv: list[str]):
         self.address: str | None = None
         self._stderr: list[str] = []
         self._listening = threading.Event()
-        self._process = subprocess.Popen(
-            [binary, "--matrix", str(matrix), "--listen", listen, "--store", "memory"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
+        self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         text=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         if not self._listening.wait(START_TIMEOUT) or self.address is None:
             self.stop()
-            raise RuntimeError(f"{binary} did not start listening: {''.join(self._stderr)}")
+            raise RuntimeError(f"{argv[0]} did not start listening: {''.join(self._stderr)}")
 
     def _read_stderr(self) -> None:
         for line in self._process.stderr:
@@ -88,11 +89,20 @@ class AgateServer:
                 self._process.wait()
         self._reader.join(START_TIMEOUT)
 
-    def __enter__(self) -> AgateServer:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class AgateServer(ServerProcess):
+    """AgateServer: agate-server on matrix with the memory store."""
+
+    def __init__(self, listen: str = "127.0.0.1:0", matrix: Path = MATRIX,
+                 binary: str = AGATE_SERVER):
+        super().__init__([binary, "--matrix", str(matrix), "--listen", listen,
+                          "--store", "memory"])
 
 
 def new_tenant() -> str:
