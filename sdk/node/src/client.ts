@@ -83,22 +83,20 @@ export interface ClientCounters {
   failedOpen: number;
 }
 
-/** How long and how `gate` waits for a human. */
+/** How long `gate` waits for a human. */
 export interface GateOptions {
-  /** How long to wait for the case to be acknowledged (default 60000 ms). */
-  timeoutMs?: number;
-  /** Stops waiting early; gate then resolves as on a timeout (fail closed). */
-  signal?: AbortSignal;
   /**
-   * How often to re-read the case while waiting (default 2000 ms). The WatchCases stream is the
-   * fast path; the re-read covers an acknowledgement racing the stream's start and dropped events.
+   * How long to wait for the case to be acknowledged, in milliseconds (default 300000; Infinity:
+   * no limit). Past it gate returns the original refusal with `timedOut` (fail closed).
    */
-  pollMs?: number;
+  timeoutMs?: number;
+  /** Stops waiting early; gate then returns as on a timeout. */
+  signal?: AbortSignal;
 }
 
 /** How `waitForCase` waits. */
 export interface WaitOptions extends GateOptions {
-  /** Watch only this tenant's events (recommended: the case's tenant). */
+  /** Watch only this tenant's case events (recommended: the case's tenant). */
   tenantId?: string;
 }
 
@@ -108,17 +106,25 @@ export type AcknowledgeDecision = "approve" | "reject" | "resolve";
 /** Who acknowledges and why. */
 export interface AcknowledgeOptions {
   /**
-   * The approver. Sent as the `x-agate-approver` call metadata (agate's development mode, `--auth
-   * none`, takes the identity from there) and in the request's `approver` field.
+   * In development mode (agate-server --auth none) the identity to act as, sent as the
+   * `x-agate-approver` call metadata; with real authentication the token or certificate decides.
    */
   approver?: string;
   /** Why (kept in the case history). */
   comment?: string;
+  /** Deadline of this call (default 5000 ms). */
+  timeoutMs?: number;
 }
 
 const DEFAULT_DEADLINE_MS = 200;
-const DEFAULT_GATE_TIMEOUT_MS = 60_000;
-const DEFAULT_POLL_MS = 2_000;
+const DEFAULT_GATE_TIMEOUT_MS = 300_000;
+const CALL_TIMEOUT_MS = 5_000; // getCase and acknowledge: not the hot path
+// While waiting, the case is read again after 1 s, 2 s, 4 s, ... at most every 15 s, and at once
+// when the stream dropped events: the server gives no signal that a subscription is in place.
+const RECHECK_FIRST_MS = 1_000;
+const RECHECK_MAX_MS = 15_000;
+/** Appended to the request_id for gate's redemption (as the Python SDK does): see gate(). */
+const REDEEM_SUFFIX = ":redeem";
 
 const WIRE_DECISIONS: Record<AcknowledgeDecision, WireDecision> = {
   approve: WireDecision.APPROVE,
@@ -193,104 +199,141 @@ export class Client {
   }
 
   /**
-   * gate evaluates and, on HOLD, PARK_ITEM or BLOCK, waits up to `timeoutMs` for a human to
-   * acknowledge the case, then:
-   * - approved: redeems it — evaluates the same action again with a new request id and
-   *   `approval.caseId` — and returns that decision (ALLOW, once);
-   * - rejected, expired or resolved: returns the original refusal with `caseState` and a reason;
-   * - no acknowledgement in time (or `signal` aborted): returns the original refusal with
-   *   `timedOut: true`.
-   * ALLOW, DENY, SAFE_MODE and synthetic (failed closed/open) decisions return at once. Rejects as
-   * `evaluate` does, and with an AgateError when agate refuses to show the case (e.g. NOT_FOUND).
+   * gate evaluates the request and, if a person must decide, waits for them:
+   * - ALLOW, DENY, SAFE_MODE, or the failure mode's decision: returned at once.
+   * - HOLD, PARK_ITEM, BLOCK: waits up to `timeoutMs` for the case to be acknowledged, watching
+   *   the tenant's case events. APPROVED: redeems the approval — evaluates the same action again
+   *   with request_id + ":redeem" and `approval.caseId` — and returns that decision (ALLOW, once;
+   *   `original` is the refusal). REJECTED, RESOLVED, EXPIRED: returns the original refusal with
+   *   `caseState` and a reason saying who closed the case. Timeout or abort: returns the original
+   *   refusal with `timedOut: true` (fail closed); the case stays open.
+   *
+   * With the same request_id, a second gate() after a timeout or a crash resumes: the same case,
+   * and a redemption that already happened is replayed rather than spent twice. Rejects as
+   * `evaluate` does, and with the AgateError of a GetCase that agate refuses (e.g.
+   * PERMISSION_DENIED); a case agate no longer knows (NOT_FOUND) returns the refusal with a reason.
    */
   async gate(request: EvaluateInput, options: GateOptions = {}): Promise<Decision> {
     const message = this.toRequest(request);
     const first = await this.evaluateMessage(message);
     if (!REDEEMABLE_VERDICTS.has(first.verdict) || first.caseId === "") return first;
-    const closed = await this.waitForCase(first.caseId, { ...options, tenantId: message.tenantId });
-    if (closed === undefined) return { ...first, timedOut: true, caseState: "OPEN" };
-    if (closed.state === CaseState.APPROVED) {
-      return this.evaluateMessage({
+    let seen: Case | undefined;
+    try {
+      seen = await this.waitForCase(first.caseId, { ...options, tenantId: message.tenantId });
+    } catch (e) {
+      if (!(e instanceof AgateError) || e.codeName !== "NOT_FOUND") throw e;
+      return {
+        ...first,
+        reason: `case ${first.caseId} is unknown to agate now (${e.details}); resubmit the request with a new request_id`,
+      };
+    }
+    const caseState = seen ? caseStateName(seen.state) : undefined;
+    if (seen === undefined || seen.state === CaseState.OPEN) return { ...first, timedOut: true, case: seen, caseState };
+    if (seen.state === CaseState.APPROVED) {
+      const redeemed = await this.evaluateMessage({
         ...message,
-        requestId: randomUUID(),
+        requestId: message.requestId + REDEEM_SUFFIX,
+        signals: {}, // counted with the original request; nothing new was observed since
         approval: create(ApprovalSchema, { caseId: first.caseId }),
       });
+      return { ...redeemed, case: seen, caseState, original: first };
     }
-    return { ...first, caseState: caseStateName(closed.state), reason: describeClosed(closed) };
+    return { ...first, case: seen, caseState, reason: closingReason(seen) };
   }
 
   /**
-   * waitForCase resolves to the case once it has left OPEN (approved, rejected, resolved or
-   * expired), or to undefined when `timeoutMs` passes or `signal` aborts first. It subscribes to
-   * WatchCases (filtered by `tenantId`) first, then reads the case, so an acknowledgement that
-   * happened before the stream started is not missed; it re-reads the case every `pollMs`. The
-   * stream is cancelled before it resolves. Rejects with an AgateError when agate refuses to show
-   * the case (NOT_FOUND, PERMISSION_DENIED, ...); a PDP that does not answer is waited for.
+   * waitForCase resolves once the case has left OPEN (approved, rejected, resolved or expired),
+   * with the case; when `timeoutMs` (default 300000) passes or `signal` aborts first, with the
+   * case as last seen (still OPEN), or undefined if agate never answered. It subscribes to
+   * WatchCases (filtered by `tenantId`) first and reads the case after, so an acknowledgement
+   * before the subscription is seen by the read and one after it by the stream; it reads the case
+   * again after 1 s, 2 s, 4 s, ... (at most every 15 s), at once when the stream dropped events,
+   * and subscribes again when the stream ends. Every stream is cancelled before it resolves.
+   * Rejects with the AgateError of a GetCase that agate refuses (NOT_FOUND, PERMISSION_DENIED,
+   * ...); a PDP that does not answer is waited for.
    */
   waitForCase(caseId: string, options: WaitOptions = {}): Promise<Case | undefined> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_GATE_TIMEOUT_MS;
-    const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
-    const signal = options.signal;
+    const { signal } = options;
+    const watchRequest = create(WatchCasesRequestSchema, { tenantId: options.tenantId ?? "" });
+    const readTimeoutMs = Math.max(this.deadlineMs, 1_000);
     return new Promise<Case | undefined>((resolve, reject) => {
       let settled = false;
-      let pollTimer: NodeJS.Timeout | undefined;
-      const stream = this.grpc.makeServerStreamRequest(
-        methods.watchCases.path,
-        methods.watchCases.serializeRequest,
-        methods.watchCases.deserializeResponse,
-        create(WatchCasesRequestSchema, { tenantId: options.tenantId ?? "" }),
-        this.metadata(),
-        {},
-      );
-      const settle = (result: Case | undefined, error?: unknown): void => {
+      let last: Case | undefined;
+      let stream: grpc.ClientReadableStream<CaseEvent> | undefined;
+      let recheck: NodeJS.Timeout | undefined;
+      let interval = RECHECK_FIRST_MS;
+      const settle = (error?: unknown): void => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
-        clearTimeout(pollTimer);
+        clearTimeout(recheck);
         signal?.removeEventListener("abort", onAbort);
-        stream.cancel();
+        stream?.cancel();
         if (error !== undefined) reject(error);
-        else resolve(result);
+        else resolve(last);
       };
-      const onAbort = (): void => settle(undefined);
-      const check = (): void => {
-        this.getCase(caseId).then(
-          (c) => {
-            if (c.state !== CaseState.OPEN) settle(c);
+      const onAbort = (): void => settle();
+      const see = (c: Case): void => {
+        last = c;
+        if (c.state !== CaseState.OPEN) settle();
+      };
+      const subscribe = (): void => {
+        const s = this.grpc.makeServerStreamRequest(
+          methods.watchCases.path,
+          methods.watchCases.serializeRequest,
+          methods.watchCases.deserializeResponse,
+          watchRequest,
+          this.metadata(),
+          {},
+        );
+        stream = s;
+        s.on("data", (event: CaseEvent) => {
+          if (event.case?.id === caseId) see(event.case);
+          if (event.dropped > 0n && !settled) look(); // this case's event may be among them
+        });
+        const ended = (): void => {
+          if (stream === s) stream = undefined; // subscribe again at the next look
+        };
+        s.on("error", ended); // also CANCELLED, once settled
+        s.on("end", ended);
+      };
+      const look = (): void => {
+        if (stream === undefined) subscribe();
+        this.unary(methods.getCase, create(GetCaseRequestSchema, { caseId }), "getCase", this.metadata(), readTimeoutMs).then(
+          (response) => {
+            if (!settled && response.case) see(response.case);
           },
-          (e: unknown) => {
-            if (e instanceof AgateError && statusOutcome(e.code) === "error") settle(undefined, e);
-            // No answer: keep waiting; the next poll or an event may get through.
+          (e: AgateError) => {
+            if (statusOutcome(e.code) === "error") settle(e); // no answer: look again later
           },
         );
       };
-      const poll = (): void => {
-        if (settled) return;
-        check();
-        pollTimer = setTimeout(poll, pollMs);
+      const lookLater = (): void => {
+        recheck = setTimeout(() => {
+          look();
+          lookLater();
+        }, interval);
+        interval = Math.min(interval * 2, RECHECK_MAX_MS);
       };
-      const deadline = setTimeout(() => settle(undefined), timeoutMs);
-      stream.on("data", (event: CaseEvent) => {
-        if (event.case?.id === caseId && event.case.state !== CaseState.OPEN) settle(event.case);
-        else if (event.dropped > 0n) check();
-      });
-      // The stream ends with CANCELLED when settled; before that, a broken stream leaves polling.
-      stream.on("error", () => {});
-      if (signal?.aborted) return settle(undefined);
+      const deadline = setTimeout(() => settle(), Math.min(timeoutMs, 2 ** 31 - 1));
+      if (signal?.aborted) return settle();
       signal?.addEventListener("abort", onAbort);
-      poll();
+      look();
+      lookLater();
     });
   }
 
   /** getCase reads one case. Rejects with an AgateError on any non-OK status (NOT_FOUND, ...). */
-  async getCase(caseId: string): Promise<Case> {
-    const response = await this.unary(methods.getCase, create(GetCaseRequestSchema, { caseId }), "getCase");
+  async getCase(caseId: string, options: { timeoutMs?: number } = {}): Promise<Case> {
+    const request = create(GetCaseRequestSchema, { caseId });
+    const response = await this.unary(methods.getCase, request, "getCase", this.metadata(), options.timeoutMs);
     if (!response.case) throw new AgateError(grpc.status.INTERNAL, "GetCase answered without a case", "agate misbehaved");
     return response.case;
   }
 
   /**
-   * acknowledge records a human decision on an open case and resolves to the case after it.
+   * acknowledge records a person's decision on an open case and resolves to the case after it.
    * Rejects with an AgateError: PERMISSION_DENIED (not the lane's owner, backup or fallback),
    * NOT_FOUND, FAILED_PRECONDITION (already closed), or a status meaning agate did not answer.
    */
@@ -305,13 +348,8 @@ export class Client {
     }
     const metadata = this.metadata();
     if (options.approver) metadata.set("x-agate-approver", options.approver);
-    const request = create(AcknowledgeRequestSchema, {
-      caseId,
-      decision: wire,
-      approver: options.approver ?? "",
-      comment: options.comment ?? "",
-    });
-    const response = await this.unary(methods.acknowledge, request, "acknowledge", metadata);
+    const request = create(AcknowledgeRequestSchema, { caseId, decision: wire, comment: options.comment ?? "" });
+    const response = await this.unary(methods.acknowledge, request, "acknowledge", metadata, options.timeoutMs);
     if (!response.case) {
       throw new AgateError(grpc.status.INTERNAL, "Acknowledge answered without a case", "agate misbehaved");
     }
@@ -352,7 +390,7 @@ export class Client {
   private async evaluateMessage(request: EvaluateRequest): Promise<Decision> {
     let response: EvaluateResponse;
     try {
-      response = await this.unary(methods.evaluate, request, "evaluate");
+      response = await this.unary(methods.evaluate, request, "evaluate", this.metadata(), this.deadlineMs);
     } catch (e) {
       if (!(e instanceof AgateError)) throw e;
       if (statusOutcome(e.code) === "error") {
@@ -368,11 +406,12 @@ export class Client {
           failedOpen: !closed,
           reason: `agate did not answer (${e.codeName}: ${e.details}); failing ${closed ? "closed" : "open"}`,
         }),
+        request.requestId,
       );
     }
     this.count.ok++;
     if (response.verdict !== Verdict.ALLOW) this.count.escalated++;
-    return toDecision(response);
+    return toDecision(response, request.requestId);
   }
 
   private metadata(): grpc.Metadata {
@@ -381,12 +420,13 @@ export class Client {
     return metadata;
   }
 
-  // unary makes one call with the client's deadline; every non-OK status rejects as an AgateError.
+  // unary makes one call with a deadline; every non-OK status rejects as an AgateError.
   private unary<I extends DescMessage, O extends DescMessage>(
     method: RpcMethod<I, O>,
     request: MessageShape<I>,
     what: string,
     metadata: grpc.Metadata = this.metadata(),
+    timeoutMs: number = CALL_TIMEOUT_MS,
   ): Promise<MessageShape<O>> {
     return new Promise((resolve, reject) => {
       this.grpc.makeUnaryRequest(
@@ -395,7 +435,7 @@ export class Client {
         method.deserializeResponse,
         request,
         metadata,
-        { deadline: Date.now() + this.deadlineMs },
+        { deadline: Date.now() + timeoutMs },
         (error, response) => {
           if (error) {
             const verb = statusOutcome(error.code) === "error" ? "refused" : "did not answer";
@@ -409,10 +449,14 @@ export class Client {
   }
 }
 
-function describeClosed(c: Case): string {
+// closingReason says how a case ended without an approval, and what to do next (the Python
+// SDK's words, so logs read the same).
+function closingReason(c: Case): string {
+  if (c.state === CaseState.EXPIRED) {
+    return `case ${c.id} expired at its SLA deadline with no decision; the request is void: resubmit it with a new request_id`;
+  }
   const last = c.history[c.history.length - 1];
-  const state = caseStateName(c.state).toLowerCase();
-  let text = `case ${c.id} was ${state}`;
+  let text = `case ${c.id} was ${caseStateName(c.state).toLowerCase()}`;
   if (last?.actor) text += ` by ${last.actor}`;
   if (last?.comment) text += `: ${last.comment}`;
   return text;

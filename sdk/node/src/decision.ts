@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { CaseState, type EvaluateResponse, Verdict } from "./gen/agate/v1/agate_pb.js";
+import { type Case, CaseState, type EvaluateResponse, Verdict } from "./gen/agate/v1/agate_pb.js";
 
 /** A verdict by its short name, as the matrix and the CLI spell it. */
 export type VerdictName = "UNSPECIFIED" | "ALLOW" | "PARK_ITEM" | "HOLD" | "SAFE_MODE" | "BLOCK" | "DENY";
@@ -44,11 +44,19 @@ export const REDEEMABLE_VERDICTS: ReadonlySet<VerdictName> = new Set(["HOLD", "P
 
 /**
  * Decision is agate's answer to one Evaluate call, or the client's synthetic answer when agate did
- * not answer (`failedClosed` / `failedOpen`). Only `verdict === "ALLOW"` means go ahead.
+ * not answer (`failedClosed` / `failedOpen`). Only `allowed` (verdict "ALLOW") means go ahead.
+ * Immutable; do not modify `response`.
  */
 export interface Decision {
   /** What the agent must do: "ALLOW" (go ahead) or a refusal ("HOLD", "BLOCK", ...). */
   readonly verdict: VerdictName;
+  /** True only for ALLOW: the action may go ahead. */
+  readonly allowed: boolean;
+  /**
+   * The request_id that was sent (generated when the request had none); evaluating the same
+   * request with it again returns the same decision (agate's idempotency).
+   */
+  readonly requestId: string;
   /** The case opened or joined for the winning lane; "" for ALLOW and synthetic decisions. */
   readonly caseId: string;
   /** The winning lane ("" for ALLOW). */
@@ -59,24 +67,30 @@ export interface Decision {
   readonly slaDeadline: Date | undefined;
   /** What the agent must do meanwhile, from the matrix. */
   readonly agentAction: string;
-  /** Why, when that is not plain from the fired triggers (a refused redemption, failing closed, ...). */
+  /** Why, when the fired triggers do not say it: a failure mode, a redemption, how a case ended. */
   readonly reason: string;
   /** True when agate did not answer and this HOLD is the client's (failureMode "closed"). */
   readonly failedClosed: boolean;
   /** True when agate did not answer and this ALLOW is the client's (failureMode "open"). */
   readonly failedOpen: boolean;
-  /** True when `gate()` gave up waiting for the case: this is the original refusal (fail closed). */
+  /** gate() only: it stopped waiting at its timeout (or signal); this is the original refusal. */
   readonly timedOut: boolean;
-  /** Set by `gate()` when it saw the case close without approval (REJECTED, EXPIRED, RESOLVED). */
+  /** gate() only: the case's last seen state ("APPROVED", "REJECTED", "EXPIRED", "RESOLVED", "OPEN"). */
   readonly caseState?: CaseStateName;
+  /** gate() only: the case as last seen (state, history, current owner). */
+  readonly case?: Case;
+  /** gate() only, on a redemption: the refusal that opened the case. */
+  readonly original?: Decision;
   /** The full response (fired triggers, missing evidence, backup, ...). */
   readonly response: EvaluateResponse;
 }
 
-/** toDecision wraps a response (from agate or synthetic) as a Decision. */
-export function toDecision(response: EvaluateResponse): Decision {
+/** toDecision wraps a response (from agate or synthetic) to the request `requestId` as a Decision. */
+export function toDecision(response: EvaluateResponse, requestId: string): Decision {
   return {
     verdict: verdictName(response.verdict),
+    allowed: response.verdict === Verdict.ALLOW,
+    requestId,
     caseId: response.caseId,
     lane: response.lane,
     owner: response.owner,

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import { Client, create, pb } from "../dist/index.js";
 import { startAgateServer } from "../dist/testing.js";
 import { allowRequest, approve, blockRequest, freePort, startFake } from "./helpers.mjs";
@@ -9,7 +10,6 @@ import { allowRequest, approve, blockRequest, freePort, startFake } from "./help
 // No test here may depend on timing: waits are generous and only bound a hang (test timeout).
 const HANG = { timeout: 120_000 };
 const LONG = 90_000;
-const NO_POLL = 3_600_000; // leaves the WatchCases stream and the first GetCase as the only paths
 
 let server;
 let client;
@@ -43,7 +43,7 @@ describe("gate", () => {
 
   it("waits for an approval given while it waits, then redeems it: ALLOW once", HANG, async () => {
     const request = blockRequest("g-approve", "order-g1");
-    const gated = client.gate(request, { timeoutMs: LONG, pollMs: NO_POLL });
+    const gated = client.gate(request, { timeoutMs: LONG });
     const { caseId } = await client.evaluate(request); // the same request_id: the same case
     await sleep(200);
     await approve(client, caseId);
@@ -52,8 +52,17 @@ describe("gate", () => {
     assert.equal(d.caseId, caseId);
     assert.match(d.reason, /approved by finance-approver in case .*; redeemed once/);
     assert.equal(d.timedOut, false);
+    assert.equal(d.requestId, "g-approve:redeem");
+    assert.equal(d.caseState, "APPROVED");
+    assert.equal(d.original.verdict, "BLOCK");
+    assert.equal(d.original.caseId, caseId);
     assert.equal((await client.getCase(caseId)).redeemed, true);
-    // Once: naming the case again is evaluated normally.
+    // A retried gate (the same request_id) resumes: the redemption is replayed, not spent twice.
+    const retried = await client.gate(request, { timeoutMs: LONG });
+    assert.equal(retried.verdict, "ALLOW");
+    assert.equal(retried.response.replayed, true);
+    assert.equal(retried.response.decisionId, d.response.decisionId);
+    // Once: naming the case again in a new request is evaluated normally.
     const again = await client.evaluate({ ...blockRequest("g-approve-2", "order-g1"), approval: { case_id: caseId } });
     assert.equal(again.verdict, "BLOCK");
     assert.match(again.reason, /already redeemed/);
@@ -63,7 +72,7 @@ describe("gate", () => {
     const request = blockRequest("g-early", "order-g2");
     const first = await client.evaluate(request);
     await approve(client, first.caseId);
-    const d = await client.gate(request, { timeoutMs: LONG, pollMs: NO_POLL });
+    const d = await client.gate(request, { timeoutMs: LONG });
     assert.equal(d.verdict, "ALLOW");
     assert.equal(d.caseId, first.caseId);
   });
@@ -86,6 +95,7 @@ describe("gate", () => {
     assert.equal(d.verdict, "BLOCK");
     assert.equal(d.timedOut, true);
     assert.equal(d.caseState, "OPEN");
+    assert.equal(d.case.id, d.caseId);
     assert.equal((await client.getCase(d.caseId)).state, pb.CaseState.OPEN);
   });
 
@@ -109,17 +119,19 @@ describe("gate", () => {
   });
 });
 
-describe("gate's subscription, against a fake agate", () => {
+describe("gate against a fake agate", () => {
+  const caseOf = (state) => create(pb.CaseSchema, { id: "case_1", state, tenantId: "acme" });
+  const evaluate = (order) => (call, callback) => {
+    order.push(call.request.approval ? `redeem:${call.request.approval.caseId}` : "evaluate");
+    const verdict = call.request.approval ? pb.Verdict.ALLOW : pb.Verdict.BLOCK;
+    callback(null, create(pb.EvaluateResponseSchema, { verdict, caseId: "case_1" }));
+  };
+
   it("subscribes with the tenant filter before reading the case, learns the approval from the stream, then cancels it", HANG, async () => {
     const order = [];
     let watch;
-    const caseOf = (state) => create(pb.CaseSchema, { id: "case_1", state, tenantId: "acme" });
     const fake = await startFake({
-      evaluate: (call, callback) => {
-        order.push(call.request.approval ? `redeem:${call.request.approval.caseId}` : "evaluate");
-        const verdict = call.request.approval ? pb.Verdict.ALLOW : pb.Verdict.BLOCK;
-        callback(null, create(pb.EvaluateResponseSchema, { verdict, caseId: "case_1", reason: call.request.requestId }));
-      },
+      evaluate: evaluate(order),
       watchCases: (call) => {
         order.push(`watch:${call.request.tenantId}`);
         watch = call;
@@ -127,20 +139,91 @@ describe("gate's subscription, against a fake agate", () => {
       },
       getCase: (call, callback) => {
         order.push("getCase");
-        callback(null, create(pb.GetCaseResponseSchema, { case: caseOf(pb.CaseState.OPEN) }));
+        callback(null, create(pb.GetCaseResponseSchema, { case: caseOf(pb.CaseState.OPEN) })); // only the stream tells
       },
     });
     const c = new Client(fake.target, { deadlineMs: 5000 });
     try {
-      const gated = c.gate(blockRequest("fake-1"), { timeoutMs: LONG, pollMs: NO_POLL });
+      const gated = c.gate({ ...blockRequest("fake-1"), signals: { retry: 1 } }, { timeoutMs: LONG });
       while (!order.includes("getCase")) await sleep(20);
       watch.write(create(pb.CaseEventSchema, { sequence: 1n, case: create(pb.CaseSchema, { id: "other", state: pb.CaseState.APPROVED }) }));
       watch.write(create(pb.CaseEventSchema, { sequence: 2n, case: caseOf(pb.CaseState.APPROVED) }));
       const d = await gated;
       assert.equal(d.verdict, "ALLOW");
-      assert.notEqual(d.reason, "fake-1", "the redemption has a new request_id");
+      assert.equal(d.requestId, "fake-1:redeem");
       while (!order.includes("cancelled")) await sleep(20);
-      assert.deepEqual(order, ["evaluate", "watch:acme", "getCase", "redeem:case_1", "cancelled"]);
+      const at = (step) => order.indexOf(step);
+      assert.equal(at("evaluate"), 0);
+      assert.ok(at("watch:acme") < at("getCase"), order.join());
+      assert.ok(at("getCase") < at("redeem:case_1"), order.join());
+      assert.ok(at("redeem:case_1") < at("cancelled"), order.join());
+      assert.equal(order.filter((s) => s.startsWith("watch")).length, 1);
+    } finally {
+      c.close();
+      await fake.forceStop();
+    }
+  });
+
+  it("subscribes again when the stream ends, and reads the case again later", HANG, async () => {
+    const order = [];
+    let reads = 0;
+    const fake = await startFake({
+      evaluate: evaluate(order),
+      watchCases: (call) => {
+        order.push("watch");
+        call.end(); // a stream that ends at once
+      },
+      getCase: (call, callback) => {
+        reads++;
+        const state = reads === 1 ? pb.CaseState.OPEN : pb.CaseState.APPROVED;
+        callback(null, create(pb.GetCaseResponseSchema, { case: caseOf(state) }));
+      },
+    });
+    const c = new Client(fake.target, { deadlineMs: 5000 });
+    try {
+      const d = await c.gate(blockRequest("fake-2"), { timeoutMs: LONG });
+      assert.equal(d.verdict, "ALLOW");
+      assert.ok(reads >= 2);
+      assert.ok(order.filter((s) => s === "watch").length >= 2, order.join());
+    } finally {
+      c.close();
+      await fake.forceStop();
+    }
+  });
+
+  it("returns the refusal with a reason when agate no longer knows the case", HANG, async () => {
+    const fake = await startFake({
+      evaluate: evaluate([]),
+      watchCases: () => {},
+      getCase: (call, callback) => callback({ code: grpc.status.NOT_FOUND, details: "case case_1: not found" }),
+    });
+    const c = new Client(fake.target, { deadlineMs: 5000 });
+    try {
+      const d = await c.gate(blockRequest("fake-3"), { timeoutMs: LONG });
+      assert.equal(d.verdict, "BLOCK");
+      assert.equal(
+        d.reason,
+        "case case_1 is unknown to agate now (case case_1: not found); resubmit the request with a new request_id",
+      );
+    } finally {
+      c.close();
+      await fake.forceStop();
+    }
+  });
+
+  it("rejects when agate refuses to show the case", HANG, async () => {
+    const fake = await startFake({
+      evaluate: evaluate([]),
+      watchCases: () => {},
+      getCase: (call, callback) => callback({ code: grpc.status.PERMISSION_DENIED, details: "agents may not read cases" }),
+    });
+    const c = new Client(fake.target, { deadlineMs: 5000 });
+    try {
+      await assert.rejects(c.gate(blockRequest("fake-4"), { timeoutMs: LONG }), {
+        name: "AgateError",
+        codeName: "PERMISSION_DENIED",
+        details: "agents may not read cases",
+      });
     } finally {
       c.close();
       await fake.forceStop();
