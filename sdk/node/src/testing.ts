@@ -28,7 +28,7 @@ export interface ServerOptions {
   binary?: string;
   /**
    * The command-line arguments; default `--matrix <matrix> --listen 127.0.0.1:0 --store memory`.
-   * They must listen on one TCP port; port 0 lets the server pick a free one.
+   * They must listen on one TCP port (port 0 lets the server pick a free one) or one Unix socket.
    */
   args?: string[];
   /** The matrix for the default arguments; default {@link EXAMPLE_MATRIX}. */
@@ -39,8 +39,9 @@ export interface ServerOptions {
 
 /** A running server. */
 export interface RunningServer {
-  /** "127.0.0.1:PORT", for `new Client(target)`. */
+  /** "127.0.0.1:PORT" (or "unix:PATH" when it listens there), for `new Client(target)`. */
   readonly target: string;
+  /** The TCP port; 0 on a Unix socket. */
   readonly port: number;
   readonly process: ChildProcess;
   /** Everything the server wrote to stderr so far (its log). */
@@ -104,13 +105,13 @@ export function startAgateServer(options: ServerOptions = {}): Promise<RunningSe
     child.stderr!.on("data", (chunk: string) => {
       stderr += chunk;
       if (started) return;
-      const m = /listening on (127\.0\.0\.1|\[::1\]|localhost):(\d+)/.exec(stderr);
+      const m = /listening on (?:(127\.0\.0\.1|\[::1\]|localhost):(\d+)|(unix:\S+))/.exec(stderr);
       if (!m) return;
       started = true;
       clearTimeout(timer);
-      const port = Number(m[2]);
+      const port = m[3] ? 0 : Number(m[2]);
       resolveStart({
-        target: `${m[1]}:${port}`,
+        target: m[3] ?? `${m[1]}:${port}`,
         port,
         process: child,
         log: () => stderr,
