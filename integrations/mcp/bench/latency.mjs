@@ -3,12 +3,13 @@
 // agate-mcp-gate (stdio both sides, agate-server --store memory), sequentially, interleaved in
 // rounds so both see the same machine. Prints p50 and p99 of each, and of the difference.
 //
-//   node bench/latency.mjs [--calls 5000] [--unix] [--noop]
+//   node bench/latency.mjs [--calls 5000] [--unix] [--noop] [--skip-agate]
 //     --unix: agate on a Unix socket, not TCP; --noop: agate-noop-server (a constant ALLOW), to
-//     tell the proxy and the round trip apart from agate-server's own work.
+//     tell the proxy and the round trip apart from agate-server's own work; --skip-agate: a mapping
+//     with `lookup_order: {evaluate: false}`, the proxy alone.
 import { Client as McpClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXAMPLE_MATRIX, startAgateServer } from "@agate/client/testing";
@@ -31,7 +32,12 @@ async function connect(args) {
   return client;
 }
 const direct = await connect([TOY]);
-const gated = await connect([GATE_CLI, "--agate", agate.target, "--mapping", MAPPING, "--quiet", "--", process.execPath, TOY]);
+let mapping = MAPPING;
+if (process.argv.includes("--skip-agate")) {
+  mapping = join(mkdtempSync(join(tmpdir(), "agate-bench-")), "mapping.yaml");
+  writeFileSync(mapping, "tenant: acme\ntools:\n  lookup_order: {evaluate: false}\n");
+}
+const gated = await connect([GATE_CLI, "--agate", agate.target, "--mapping", mapping, "--quiet", "--", process.execPath, TOY]);
 
 let n = 0;
 const call = (client) => client.callTool({ name: "lookup_order", arguments: { order_id: `o-${n++}` } });
@@ -51,7 +57,7 @@ for (let done = 0; done < calls; done += round) {
 }
 const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 const us = (x) => `${(x / 1000).toFixed(3)} ms`;
-console.log(`tools/call lookup_order over stdio (ALLOW), ${calls} sequential calls each; ${noop ? "agate-noop-server" : "agate-server"} at ${agate.target}`);
+console.log(`tools/call lookup_order over stdio (ALLOW), ${calls} sequential calls each; ${noop ? "agate-noop-server" : "agate-server"} at ${agate.target}${mapping === MAPPING ? "" : ", agate skipped"}`);
 for (const name of ["direct", "gate"]) console.log(`${name.padEnd(7)} p50 ${us(q(samples[name], 0.5))}  p99 ${us(q(samples[name], 0.99))}`);
 console.log(`added   p50 ${us(q(samples.gate, 0.5) - q(samples.direct, 0.5))}  p99 ${us(q(samples.gate, 0.99) - q(samples.direct, 0.99))}`);
 await direct.close();
