@@ -95,6 +95,12 @@ async function main(): Promise<void> {
     return;
   }
   const bridge = await serveStdio({ gate, upstream, log });
+  // The client went away (stdin ended) or we are told to stop: close the upstream too (a stdio
+  // upstream gets its stdin closed, then SIGTERM), then exit.
+  const stop = (): void => void bridge.close();
+  process.stdin.once("end", stop);
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   await bridge.closed;
   process.exit(0);
 }
