@@ -26,6 +26,11 @@ import {
   type EvaluateResponse,
   EvaluateResponseSchema,
   GetCaseRequestSchema,
+  type GetStatsResponse,
+  GetStatsRequestSchema,
+  type ListCasesRequestJson,
+  ListCasesRequestSchema,
+  type ListCasesResponse,
   Verdict,
   WatchCasesRequestSchema,
 } from "./gen/agate/v1/agate_pb.js";
@@ -33,7 +38,7 @@ import { type Decision, REDEEMABLE_VERDICTS, caseStateName, toDecision } from ".
 import { AgateError } from "./errors.js";
 import { methods, type RpcMethod } from "./rpc.js";
 import { statusOutcome } from "./status.js";
-import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, JsonValue, MessageShape } from "@bufbuild/protobuf";
 
 /**
  * A request to evaluate: a generated `EvaluateRequest` message, or the same as a proto3 JSON object
@@ -356,6 +361,49 @@ export class Client {
     return response.case;
   }
 
+  /**
+   * listCases returns one page of cases matching the filter (empty filters match everything),
+   * newest first; pass `nextPageToken` back as `pageToken` for the next page. 5 s deadline.
+   */
+  async listCases(filter: ListCasesRequestJson = {}, options: { timeoutMs?: number } = {}): Promise<ListCasesResponse> {
+    const request = this.decode(ListCasesRequestSchema, filter, "list cases filter");
+    return this.unary(methods.listCases, request, "listCases", this.metadata(), options.timeoutMs);
+  }
+
+  /** stats returns agate's escalation statistics (per trigger: fired, open, approved, ...). 5 s deadline. */
+  async stats(options: { timeoutMs?: number } = {}): Promise<GetStatsResponse> {
+    return this.unary(methods.getStats, create(GetStatsRequestSchema), "getStats", this.metadata(), options.timeoutMs);
+  }
+
+  /**
+   * watchCases yields every case transition from now on (filtered by tenant and lane), until the
+   * caller stops iterating (the stream is then cancelled) or the stream fails (an AgateError).
+   *
+   * Example:
+   *   for await (const event of agate.watchCases({ tenantId: "acme" })) {
+   *     if (event.case?.state === pb.CaseState.APPROVED) break;
+   *   }
+   */
+  async *watchCases(filter: { tenantId?: string; lane?: string } = {}): AsyncGenerator<CaseEvent, void, undefined> {
+    const stream = this.grpc.makeServerStreamRequest(
+      methods.watchCases.path,
+      methods.watchCases.serializeRequest,
+      methods.watchCases.deserializeResponse,
+      create(WatchCasesRequestSchema, { tenantId: filter.tenantId ?? "", lane: filter.lane ?? "" }),
+      this.metadata(),
+      {},
+    );
+    try {
+      for await (const event of stream) yield event as CaseEvent;
+    } catch (e) {
+      const error = e as grpc.ServiceError;
+      const verb = statusOutcome(error.code) === "error" ? "refused" : "did not answer";
+      throw new AgateError(error.code, error.details, `agate ${verb} watchCases`);
+    } finally {
+      stream.cancel();
+    }
+  }
+
   /** counters returns a snapshot of the calls counted so far. */
   counters(): ClientCounters {
     return { ...this.count };
@@ -373,18 +421,24 @@ export class Client {
 
   private toRequest(request: EvaluateInput): EvaluateRequest {
     let message: EvaluateRequest;
-    if (isMessage(request, EvaluateRequestSchema)) {
-      message = request;
-    } else {
-      try {
-        message = fromJson(EvaluateRequestSchema, request);
-      } catch (e) {
-        this.count.error++;
-        throw new AgateError(grpc.status.INVALID_ARGUMENT, (e as Error).message, "cannot encode the request");
-      }
+    try {
+      message = this.decode(EvaluateRequestSchema, request, "request");
+    } catch (e) {
+      this.count.error++;
+      throw e;
     }
     // A shallow copy: the caller's message is not changed.
     return message.requestId ? message : { ...message, requestId: randomUUID() };
+  }
+
+  // decode accepts a message of the schema as is, or its proto3 JSON (either name style).
+  private decode<T extends DescMessage>(schema: T, value: unknown, what: string): MessageShape<T> {
+    if (isMessage(value, schema)) return value;
+    try {
+      return fromJson(schema, value as JsonValue);
+    } catch (e) {
+      throw new AgateError(grpc.status.INVALID_ARGUMENT, (e as Error).message, `cannot encode the ${what}`);
+    }
   }
 
   private async evaluateMessage(request: EvaluateRequest): Promise<Decision> {
