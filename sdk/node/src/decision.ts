@@ -1,3 +1,6 @@
+// Decision: agate's answer to one Evaluate as the SDK returns it (or the client's synthetic one when
+// agate did not answer), and the short names of verdicts and case states. Immutable.
+
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Case, CaseState, type EvaluateResponse, Verdict } from "./gen/agate/v1/agate_pb.js";
 

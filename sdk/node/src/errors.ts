@@ -1,3 +1,6 @@
+// AgateError: how the client rejects when a call itself is wrong (agate refused it, the request
+// cannot be encoded, the options are bad). Verdicts that refuse are never errors: see Decision.
+
 import { type StatusName, statusName } from "./status.js";
 
 // What the caller should do about each refusal; the server's own message says what was wrong.
