@@ -181,7 +181,8 @@ describe("when agate does not answer", () => {
     const stopped = await startAgateServer();
     const c = new Client(stopped.target, { deadlineMs: 500 });
     try {
-      assert.equal((await c.evaluate(allowRequest("stop-1"))).verdict, "ALLOW"); // connected
+      // Connected first (a busy machine may need more than one 500 ms try).
+      for (let i = 0; (await c.evaluate(allowRequest(`stop-warm-${i}`))).verdict !== "ALLOW"; i++);
       stopped.process.kill("SIGSTOP");
       const d = await c.evaluate(allowRequest("stop-2"));
       assert.equal(d.verdict, "HOLD");
