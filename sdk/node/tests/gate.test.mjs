@@ -156,7 +156,7 @@ describe("gate against a fake agate", () => {
       assert.equal(at("evaluate"), 0);
       assert.ok(at("watch:acme") < at("getCase"), order.join());
       assert.ok(at("getCase") < at("redeem:case_1"), order.join());
-      assert.ok(at("redeem:case_1") < at("cancelled"), order.join());
+      assert.ok(at("cancelled") > at("getCase"), order.join()); // before or after the redemption
       assert.equal(order.filter((s) => s.startsWith("watch")).length, 1);
     } finally {
       c.close();
