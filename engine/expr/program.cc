@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/duration.h"
+#include "engine/expr/internal/values.h"
 #include "engine/expr/schema.h"
 #include "engine/expr/syntax.h"
 #include "re2/re2.h"
@@ -58,90 +59,6 @@ enum class Op : uint8_t {
   kList,  // a list literal (only under `in` and size())
 };
 
-enum class VK : uint8_t {
-  kError,
-  kBool,
-  kInt,
-  kUint,
-  kDouble,
-  kString,
-  kNull,
-  kListString,
-  kListDyn,
-  kMapInt,
-  kMapString,
-  kMapDyn,
-  kListLiteral,
-};
-
-using StringList = google::protobuf::RepeatedPtrField<std::string>;
-using IntMap = google::protobuf::Map<std::string, int64_t>;
-using StringMap = google::protobuf::Map<std::string, std::string>;
-
-// A run-time value: small and trivially copyable; strings and containers point into the request
-// or the program.
-struct Val {
-  VK kind = VK::kNull;
-  ErrorCode error = ErrorCode::kNone;
-  int node = -1;  // kError: the failing node; kListLiteral: the list node
-  // The payload `kind` selects (32 bytes in all: Eval returns a Val per node, by value).
-  union {
-    int64_t i = 0;  // kInt
-    bool b;         // kBool
-    uint64_t u;     // kUint
-    double d;       // kDouble
-    const void* p;  // kListString, kListDyn, kMapInt, kMapString, kMapDyn
-  };
-  absl::string_view s;  // kString
-
-  static Val Bool(bool v) {
-    Val x;
-    x.kind = VK::kBool;
-    x.b = v;
-    return x;
-  }
-  static Val Int(int64_t v) {
-    Val x;
-    x.kind = VK::kInt;
-    x.i = v;
-    return x;
-  }
-  static Val Uint(uint64_t v) {
-    Val x;
-    x.kind = VK::kUint;
-    x.u = v;
-    return x;
-  }
-  static Val Double(double v) {
-    Val x;
-    x.kind = VK::kDouble;
-    x.d = v;
-    return x;
-  }
-  static Val String(absl::string_view v) {
-    Val x;
-    x.kind = VK::kString;
-    x.s = v;
-    return x;
-  }
-  static Val Null() { return Val(); }
-  static Val Ptr(VK kind, const void* p) {
-    Val x;
-    x.kind = kind;
-    x.p = p;
-    return x;
-  }
-  static Val Err(ErrorCode code, int node) {
-    Val x;
-    x.kind = VK::kError;
-    x.error = code;
-    x.node = node;
-    return x;
-  }
-  bool is_error() const { return kind == VK::kError; }
-  bool is_number() const { return kind == VK::kInt || kind == VK::kUint || kind == VK::kDouble; }
-};
-
 struct Compiled {
   Op op = Op::kConst;
   Type type = Type::kNull;
@@ -169,87 +86,9 @@ struct CompiledExpr {
 
 namespace {
 
-constexpr double kTwo63 = 9223372036854775808.0;
-constexpr double kTwo64 = 18446744073709551616.0;
-
 bool IsNumeric(Type t) { return t == Type::kInt || t == Type::kUint || t == Type::kDouble; }
 bool IsMap(Type t) { return t == Type::kMapInt || t == Type::kMapString || t == Type::kMapDyn; }
 bool IsList(Type t) { return t == Type::kListString || t == Type::kListDyn; }
-
-// ---------------------------------------------------------------------------------------------
-// Exact numeric comparison across int, uint and double (CEL's rules).
-
-enum class Order { kLess, kEqual, kGreater, kUnordered };
-
-Order Cmp(int64_t a, int64_t b) {
-  return a < b ? Order::kLess : a > b ? Order::kGreater : Order::kEqual;
-}
-Order Cmp(uint64_t a, uint64_t b) {
-  return a < b ? Order::kLess : a > b ? Order::kGreater : Order::kEqual;
-}
-Order Cmp(double a, double b) {
-  if (std::isnan(a) || std::isnan(b)) return Order::kUnordered;
-  return a < b ? Order::kLess : a > b ? Order::kGreater : Order::kEqual;
-}
-Order Cmp(int64_t a, uint64_t b) {
-  if (a < 0) return Order::kLess;
-  return Cmp(static_cast<uint64_t>(a), b);
-}
-Order Flip(Order o) {
-  return o == Order::kLess ? Order::kGreater : o == Order::kGreater ? Order::kLess : o;
-}
-Order Cmp(int64_t a, double b) {
-  if (std::isnan(b)) return Order::kUnordered;
-  if (b >= kTwo63) return Order::kLess;
-  if (b < -kTwo63) return Order::kGreater;
-  const double t = std::trunc(b);
-  const Order o = Cmp(a, static_cast<int64_t>(t));
-  if (o != Order::kEqual) return o;
-  return b > t ? Order::kLess : b < t ? Order::kGreater : Order::kEqual;
-}
-Order Cmp(uint64_t a, double b) {
-  if (std::isnan(b)) return Order::kUnordered;
-  if (b >= kTwo64) return Order::kLess;
-  if (b < 0) return Order::kGreater;
-  const double t = std::trunc(b);
-  const Order o = Cmp(a, static_cast<uint64_t>(t));
-  if (o != Order::kEqual) return o;
-  return b > t ? Order::kLess : Order::kEqual;
-}
-
-Order CompareNumbers(const Val& x, const Val& y) {
-  switch (x.kind) {
-    case VK::kInt:
-      if (y.kind == VK::kInt) return Cmp(x.i, y.i);
-      if (y.kind == VK::kUint) return Cmp(x.i, y.u);
-      return Cmp(x.i, y.d);
-    case VK::kUint:
-      if (y.kind == VK::kInt) return Flip(Cmp(y.i, x.u));
-      if (y.kind == VK::kUint) return Cmp(x.u, y.u);
-      return Cmp(x.u, y.d);
-    default:
-      if (y.kind == VK::kInt) return Flip(Cmp(y.i, x.d));
-      if (y.kind == VK::kUint) return Flip(Cmp(y.u, x.d));
-      return Cmp(x.d, y.d);
-  }
-}
-
-Val FromProto(const google::protobuf::Value& v) {
-  switch (v.kind_case()) {
-    case google::protobuf::Value::kNumberValue:
-      return Val::Double(v.number_value());
-    case google::protobuf::Value::kStringValue:
-      return Val::String(v.string_value());
-    case google::protobuf::Value::kBoolValue:
-      return Val::Bool(v.bool_value());
-    case google::protobuf::Value::kListValue:
-      return Val::Ptr(VK::kListDyn, &v.list_value());
-    case google::protobuf::Value::kStructValue:
-      return Val::Ptr(VK::kMapDyn, &v.struct_value());
-    default:
-      return Val::Null();
-  }
-}
 
 size_t CodePoints(absl::string_view s) {
   size_t n = 0;
@@ -1650,56 +1489,6 @@ class Analysis {
   CompiledExpr& e_;
   std::vector<Issue>& warnings_;
 };
-
-void ToProto(const Val& v, google::protobuf::Value* out) {
-  switch (v.kind) {
-    case VK::kBool:
-      out->set_bool_value(v.b);
-      break;
-    case VK::kInt:
-      out->set_number_value(static_cast<double>(v.i));
-      break;
-    case VK::kUint:
-      out->set_number_value(static_cast<double>(v.u));
-      break;
-    case VK::kDouble:
-      out->set_number_value(v.d);
-      break;
-    case VK::kString:
-      out->set_string_value(std::string(v.s));
-      break;
-    case VK::kListString: {
-      auto* list = out->mutable_list_value();
-      for (const std::string& s : *static_cast<const StringList*>(v.p)) {
-        list->add_values()->set_string_value(s);
-      }
-      break;
-    }
-    case VK::kListDyn:
-      *out->mutable_list_value() = *static_cast<const google::protobuf::ListValue*>(v.p);
-      break;
-    case VK::kMapDyn:
-      *out->mutable_struct_value() = *static_cast<const google::protobuf::Struct*>(v.p);
-      break;
-    case VK::kMapInt: {
-      auto* fields = out->mutable_struct_value()->mutable_fields();
-      for (const auto& [k, n] : *static_cast<const IntMap*>(v.p)) {
-        (*fields)[k].set_number_value(static_cast<double>(n));
-      }
-      break;
-    }
-    case VK::kMapString: {
-      auto* fields = out->mutable_struct_value()->mutable_fields();
-      for (const auto& [k, s] : *static_cast<const StringMap*>(v.p)) {
-        (*fields)[k].set_string_value(s);
-      }
-      break;
-    }
-    default:
-      out->set_null_value(google::protobuf::NULL_VALUE);
-      break;
-  }
-}
 
 }  // namespace
 }  // namespace internal
