@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/duration.h"
+#include "engine/expr/internal/compiled.h"
 #include "engine/expr/internal/values.h"
 #include "engine/expr/schema.h"
 #include "engine/expr/syntax.h"
@@ -19,70 +20,6 @@
 
 namespace agate::engine::expr {
 namespace internal {
-
-// What a node does at run time.
-enum class Op : uint8_t {
-  kConst,
-  kField,      // read a request field
-  kMapGet,     // a[0] is a map (or dyn); key: `key` when has_key, else a[1]
-  kListIndex,  // a[0][a[1]]
-  kDynIndex,   // a[0][a[1]] on a dyn value: list or map at run time
-  kNot,
-  kNeg,
-  kAnd,
-  kOr,
-  kTernary,
-  kEq,
-  kNe,
-  kLt,
-  kLe,
-  kGt,
-  kGe,
-  kAdd,
-  kSub,
-  kMul,
-  kDiv,
-  kMod,
-  kIn,
-  kHasField,
-  kHasKey,  // key in a[0]
-  kSize,
-  kContains,
-  kStartsWith,
-  kEndsWith,
-  kMatches,
-  kToInt,
-  kToUint,
-  kToDouble,
-  kToString,
-  kCount,
-  kList,  // a list literal (only under `in` and size())
-};
-
-struct Compiled {
-  Op op = Op::kConst;
-  Type type = Type::kNull;
-  Field field = Field::kNone;
-  std::vector<int> a;  // operand nodes
-  bool has_key = false;
-  std::string key;  // kMapGet/kHasKey constant key; kCount signal
-  absl::Duration window;
-  std::unique_ptr<RE2> regex;
-  Val constant;
-  std::unique_ptr<absl::flat_hash_set<std::string>> string_set;  // kIn over a constant list
-  bool can_error = true;
-};
-
-struct CompiledExpr {
-  std::string source;
-  Ast ast;
-  std::vector<Compiled> nodes;     // parallel to ast.nodes
-  std::vector<std::string> texts;  // canonical source text per node
-  std::vector<std::string> fields;
-  std::vector<int> reads;  // nodes Observe reports, in source order
-  std::optional<bool> constant;
-  std::optional<std::vector<std::string>> action_types;
-};
 
 namespace {
 
