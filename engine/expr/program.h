@@ -102,7 +102,7 @@ class Outcome {
 struct CompileResult;
 
 namespace internal {
-struct CompiledExpr;  // the checked, lowered expression; defined in program.cc
+struct CompiledExpr;  // the checked, lowered expression; defined in internal/compiled.h
 }  // namespace internal
 
 // A compiled condition. Immutable after Compile; thread-safe.
