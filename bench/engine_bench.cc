@@ -18,10 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "engine/evaluator.h"
-#include "engine/idempotency.h"
+#include "service/idempotency.h"
 #include "engine/matrix.h"
-#include "engine/signal_counter.h"
-#include "server/service.h"
+#include "cases/decider.h"
+#include "cases/signal_counter.h"
+#include "service/service.h"
 
 namespace agate::engine {
 namespace {
@@ -50,10 +51,10 @@ Request AllowRequest() {
 }
 
 void BM_EvaluateAllow(benchmark::State& state) {
-  Evaluator evaluator(Bundled());
+  const std::shared_ptr<const Matrix> matrix = Bundled();
   const Request request = AllowRequest();
   for (auto _ : state) {
-    Decision d = evaluator.Evaluate(request);
+    Decision d = Evaluate(matrix, request, RealClock().Now());
     benchmark::DoNotOptimize(d);
   }
 }
@@ -61,19 +62,19 @@ BENCHMARK(BM_EvaluateAllow);
 
 // Fires customer (low confidence), policy (discount 35%) and financial (irreversible, $300).
 void BM_EvaluateThreeLanes(benchmark::State& state) {
-  Evaluator evaluator(Bundled());
+  const std::shared_ptr<const Matrix> matrix = Bundled();
   Request request = AllowRequest();
   request.mutable_model()->set_confidence(0.5);
   request.mutable_action()->set_type("discount");
   request.mutable_action()->set_irreversible(true);
   request.mutable_action()->set_amount(300);
   (*request.mutable_attributes()->mutable_fields())["discount_pct"].set_number_value(35);
-  if (evaluator.Evaluate(request).fired.size() != 3) {
+  if (Evaluate(matrix, request, RealClock().Now()).fired.size() != 3) {
     state.SkipWithError("request does not fire three lanes");
     return;
   }
   for (auto _ : state) {
-    Decision d = evaluator.Evaluate(request);
+    Decision d = Evaluate(matrix, request, RealClock().Now());
     benchmark::DoNotOptimize(d);
   }
 }
@@ -81,23 +82,35 @@ BENCHMARK(BM_EvaluateThreeLanes);
 
 // The engine as the server runs it: count() reads the sliding-window counter.
 void BM_EvaluateAllowWithSignalCounter(benchmark::State& state) {
-  SlidingWindowCounter counter(RealClock());
-  Evaluator evaluator(Bundled(), RealClock(), &counter);
+  cases::SlidingWindowCounter counter(RealClock());
+  const std::shared_ptr<const Matrix> matrix = Bundled();
   const Request request = AllowRequest();
   for (auto _ : state) {
-    Decision d = evaluator.Evaluate(request);
+    Decision d = Evaluate(matrix, request, RealClock().Now(), {.counter = &counter});
     benchmark::DoNotOptimize(d);
   }
 }
 BENCHMARK(BM_EvaluateAllowWithSignalCounter);
+
+// The whole decision path (cases/decider.h) for an ALLOW: count the signals, evaluate, settle
+// against the cases (nothing open).
+void BM_DecideAllow(benchmark::State& state) {
+  std::unique_ptr<cases::Decider> decider = *cases::Decider::Create(Bundled(), RealClock());
+  const Request request = AllowRequest();
+  for (auto _ : state) {
+    absl::StatusOr<Decision> d = decider->Decide(request);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_DecideAllow);
 
 // The idempotency path's parts, to see where the Service's time over the bare engine goes: the
 // key and the request digest (deterministic serialization + SHA-256) ...
 void BM_IdempotencyKeyAndDigest(benchmark::State& state) {
   const Request request = AllowRequest();
   for (auto _ : state) {
-    std::string key = IdempotencyKey(request);
-    std::string digest = RequestDigest(request);
+    std::string key = service::IdempotencyKey(request);
+    std::string digest = service::RequestDigest(request);
     benchmark::DoNotOptimize(key);
     benchmark::DoNotOptimize(digest);
   }
@@ -140,14 +153,16 @@ class TailCounters {
 // pages between them go cold (the time asleep is not counted; 50,000 calls, ~6 s).
 void BM_IdempotencyFindInsertFull(benchmark::State& state) {
   const auto pause = std::chrono::microseconds(state.range(0));
-  IdempotencyCache cache(RealClock());
+  std::unique_ptr<service::IdempotencyCache> owned = *service::IdempotencyCache::Create(RealClock());
+  service::IdempotencyCache& cache = *owned;
   Request request = AllowRequest();
   v1::EvaluateResponse response;
   response.set_verdict(v1::VERDICT_ALLOW);
   response.set_decision_id("01M8NRM5G0F1RX818000000001");
   response.set_matrix_version("1");
   const std::string bytes = response.SerializeAsString();
-  const std::string digest = RequestDigest(request);
+  const std::string digest = service::RequestDigest(request);
+  std::string found;
   uint64_t n = 0;
   auto next_key = [&] { return absl::StrCat("t1", absl::string_view("\0", 1), "bench-", ++n); };
   for (int i = 0; i < 200'000; ++i) cache.Insert(next_key(), digest, bytes, absl::Now());
@@ -156,7 +171,7 @@ void BM_IdempotencyFindInsertFull(benchmark::State& state) {
     if (pause.count() > 0) std::this_thread::sleep_for(pause);
     const std::string key = next_key();
     tail.Start();
-    if (cache.Find(key, digest, &response) != IdempotencyCache::kMiss) std::abort();
+    if (cache.Find(key, digest, &found) != service::IdempotencyCache::kMiss) std::abort();
     if (!cache.Insert(key, digest, bytes, absl::Now())) std::abort();
     state.SetIterationTime(tail.Stop());
   }
@@ -186,7 +201,8 @@ class UniqueIds {
 // range(1) is 1, a SAFE_MODE case in force on another workflow (the ALLOW path then takes a
 // reader lock). Memory store: no disk.
 void BM_ServiceEvaluateAllow(benchmark::State& state) {
-  server::Service service(Bundled());
+  std::unique_ptr<service::Service> owned = *service::Service::Create(Bundled());
+  service::Service& service = *owned;
   v1::EvaluateResponse response;
   for (int64_t i = 0; i < state.range(0); ++i) {
     Request hold = AllowRequest();
@@ -221,7 +237,8 @@ BENCHMARK(BM_ServiceEvaluateAllow)->Args({0, 0})->Args({10000, 0})->Args({10000,
 
 // The same request again: answered from the idempotency cache.
 void BM_ServiceEvaluateReplay(benchmark::State& state) {
-  server::Service service(Bundled());
+  std::unique_ptr<service::Service> owned = *service::Service::Create(Bundled());
+  service::Service& service = *owned;
   v1::EvaluateResponse response;
   const Request request = AllowRequest();
   if (!service.Evaluate(request, &response).ok()) std::abort();
@@ -245,10 +262,12 @@ void BM_ServiceEvaluateDurable(benchmark::State& state) {
     auto sqlite = store::SqliteStore::Open({.dir = dir});
     auto log = store::DecisionLog::Open({.dir = std::string(dir) + "/decisions"});
     if (!sqlite.ok() || !log.ok()) std::abort();
-    server::ServiceOptions options;
+    service::ServiceOptions options;
     options.store = sqlite->get();
     options.decision_log = log->get();
-    server::Service service(Bundled(), RealClock(), options);
+    std::unique_ptr<service::Service> owned =
+        *service::Service::Create(Bundled(), RealClock(), options);
+    service::Service& service = *owned;
     v1::EvaluateResponse response;
     Request request = AllowRequest();
     const bool escalate = state.range(0) == 1;
@@ -297,10 +316,10 @@ std::shared_ptr<const Matrix> Generated(int n, bool indexed) {
 
 // range(0) triggers, range(1) indexed or not; an ALLOW request whose type no rule names.
 void BM_EvaluateAllowGenerated(benchmark::State& state) {
-  Evaluator evaluator(Generated(static_cast<int>(state.range(0)), state.range(1) == 1));
+  const std::shared_ptr<const Matrix> matrix = Generated(static_cast<int>(state.range(0)), state.range(1) == 1);
   const Request request = AllowRequest();
   for (auto _ : state) {
-    Decision d = evaluator.Evaluate(request);
+    Decision d = Evaluate(matrix, request, RealClock().Now());
     benchmark::DoNotOptimize(d);
   }
   state.SetLabel(state.range(1) == 1 ? "indexed" : "unindexed");
@@ -317,12 +336,12 @@ BENCHMARK(BM_EvaluateAllowGenerated)
 
 // The same with a request of a type one rule names (that rule is evaluated, and does not fire).
 void BM_EvaluateTypedGenerated(benchmark::State& state) {
-  Evaluator evaluator(Generated(static_cast<int>(state.range(0)), true));
+  const std::shared_ptr<const Matrix> matrix = Generated(static_cast<int>(state.range(0)), true);
   Request request = AllowRequest();
   request.mutable_action()->set_type("op_9");
   request.mutable_action()->set_amount(1);
   for (auto _ : state) {
-    Decision d = evaluator.Evaluate(request);
+    Decision d = Evaluate(matrix, request, RealClock().Now());
     benchmark::DoNotOptimize(d);
   }
 }

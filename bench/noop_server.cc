@@ -13,7 +13,7 @@
 #include "agate/v1/agate.grpc.pb.h"
 #include "common/command_line.h"
 #include "grpcpp/grpcpp.h"
-#include "server/options.h"
+#include "common/listen_address.h"
 
 namespace {
 
@@ -58,10 +58,10 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(1 << 20);
-  std::vector<agate::server::ListenAddress> addresses;
+  std::vector<agate::ListenAddress> addresses;
   std::vector<int> ports(listen.size(), 0);
   for (size_t i = 0; i < listen.size(); ++i) {
-    absl::StatusOr<agate::server::ListenAddress> a = agate::server::ParseListenAddress(listen[i]);
+    absl::StatusOr<agate::ListenAddress> a = agate::ParseListenAddress(listen[i]);
     if (!a.ok()) {
       std::cerr << "agate-noop-server: " << a.status().message() << "\n";
       return 2;

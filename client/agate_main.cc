@@ -14,9 +14,9 @@
 #include "engine/matrix.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
-#include "server/logging.h"
-#include "server/service.h"
-#include "server/status.h"
+#include "common/json_string.h"
+#include "service/service.h"
+#include "client/grpc_status.h"
 #include "store/decision_log.h"
 
 namespace agate::cli {
@@ -54,7 +54,7 @@ std::string ToJson(const google::protobuf::Message& m) {
 
 std::string ErrorLine(const absl::Status& status) {
   return absl::StrCat(R"({"error":{"code":")", absl::StatusCodeToString(status.code()),
-                      R"(","message":")", server::JsonEscape(status.message()), R"("}})");
+                      R"(","message":")", JsonEscape(status.message()), R"("}})");
 }
 
 int Fail(const absl::Status& status) {
@@ -91,7 +91,7 @@ int Eval(const CommandLine& cl) {
   if (offline == cl.Value("server").has_value()) {
     return Usage("eval needs exactly one of --matrix FILE or --server ADDR");
   }
-  std::unique_ptr<server::Service> service;
+  std::unique_ptr<service::Service> service;
   std::unique_ptr<client::Client> remote;
   if (offline) {
     std::vector<engine::Diagnostic> diagnostics;
@@ -103,9 +103,12 @@ int Eval(const CommandLine& cl) {
     if (!matrix.ok()) return 1;
     // Offline, each line is evaluated: sample files reuse request_ids. Cases and count()
     // windows carry from line to line as in the server.
-    server::ServiceOptions options;
+    service::ServiceOptions options;
     options.idempotency.enabled = false;
-    service = std::make_unique<server::Service>(*matrix, engine::RealClock(), options);
+    absl::StatusOr<std::unique_ptr<service::Service>> created =
+        service::Service::Create(*matrix, RealClock(), options);
+    if (!created.ok()) return Fail(created.status());
+    service = *std::move(created);
   } else {
     absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
     if (!c.ok()) return Fail(c.status());
@@ -182,7 +185,7 @@ int Ack(const CommandLine& cl) {
   }
   v1::AcknowledgeResponse response;
   const absl::Status status =
-      server::FromGrpcStatus((*c)->stub().Acknowledge(&context, request, &response));
+      client::FromGrpcStatus((*c)->stub().Acknowledge(&context, request, &response));
   if (!status.ok()) return Fail(status);
   std::cout << ToJson(response.case_()) << std::endl;
   return 0;
@@ -210,7 +213,7 @@ int Cases(const CommandLine& cl) {
     SetDeadline(context, **c);
     v1::ListCasesResponse response;
     const absl::Status status =
-        server::FromGrpcStatus((*c)->stub().ListCases(&context, request, &response));
+        client::FromGrpcStatus((*c)->stub().ListCases(&context, request, &response));
     if (!status.ok()) return Fail(status);
     for (const v1::Case& one : response.cases()) std::cout << ToJson(one) << "\n";
     if (!cl.Has("all") || response.next_page_token().empty()) break;
@@ -245,7 +248,7 @@ int Watch(const CommandLine& cl) {
       break;
     }
   }
-  const absl::Status status = server::FromGrpcStatus(reader->Finish());
+  const absl::Status status = client::FromGrpcStatus(reader->Finish());
   const bool expected_end =
       (*count > 0 && seen >= *count) || status.code() == absl::StatusCode::kDeadlineExceeded;
   return status.ok() || expected_end ? 0 : Fail(status);
@@ -262,7 +265,7 @@ int Stats(const CommandLine& cl) {
   SetDeadline(context, **c);
   v1::GetStatsResponse response;
   const absl::Status status =
-      server::FromGrpcStatus((*c)->stub().GetStats(&context, v1::GetStatsRequest(), &response));
+      client::FromGrpcStatus((*c)->stub().GetStats(&context, v1::GetStatsRequest(), &response));
   if (!status.ok()) return Fail(status);
   if (cl.Has("json")) {
     std::cout << ToJson(response) << std::endl;

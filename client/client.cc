@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "server/status.h"
+#include "client/grpc_status.h"
 
 namespace agate::client {
 
@@ -46,7 +46,7 @@ absl::StatusOr<v1::EvaluateResponse> Client::Evaluate(const v1::EvaluateRequest&
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
   v1::EvaluateResponse response;
-  const absl::Status status = server::FromGrpcStatus(stub_->Evaluate(&context, request, &response));
+  const absl::Status status = FromGrpcStatus(stub_->Evaluate(&context, request, &response));
   if (status.ok()) {
     ok_.fetch_add(1, std::memory_order_relaxed);
     if (response.verdict() != v1::VERDICT_ALLOW) {

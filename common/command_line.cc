@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/duration.h"
+#include "common/duration.h"
 
 namespace agate {
 namespace {
@@ -79,7 +79,7 @@ absl::StatusOr<absl::Duration> CommandLine::Duration(const std::string& flag,
                                                      absl::Duration fallback) const {
   std::optional<std::string> v = Value(flag);
   if (!v.has_value()) return fallback;
-  absl::StatusOr<absl::Duration> d = engine::ParseDuration(*v);
+  absl::StatusOr<absl::Duration> d = ParseDuration(*v);
   if (!d.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", d.status().message()));
   }

@@ -4,16 +4,38 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <new>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace agate {
 
-PageRegion::PageRegion(size_t bytes) : size_(bytes) {
-  if (bytes == 0) return;
+absl::StatusOr<PageRegion> PageRegion::Create(size_t bytes) {
+  PageRegion region;
+  region.size_ = bytes;
+  if (bytes == 0) return region;
   // A region smaller than a huge page, or one mmap refuses, is plain zeroed memory.
-  if (bytes >= kHugePage && Map()) return;
-  data_ = std::calloc(1, bytes);
-  if (data_ == nullptr) throw std::bad_alloc();
+  if (bytes >= kHugePage && region.Map()) return region;
+  region.data_ = std::calloc(1, bytes);
+  if (region.data_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot reserve ", bytes / (1 << 20), " MiB of memory"));
+  }
+  return region;
+}
+
+PageRegion::PageRegion(PageRegion&& other) noexcept { *this = std::move(other); }
+
+PageRegion& PageRegion::operator=(PageRegion&& other) noexcept {
+  if (this == &other) return *this;
+  Release();
+  data_ = std::exchange(other.data_, nullptr);
+  size_ = std::exchange(other.size_, 0);
+  mapping_ = std::exchange(other.mapping_, nullptr);
+  mapping_size_ = std::exchange(other.mapping_size_, 0);
+  advised_ = std::exchange(other.advised_, false);
+  return *this;
 }
 
 bool PageRegion::Map() {
@@ -30,12 +52,17 @@ bool PageRegion::Map() {
   return true;
 }
 
-PageRegion::~PageRegion() {
+PageRegion::~PageRegion() { Release(); }
+
+void PageRegion::Release() {
   if (mapping_ != nullptr) {
     munmap(mapping_, mapping_size_);
   } else {
     std::free(data_);
   }
+  data_ = nullptr;
+  mapping_ = nullptr;
+  size_ = mapping_size_ = 0;
 }
 
 }  // namespace agate

@@ -9,16 +9,18 @@
 // rounded up to 2 MiB.
 //
 // The reservation is MAP_NORESERVE (not counted against overcommit); if mmap fails, the region is
-// calloc'd instead (plain pages), and if that fails the constructor throws std::bad_alloc. A
-// region smaller than a huge page is simply calloc'd (one huge page would be mostly unused).
+// calloc'd instead (plain pages), and if that fails Create returns RESOURCE_EXHAUSTED. A region
+// smaller than a huge page is simply calloc'd (one huge page would be mostly unused).
 //
 // Example:
-//   PageRegion region(n * sizeof(Entry));
+//   ASSIGN_OR_RETURN(PageRegion region, PageRegion::Create(n * sizeof(Entry)));
 //   auto* entries = static_cast<Entry*>(region.data());   // all zero bytes
 #ifndef AGATE_COMMON_PAGE_REGION_H_
 #define AGATE_COMMON_PAGE_REGION_H_
 
 #include <cstddef>
+
+#include "absl/status/statusor.h"
 
 namespace agate {
 
@@ -27,8 +29,13 @@ class PageRegion {
   // Huge pages are this size on x86-64 and arm64 (4 KiB base pages).
   static constexpr size_t kHugePage = size_t{2} << 20;
 
-  explicit PageRegion(size_t bytes);
+  // Create reserves bytes (zero: an empty region). RESOURCE_EXHAUSTED naming the size when the
+  // memory cannot be had.
+  static absl::StatusOr<PageRegion> Create(size_t bytes);
+  PageRegion() = default;
   ~PageRegion();
+  PageRegion(PageRegion&& other) noexcept;
+  PageRegion& operator=(PageRegion&& other) noexcept;
   PageRegion(const PageRegion&) = delete;
   PageRegion& operator=(const PageRegion&) = delete;
 
@@ -38,7 +45,8 @@ class PageRegion {
   bool huge_pages_advised() const { return advised_; }
 
  private:
-  bool Map();  // the 2 MiB-aligned, advised mapping; false if mmap failed
+  bool Map();      // the 2 MiB-aligned, advised mapping; false if mmap failed
+  void Release();  // frees the memory; the region is empty after
 
   void* data_ = nullptr;
   size_t size_ = 0;

@@ -21,6 +21,17 @@ std::atomic<uint64_t> g_counter{0};
 
 }  // namespace
 
+std::vector<int> MissingEvidence(const Lane& lane, const Request& request) {
+  std::vector<int> missing;
+  for (size_t e = 0; e < lane.evidence.size(); ++e) {
+    auto it = request.evidence().find(lane.evidence[e]);
+    if (it == request.evidence().end() || it->second.empty()) {
+      missing.push_back(static_cast<int>(e));
+    }
+  }
+  return missing;
+}
+
 DecisionId DecisionId::Next(absl::Time now) {
   // 128 bits: 48 bits of Unix milliseconds, 32 random bits fixed per process, 48 bits of a
   // process-wide counter. Unique within a process by the counter, across processes by the

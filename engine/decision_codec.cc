@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "common/proto_time.h"
 #include "engine/matrix.h"
-#include "engine/proto_time.h"
 
 namespace agate::engine {
 
@@ -14,29 +14,34 @@ void EncodeDecision(const Decision& decision, v1::EvaluateResponse* response) {
   response->set_verdict(decision.verdict);
   response->set_matrix_version(matrix.version());
   response->set_reason(decision.reason);
-  if (decision.lane >= 0) {
-    const Lane& lane = matrix.lanes()[decision.lane];
-    response->set_lane(lane.name);
-    response->set_owner(lane.owner);
-    response->set_backup(lane.backup);
+  if (const Lane* lane = decision.reported_lane(); lane != nullptr) {
+    response->set_lane(lane->name);
+    response->set_owner(decision.imposed.has_value() ? decision.imposed->owner : lane->owner);
+    response->set_backup(lane->backup);
     *response->mutable_sla_deadline() = ToTimestamp(decision.sla_deadline);
-    response->set_agent_action(lane.agent_action);
-    response->set_operator_action(lane.operator_action);
-    for (int e : decision.missing_evidence) response->add_missing_evidence(lane.evidence[e]);
+    response->set_agent_action(lane->agent_action);
+    response->set_operator_action(lane->operator_action);
+    for (int e : decision.missing_evidence) response->add_missing_evidence(lane->evidence[e]);
   }
+  response->set_case_id(decision.case_id);
+  for (const std::string& id : decision.case_ids) response->add_case_ids(id);
   for (const FiredTrigger& f : decision.fired) {
-    const Trigger& trigger = matrix.triggers()[f.trigger];
-    const Lane& lane = matrix.lanes()[trigger.lane];
-    v1::FiredTrigger& out = *response->add_fired();
-    out.set_trigger_id(trigger.id);
-    out.set_lane(lane.name);
-    out.set_verdict(lane.verdict);
-    out.set_error(f.error);
-    for (const expr::Observation& o : f.values) {
-      v1::ObservedValue& value = *out.add_values();
-      value.set_field(o.field);
-      *value.mutable_value() = o.value;
-    }
+    EncodeFiredTrigger(matrix, f, response->add_fired());
+  }
+}
+
+void EncodeFiredTrigger(const Matrix& matrix, const FiredTrigger& fired, v1::FiredTrigger* out) {
+  out->Clear();
+  const Trigger& trigger = matrix.triggers()[fired.trigger];
+  const Lane& lane = matrix.lanes()[trigger.lane];
+  out->set_trigger_id(trigger.id);
+  out->set_lane(lane.name);
+  out->set_verdict(lane.verdict);
+  out->set_error(fired.error);
+  for (const expr::Observation& o : fired.values) {
+    v1::ObservedValue& value = *out->add_values();
+    value.set_field(o.field);
+    *value.mutable_value() = o.value;
   }
 }
 

@@ -4,18 +4,14 @@
 
 namespace agate::engine {
 
-Evaluator::Evaluator(std::shared_ptr<const Matrix> matrix, const Clock& clock,
-                     const expr::SignalCounter* counter)
-    : matrix_(std::move(matrix)), clock_(clock), counter_(counter) {}
-
-Decision Evaluator::Evaluate(const Request& request) const {
+Decision Evaluate(std::shared_ptr<const Matrix> matrix_ptr, const Request& request,
+                  absl::Time now, const expr::EvalContext& context) {
   Decision decision;
-  decision.matrix = matrix();
+  decision.matrix = std::move(matrix_ptr);
   const Matrix& matrix = *decision.matrix;
-  decision.decided_at = clock_.Now();
-  decision.id = DecisionId::Next(decision.decided_at);
+  decision.decided_at = now;
+  decision.id = DecisionId::Next(now);
 
-  const expr::EvalContext context{.counter = counter_};
   const std::vector<Trigger>& triggers = matrix.triggers();
   // Only the triggers that can fire for this action type, merged with the unindexed ones in
   // matrix order (no allocation: two cursors).
@@ -51,12 +47,7 @@ Decision Evaluator::Evaluate(const Request& request) const {
   if (decision.lane >= 0) {
     const Lane& lane = matrix.lanes()[decision.lane];
     decision.sla_deadline = decision.decided_at + lane.sla;
-    for (size_t e = 0; e < lane.evidence.size(); ++e) {
-      auto it = request.evidence().find(lane.evidence[e]);
-      if (it == request.evidence().end() || it->second.empty()) {
-        decision.missing_evidence.push_back(static_cast<int>(e));
-      }
-    }
+    decision.missing_evidence = MissingEvidence(lane, request);
   }
   return decision;
 }

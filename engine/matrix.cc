@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
-#include "engine/duration.h"
+#include "common/duration.h"
 #include "engine/yaml_source.h"
 
 namespace agate::engine {

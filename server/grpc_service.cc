@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/verdict.h"
@@ -24,12 +25,28 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const abs
   return reactor;
 }
 
-// Answer moves an OK value into *out, or finishes with the error.
-template <typename T, typename Out>
-grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, absl::StatusOr<T> result,
-                                 Out* out) {
-  if (result.ok()) *out = *std::move(result);
-  return Finish(context, result.status());
+// Parse decodes a request's bytes, or says why they are not a T (the message names the field
+// when protobuf does, e.g. a string that is not UTF-8).
+template <typename T>
+absl::Status Parse(const grpc::ByteBuffer* bytes, T* message) {
+  grpc::ByteBuffer copy(*bytes);  // Deserialize consumes it; the slices are shared
+  TakeProtobufError();
+  if (grpc::SerializationTraits<T>::Deserialize(&copy, message).ok()) return absl::OkStatus();
+  const std::string why = TakeProtobufError();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "request: not a valid ", T::descriptor()->full_name(),
+      why.empty() ? " (malformed protobuf bytes)" : absl::StrCat(": ", why)));
+}
+
+// Answer serializes an OK value into *out, or finishes with the error.
+template <typename T>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 const absl::StatusOr<T>& result, grpc::ByteBuffer* out) {
+  if (!result.ok()) return Finish(context, result.status());
+  bool own_buffer = false;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::SerializationTraits<T>::Serialize(*result, out, &own_buffer));
+  return reactor;
 }
 
 // InFlightReactor finishes one Evaluate call and counts it out of the calls in flight when gRPC
@@ -58,6 +75,12 @@ class InFlightReactor final : public grpc::ServerUnaryReactor {
   std::atomic<int64_t>* const in_flight_;
 };
 
+// FinishedWriteReactor ends a stream at once (a request that did not parse).
+class FinishedWriteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 absl::Status Admit(int64_t others_in_flight, int64_t max_in_flight,
@@ -84,7 +107,7 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
   if (status.code() == absl::StatusCode::kResourceExhausted) CountShed();
   // The request and response live in an arena whose first block is this thread's (reused by
   // every call on it): parsing and building them allocates nothing (unless they outgrow 8 KiB),
-  // and freeing them is the arena's end. One client's p50 5 µs lower (docs/perf.md).
+  // and freeing them is the arena's end (docs/perf.md).
   thread_local std::array<char, 8192> arena_block;
   google::protobuf::ArenaOptions arena_options;
   arena_options.initial_block = arena_block.data();
@@ -95,22 +118,18 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
   v1::EvaluateResponse& response =
       *google::protobuf::Arena::CreateMessage<v1::EvaluateResponse>(&arena);
   std::string serialized;  // the response's bytes when the Service has them already
-  if (status.ok()) {
-    grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes it; the slices are shared
-    TakeProtobufError();
-    if (!grpc::SerializationTraits<v1::EvaluateRequest>::Deserialize(&copy, &request).ok()) {
-      const std::string why = TakeProtobufError();
-      status = absl::InvalidArgumentError(
-          absl::StrCat("request: not a valid agate.v1.EvaluateRequest",
-                       why.empty() ? " (malformed protobuf bytes)" : absl::StrCat(": ", why)));
-    }
-  }
+  if (status.ok()) status = Parse(request_bytes, &request);
   if (status.ok()) {
     status = service_.Evaluate(request, &response, &serialized);
     if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}", request.request_id(),
-                    request.tenant_id(), status.ok() ? "OK" : status.ToString(),
-                    std::string(engine::VerdictName(response.verdict())), response.case_id());
+      // Ids are the caller's bytes: escaped, so that they cannot forge log lines.
+      spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}",
+                    absl::CHexEscape(request.request_id()), absl::CHexEscape(request.tenant_id()),
+                    status.ok() ? "OK" : status.ToString(),
+                    serialized.empty() || response.verdict() != v1::VERDICT_UNSPECIFIED
+                        ? std::string(engine::VerdictName(response.verdict()))
+                        : std::string("(answered with stored bytes)"),
+                    response.case_id());
     }
   }
   if (status.ok() && !serialized.empty()) {
@@ -128,7 +147,8 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
 }
 
 void GrpcService::CountShed() {
-  const uint64_t shed = shed_calls_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t shed =
+      service_.counters().shed_calls.fetch_add(1, std::memory_order_relaxed) + 1;
   // One line per 10 s at most: logging every shed call would add to the overload.
   const int64_t now = absl::GetCurrentTimeNanos();
   int64_t next = next_shed_log_ns_.load(std::memory_order_relaxed);
@@ -139,43 +159,60 @@ void GrpcService::CountShed() {
 }
 
 grpc::ServerUnaryReactor* GrpcService::Acknowledge(grpc::CallbackServerContext* context,
-                                                   const v1::AcknowledgeRequest* request,
-                                                   v1::AcknowledgeResponse* response) {
-  absl::StatusOr<std::string> approver = identity_.Identify(*context, *request);
+                                                   const grpc::ByteBuffer* request_bytes,
+                                                   grpc::ByteBuffer* response) {
+  v1::AcknowledgeRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  absl::StatusOr<std::string> approver = identity_.Identify(*context, request);
   if (!approver.ok()) return Finish(context, approver.status());
-  absl::StatusOr<v1::Case> c = service_.Acknowledge({.case_id = request->case_id(),
-                                                     .decision = request->decision(),
+  absl::StatusOr<v1::Case> c = service_.Acknowledge({.case_id = request.case_id(),
+                                                     .decision = request.decision(),
                                                      .approver = *approver,
-                                                     .comment = request->comment()});
-  if (c.ok()) {
-    spdlog::info("case {} {} by {}", c->id(), c->history().rbegin()->event(), *approver);
-  }
-  return Answer(context, std::move(c), response->mutable_case_());
+                                                     .comment = request.comment()});
+  if (!c.ok()) return Finish(context, c.status());
+  spdlog::info("case {} {} by {}", c->id(), c->history().rbegin()->event(), *approver);
+  v1::AcknowledgeResponse answer;
+  *answer.mutable_case_() = *std::move(c);
+  return Answer<v1::AcknowledgeResponse>(context, answer, response);
 }
 
 grpc::ServerUnaryReactor* GrpcService::GetCase(grpc::CallbackServerContext* context,
-                                               const v1::GetCaseRequest* request,
-                                               v1::GetCaseResponse* response) {
-  return Answer(context, service_.GetCase(*request), response->mutable_case_());
+                                               const grpc::ByteBuffer* request_bytes,
+                                               grpc::ByteBuffer* response) {
+  v1::GetCaseRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  absl::StatusOr<v1::Case> c = service_.GetCase(request);
+  if (!c.ok()) return Finish(context, c.status());
+  v1::GetCaseResponse answer;
+  *answer.mutable_case_() = *std::move(c);
+  return Answer<v1::GetCaseResponse>(context, answer, response);
 }
 
 grpc::ServerUnaryReactor* GrpcService::ListCases(grpc::CallbackServerContext* context,
-                                                 const v1::ListCasesRequest* request,
-                                                 v1::ListCasesResponse* response) {
-  return Answer(context, service_.ListCases(*request), response);
+                                                 const grpc::ByteBuffer* request_bytes,
+                                                 grpc::ByteBuffer* response) {
+  v1::ListCasesRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  return Answer(context, service_.ListCases(request), response);
 }
 
-grpc::ServerWriteReactor<v1::CaseEvent>* GrpcService::WatchCases(
-    grpc::CallbackServerContext* context, const v1::WatchCasesRequest* request) {
-  return NewWatchReactor(service_.cases(), *request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcService::WatchCases(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+  v1::WatchCasesRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) {
+    auto* reactor = new FinishedWriteReactor();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  return NewWatchReactor(service_.cases(), request);
 }
 
 grpc::ServerUnaryReactor* GrpcService::GetStats(grpc::CallbackServerContext* context,
-                                                const v1::GetStatsRequest* request,
-                                                v1::GetStatsResponse* response) {
-  *response = service_.Stats();
-  response->set_shed_calls(shed_calls());
-  return Finish(context, absl::OkStatus());
+                                                const grpc::ByteBuffer* request_bytes,
+                                                grpc::ByteBuffer* response) {
+  v1::GetStatsRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  return Answer<v1::GetStatsResponse>(context, service_.Stats(), response);
 }
 
 }  // namespace agate::server

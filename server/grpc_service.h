@@ -1,10 +1,14 @@
 // GrpcService: the agate.v1.Agate service over gRPC's callback API; a thin adapter from the wire
-// to server::Service (decode, call, map the status). No decision logic here.
+// to service::Service (decode, call, map the status). No decision logic here.
+//
+// Every method takes its request's bytes and parses them itself: gRPC answers bytes that do not
+// parse UNIMPLEMENTED with no message; agate answers INVALID_ARGUMENT saying what is wrong (e.g.
+// a string field that is not UTF-8, with the field's name).
 //
 // Overload (see Admit): Evaluate counts its calls in flight, from the handler's entry until gRPC
 // is done with the call (its response written, or the call cancelled). A call that finds
 // max_in_flight others in flight is answered RESOURCE_EXHAUSTED without being evaluated and
-// counted in shed_calls (clients fail closed); agate-server also sets HTTP/2's
+// counted (agate_shed_calls_total; clients fail closed); agate-server also sets HTTP/2's
 // MAX_CONCURRENT_STREAMS to the same bound, so one connection's excess waits in its client. A call
 // whose deadline already passed is answered DEADLINE_EXCEEDED without being evaluated: its client
 // has given up and failed closed, so it must not open a case. Only Evaluate is bounded: operators
@@ -20,7 +24,7 @@
 #include "absl/status/status.h"
 #include "agate/v1/agate.grpc.pb.h"
 #include "server/approver.h"
-#include "server/service.h"
+#include "service/service.h"
 
 namespace agate::server {
 
@@ -37,14 +41,16 @@ struct GrpcServiceOptions {
   int64_t max_in_flight = 0;
 };
 
-// Evaluate takes the request's bytes and parses them itself: gRPC answers bytes that do not parse
-// UNIMPLEMENTED with no message; agate answers INVALID_ARGUMENT saying what is wrong (e.g. a
-// string field that is not UTF-8, with the field's name).
-class GrpcService final
-    : public v1::Agate::WithRawCallbackMethod_Evaluate<v1::Agate::CallbackService> {
+// Every method raw (bytes in, bytes out): see the header comment.
+using RawAgateService = v1::Agate::WithRawCallbackMethod_Evaluate<
+    v1::Agate::WithRawCallbackMethod_Acknowledge<v1::Agate::WithRawCallbackMethod_GetCase<
+        v1::Agate::WithRawCallbackMethod_ListCases<v1::Agate::WithRawCallbackMethod_WatchCases<
+            v1::Agate::WithRawCallbackMethod_GetStats<v1::Agate::CallbackService>>>>>>;
+
+class GrpcService final : public RawAgateService {
  public:
   // service and identity must outlive this object.
-  GrpcService(server::Service& service, const ApproverIdentity& identity,
+  GrpcService(service::Service& service, const ApproverIdentity& identity,
               GrpcServiceOptions options = {})
       : service_(service), identity_(identity), options_(options) {}
 
@@ -52,33 +58,30 @@ class GrpcService final
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
-                                        const v1::AcknowledgeRequest* request,
-                                        v1::AcknowledgeResponse* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context,
-                                    const v1::GetCaseRequest* request,
-                                    v1::GetCaseResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* context,
-                                      const v1::ListCasesRequest* request,
-                                      v1::ListCasesResponse* response) override;
-  grpc::ServerWriteReactor<v1::CaseEvent>* WatchCases(
-      grpc::CallbackServerContext* context, const v1::WatchCasesRequest* request) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchCases(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
-                                     const v1::GetStatsRequest* request,
-                                     v1::GetStatsResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
 
-  // in_flight returns the Evaluate calls in flight now; shed_calls how many were answered
-  // RESOURCE_EXHAUSTED because of max_in_flight since the start.
+  // in_flight returns the Evaluate calls in flight now.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
-  uint64_t shed_calls() const { return shed_calls_.load(std::memory_order_relaxed); }
 
  private:
   void CountShed();
 
-  server::Service& service_;
+  service::Service& service_;
   const ApproverIdentity& identity_;
   const GrpcServiceOptions options_;
   std::atomic<int64_t> in_flight_{0};
-  std::atomic<uint64_t> shed_calls_{0};
   std::atomic<int64_t> next_shed_log_ns_{0};
 };
 

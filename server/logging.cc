@@ -41,31 +41,44 @@ void RouteProtobufLogs() {
 
 std::string TakeProtobufError() { return std::exchange(last_protobuf_error, std::string()); }
 
-std::string JsonEscape(absl::string_view s) { return ::agate::JsonEscape(s); }
-
-absl::Status SetUpLogging(absl::string_view level, absl::string_view format) {
-  const spdlog::level::level_enum parsed = spdlog::level::from_str(std::string(level));
-  if (parsed == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--log-level: unknown level '", level, "'; one of trace, debug, info, warn, error, off"));
+absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text) {
+  static constexpr struct {
+    absl::string_view name;
+    LogLevel level;
+  } kLevels[] = {{"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug},
+                 {"info", LogLevel::kInfo},   {"warn", LogLevel::kWarn},
+                 {"error", LogLevel::kError}, {"off", LogLevel::kOff}};
+  for (const auto& l : kLevels) {
+    if (text == l.name) return l.level;
   }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--log-level: unknown level '", text, "'; one of trace, debug, info, warn, error, off"));
+}
+
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text) {
+  if (text == "text") return LogFormat::kText;
+  if (text == "json") return LogFormat::kJson;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--log-format: unknown format '", text, "'; one of text, json"));
+}
+
+void SetUpLogging(LogLevel level, LogFormat format) {
+  static constexpr spdlog::level::level_enum kSpdlog[] = {
+      spdlog::level::trace, spdlog::level::debug, spdlog::level::info,
+      spdlog::level::warn,  spdlog::level::err,   spdlog::level::off};
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  if (format == "json") {
+  if (format == LogFormat::kJson) {
     formatter->add_flag<JsonMessage>('*').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
-  } else if (format == "text") {
-    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v");
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--log-format: unknown format '", format, "'; one of text, json"));
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v");
   }
   auto logger =
       std::make_shared<spdlog::logger>("agate", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_formatter(std::move(formatter));
-  logger->set_level(parsed);
+  logger->set_level(kSpdlog[static_cast<int>(level)]);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
-  return absl::OkStatus();
 }
 
 }  // namespace agate::server

@@ -9,17 +9,22 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace agate::server {
 
-// SetUpLogging configures the default logger. INVALID_ARGUMENT naming --log-level or
-// --log-format for an unknown value.
-absl::Status SetUpLogging(absl::string_view level, absl::string_view format);
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+enum class LogFormat { kText, kJson };
 
-// JsonEscape returns s as the contents of a JSON string (without the quotes); see
-// common/json_string.h.
-std::string JsonEscape(absl::string_view s);
+// ParseLogLevel accepts trace, debug, info, warn, error, off; INVALID_ARGUMENT naming --log-level
+// otherwise. ParseLogFormat accepts text and json; INVALID_ARGUMENT naming --log-format.
+absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text);
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text);
+
+// SetUpLogging configures the default logger.
+void SetUpLogging(LogLevel level, LogFormat format);
+
 
 // RouteProtobufLogs sends libprotobuf's own log lines to spdlog at debug level (a client sending
 // undecodable requests must not be able to flood the log) and remembers, per thread, the last

@@ -30,7 +30,7 @@ FileStamp StatFile(const std::string& path) {
                    .ctime_ns = Nanos(st.st_ctim)};
 }
 
-MatrixReloader::MatrixReloader(std::string path, Service& service)
+MatrixReloader::MatrixReloader(std::string path, service::Service& service)
     : path_(std::move(path)), service_(service) {
   absl::MutexLock lock(&mu_);
   loaded_ = polled_ = StatFile(path_);
@@ -70,10 +70,12 @@ absl::Status MatrixReloader::ReloadLocked(const FileStamp& stamp) {
     if (errors == 0) spdlog::error("{}", std::string(matrix.status().message()));
     spdlog::error("matrix reload failed: {} has {} error{}; still serving version {}", path_,
                   std::max(errors, 1), errors > 1 ? "s" : "", old->version());
+    service::Counters::Add(service_.counters().matrix_reload_failures);
     return matrix.status();
   }
   for (const engine::Diagnostic& d : diagnostics) spdlog::warn("{}", d.ToString());
   service_.SetMatrix(*matrix);
+  service::Counters::Add(service_.counters().matrix_reloads);
   spdlog::info("reloaded matrix {}: version {} -> {} ({} lanes, {} triggers)", path_,
                old->version(), (*matrix)->version(), (*matrix)->lanes().size(),
                (*matrix)->triggers().size());

@@ -39,7 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "server/service.h"
+#include "service/service.h"
 
 namespace agate::server {
 
@@ -63,7 +63,7 @@ class MatrixReloader {
  public:
   // service must outlive the reloader. The file as it is now counts as loaded: construct the
   // reloader right after loading the matrix the service started with.
-  MatrixReloader(std::string path, Service& service);
+  MatrixReloader(std::string path, service::Service& service);
   // Stops the watcher.
   ~MatrixReloader();
   MatrixReloader(const MatrixReloader&) = delete;
@@ -91,7 +91,7 @@ class MatrixReloader {
   absl::Status ReloadLocked(const FileStamp& stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
-  Service& service_;
+  service::Service& service_;
   absl::Mutex mu_;
   FileStamp loaded_ ABSL_GUARDED_BY(mu_);  // the file as the last (attempted) load saw it
   FileStamp polled_ ABSL_GUARDED_BY(mu_);  // the file as the previous Poll saw it

@@ -8,45 +8,6 @@
 
 namespace agate::server {
 
-std::string ListenAddress::grpc_uri() const {
-  if (is_unix) return absl::StrCat("unix:", path);
-  if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", port);
-  return absl::StrCat(host, ":", port);
-}
-
-std::string ListenAddress::ToString(int chosen_port) const {
-  if (is_unix) return absl::StrCat("unix:", path);
-  if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", chosen_port);
-  return absl::StrCat(host, ":", chosen_port);
-}
-
-absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
-  ListenAddress a;
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("--listen ", text, ": ", why));
-  };
-  if (absl::StartsWith(text, "unix:")) {
-    a.is_unix = true;
-    a.path = text.substr(5);
-    if (a.path.empty()) return bad("expected unix:PATH");
-    if (a.path.size() > 100) return bad("a Unix socket path is limited to 100 bytes");
-    return a;
-  }
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos) return bad("expected host:port or unix:PATH");
-  a.host = text.substr(0, colon);
-  if (absl::StartsWith(a.host, "[") && absl::EndsWith(a.host, "]")) {
-    a.host = a.host.substr(1, a.host.size() - 2);
-  } else if (absl::StrContains(a.host, ':')) {
-    return bad("write IPv6 addresses in brackets, e.g. [::1]:7878");
-  }
-  if (a.host.empty()) return bad("the host is missing (e.g. 127.0.0.1:7878)");
-  if (!absl::SimpleAtoi(text.substr(colon + 1), &a.port) || a.port < 0 || a.port > 65535) {
-    return bad("the port must be a number in [0, 65535]");
-  }
-  return a;
-}
-
 const char* ServerUsage() {
   return R"(usage: agate-server --matrix FILE [--listen ADDR]... [options]
 
@@ -119,8 +80,16 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     if (!a.ok()) return a.status();
     o.listen.push_back(*a);
   }
-  o.log_level = cl->Value("log-level").value_or(o.log_level);
-  o.log_format = cl->Value("log-format").value_or(o.log_format);
+  if (std::optional<std::string> level = cl->Value("log-level")) {
+    absl::StatusOr<LogLevel> parsed = ParseLogLevel(*level);
+    if (!parsed.ok()) return parsed.status();
+    o.log_level = *parsed;
+  }
+  if (std::optional<std::string> format = cl->Value("log-format")) {
+    absl::StatusOr<LogFormat> parsed = ParseLogFormat(*format);
+    if (!parsed.ok()) return parsed.status();
+    o.log_format = *parsed;
+  }
   absl::StatusOr<int64_t> bytes = cl->Int("max-request-bytes", o.max_request_bytes);
   if (!bytes.ok()) return bytes.status();
   if (*bytes < 1024 || *bytes > (int64_t{1} << 30)) {
@@ -147,10 +116,15 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     return absl::InvalidArgumentError("--max-in-flight: must be in [0, 1000000] (0: no bound)");
   }
   o.max_in_flight = *in_flight;
-  o.store = cl->Value("store").value_or(o.store);
-  if (o.store != "sqlite" && o.store != "memory") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--store: must be sqlite or memory, got '", o.store, "'"));
+  if (std::optional<std::string> store = cl->Value("store")) {
+    if (*store == "sqlite") {
+      o.store = StoreKind::kSqlite;
+    } else if (*store == "memory") {
+      o.store = StoreKind::kMemory;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--store: must be sqlite or memory, got '", *store, "'"));
+    }
   }
   o.data_dir = cl->Value("data-dir").value_or(o.data_dir);
   if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir: empty path");

@@ -8,22 +8,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/listen_address.h"
+#include "server/logging.h"
 
 namespace agate::server {
 
-struct ListenAddress {
-  bool is_unix = false;
-  std::string host;  // TCP: "127.0.0.1", "::1", "localhost"
-  int port = 0;      // TCP: 0 picks a free port
-  std::string path;  // unix
-  // grpc_uri is what gRPC's AddListeningPort takes.
-  std::string grpc_uri() const;
-  // ToString prints it as the user wrote it, with a chosen port.
-  std::string ToString(int chosen_port) const;
-};
-
-// ParseListenAddress accepts "host:port", "[v6]:port" and "unix:PATH".
-absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+// Where cases and decisions persist (--store).
+enum class StoreKind { kSqlite, kMemory };
 
 // The default --max-in-flight (README.md, "Overload", says how it was chosen).
 inline constexpr int64_t kDefaultMaxInFlight = 256;
@@ -31,8 +22,8 @@ inline constexpr int64_t kDefaultMaxInFlight = 256;
 struct ServerOptions {
   std::string matrix;
   std::vector<ListenAddress> listen;
-  std::string log_level = "info";
-  std::string log_format = "text";
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
   int64_t max_request_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(10);
   std::string webhook;
@@ -43,13 +34,13 @@ struct ServerOptions {
   int64_t max_in_flight = kDefaultMaxInFlight;
   // Durability: "sqlite" (default: cases, decisions and the decision log in data_dir) or
   // "memory" (nothing on disk: tests, ephemeral sidecars).
-  std::string store = "sqlite";
+  StoreKind store = StoreKind::kSqlite;
   std::string data_dir = "agate-data";
   bool fsync = false;  // fsync every commit and log write (power-loss durability)
   absl::Duration idempotency_window = absl::Minutes(10);
   int64_t idempotency_entries = 200'000;
   uint64_t max_store_bytes = 0;  // 0: no cap
-  // Memory for closed cases kept for GetCase/ListCases (engine::CaseStoreOptions).
+  // Memory for closed cases kept for GetCase/ListCases (cases::CaseStoreOptions).
   uint64_t max_closed_case_bytes = uint64_t{16} << 20;
   uint64_t decision_log_rotate_bytes = 64 << 20;
   uint64_t decision_log_max_files = 0;  // 0: keep every file

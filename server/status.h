@@ -1,4 +1,5 @@
-// The one mapping between absl::Status (the engine's errors) and grpc::Status.
+// The one mapping from absl::Status (what agate's libraries return) to grpc::Status; the client's
+// inverse is client/grpc_status.h.
 #ifndef AGATE_SERVER_STATUS_H_
 #define AGATE_SERVER_STATUS_H_
 
@@ -9,8 +10,6 @@ namespace agate::server {
 
 // ToGrpcStatus keeps the code (the enums share their numbers) and the message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
-// FromGrpcStatus is the inverse, for clients.
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace agate::server
 

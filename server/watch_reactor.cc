@@ -9,10 +9,10 @@
 namespace agate::server {
 namespace {
 
-class WatchReactor : public grpc::ServerWriteReactor<v1::CaseEvent> {
+class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  WatchReactor(engine::CaseStore& store, const v1::WatchCasesRequest& request) : store_(store) {
-    std::shared_ptr<engine::CaseWatcher> watcher = store_.Watch(request, [this] { MaybeWrite(); });
+  WatchReactor(cases::CaseStore& store, const v1::WatchCasesRequest& request) : store_(store) {
+    std::shared_ptr<cases::CaseWatcher> watcher = store_.Watch(request, [this] { MaybeWrite(); });
     {
       absl::MutexLock lock(&mu_);
       watcher_ = std::move(watcher);
@@ -53,7 +53,10 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::CaseEvent> {
     {
       absl::MutexLock lock(&mu_);
       if (writing_ || finished_ || watcher_ == nullptr) return;
-      if (!watcher_->Next(&event_)) return;
+      cases::WatchedEvent event;
+      if (!watcher_->Next(&event)) return;
+      grpc::Slice slice(event.Serialized());
+      event_ = grpc::ByteBuffer(&slice, 1);
       writing_ = true;
     }
     // event_ is not touched again until OnWriteDone clears writing_.
@@ -76,19 +79,19 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::CaseEvent> {
   // On x86 an acquire load is a plain load.
   void Received() const { (void)constructed_.load(std::memory_order_acquire); }
 
-  engine::CaseStore& store_;
+  cases::CaseStore& store_;
   std::atomic<bool> constructed_{false};
   absl::Mutex mu_;
-  std::shared_ptr<engine::CaseWatcher> watcher_ ABSL_GUARDED_BY(mu_);
-  v1::CaseEvent event_;  // the event being written
+  std::shared_ptr<cases::CaseWatcher> watcher_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer event_;  // the event being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::CaseEvent>* NewWatchReactor(engine::CaseStore& store,
-                                                         const v1::WatchCasesRequest& request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(cases::CaseStore& store,
+                                                            const v1::WatchCasesRequest& request) {
   return new WatchReactor(store, request);
 }
 

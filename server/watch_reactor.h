@@ -1,20 +1,22 @@
 // WatchReactor: the server side of WatchCases, a stream of case events.
 //
 // It subscribes a CaseWatcher (bounded buffer: a slow client loses events, counted in
-// CaseEvent.dropped, and never slows Evaluate) and writes one event at a time. It ends when the
-// client cancels or disconnects, or when the server shuts down (the drain deadline cancels it).
+// CaseEvent.dropped, and never slows Evaluate) and writes one event at a time, as the bytes the
+// case store serialized once for every watcher. It ends when the client cancels or disconnects, or
+// when the server shuts down (the drain deadline cancels it).
 #ifndef AGATE_SERVER_WATCH_REACTOR_H_
 #define AGATE_SERVER_WATCH_REACTOR_H_
 
 #include "agate/v1/agate.pb.h"
-#include "engine/case_store.h"
+#include "cases/case_store.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 
 namespace agate::server {
 
 // NewWatchReactor starts streaming store's events matching request; the reactor deletes itself.
-grpc::ServerWriteReactor<v1::CaseEvent>* NewWatchReactor(engine::CaseStore& store,
-                                                         const v1::WatchCasesRequest& request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(cases::CaseStore& store,
+                                                            const v1::WatchCasesRequest& request);
 
 }  // namespace agate::server
 

@@ -35,9 +35,10 @@ absl::StatusOr<ParsedUrl> ParseWebhookUrl(absl::string_view url) {
   return parsed;
 }
 
-absl::StatusOr<std::unique_ptr<WebhookPoster>> WebhookPoster::Start(engine::CaseStore& store,
+absl::StatusOr<std::unique_ptr<WebhookPoster>> WebhookPoster::Start(cases::CaseStore& store,
                                                                     absl::string_view url,
-                                                                    WebhookOptions options) {
+                                                                    WebhookOptions options,
+                                                                    service::Counters* counters) {
   absl::StatusOr<ParsedUrl> parsed = ParseWebhookUrl(url);
   if (!parsed.ok()) return parsed.status();
   if (options.attempts < 1) return absl::InvalidArgumentError("webhook attempts must be >= 1");
@@ -45,12 +46,12 @@ absl::StatusOr<std::unique_ptr<WebhookPoster>> WebhookPoster::Start(engine::Case
   if (!http.ok())
     return absl::FailedPreconditionError(absl::StrCat("--webhook: ", http.status().message()));
   return std::unique_ptr<WebhookPoster>(
-      new WebhookPoster(store, *std::move(parsed), options, *http));
+      new WebhookPoster(store, *std::move(parsed), options, *http, counters));
 }
 
-WebhookPoster::WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOptions options,
-                             HttpPost http)
-    : store_(store), url_(std::move(url)), options_(options), http_(http) {
+WebhookPoster::WebhookPoster(cases::CaseStore& store, ParsedUrl url, WebhookOptions options,
+                             HttpPost http, service::Counters* counters)
+    : store_(store), url_(std::move(url)), options_(options), http_(http), counters_(counters) {
   watcher_ = store_.Watch({}, [this] {
     absl::MutexLock lock(&mu_);
     pending_ = true;
@@ -96,8 +97,9 @@ void WebhookPoster::Run() {
       if (stop_) return;
       pending_ = false;
     }
-    v1::CaseEvent event;
-    while (watcher_->Next(&event)) {
+    cases::WatchedEvent watched;
+    while (watcher_->Next(&watched)) {
+      const v1::CaseEvent event = watched.Parse();
       std::string body;
       if (!google::protobuf::util::MessageToJsonString(event, &body, json).ok()) continue;
       absl::Duration backoff = options_.first_backoff;
@@ -112,8 +114,10 @@ void WebhookPoster::Run() {
       }
       if (delivered) {
         delivered_.fetch_add(1);
+        if (counters_ != nullptr) service::Counters::Add(counters_->webhook_deliveries);
       } else {
         failed_.fetch_add(1);
+        if (counters_ != nullptr) service::Counters::Add(counters_->webhook_failures);
         spdlog::error("webhook: gave up on event {} of case {} after {} attempts", event.sequence(),
                       event.case_().id(), options_.attempts);
       }

@@ -12,7 +12,7 @@
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<WebhookPoster>> hook =
-//       WebhookPoster::Start(store, "http://127.0.0.1:9000/agate", {});
+//       WebhookPoster::Start(store, "http://127.0.0.1:9000/agate", {}, &service.counters());
 #ifndef AGATE_SERVER_WEBHOOK_H_
 #define AGATE_SERVER_WEBHOOK_H_
 
@@ -26,8 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "engine/case_store.h"
+#include "cases/case_store.h"
 #include "server/http_post.h"
+#include "service/counters.h"
 
 namespace agate::server {
 
@@ -52,9 +53,10 @@ absl::StatusOr<ParsedUrl> ParseWebhookUrl(absl::string_view url);
 
 class WebhookPoster {
  public:
-  static absl::StatusOr<std::unique_ptr<WebhookPoster>> Start(engine::CaseStore& store,
+  static absl::StatusOr<std::unique_ptr<WebhookPoster>> Start(cases::CaseStore& store,
                                                               absl::string_view url,
-                                                              WebhookOptions options = {});
+                                                              WebhookOptions options = {},
+                                                              service::Counters* counters = nullptr);
   ~WebhookPoster();
 
   // delivered counts events posted with a 2xx answer; failed counts events given up on.
@@ -62,15 +64,17 @@ class WebhookPoster {
   uint64_t failed() const { return failed_.load(); }
 
  private:
-  WebhookPoster(engine::CaseStore& store, ParsedUrl url, WebhookOptions options, HttpPost http);
+  WebhookPoster(cases::CaseStore& store, ParsedUrl url, WebhookOptions options, HttpPost http,
+                service::Counters* counters);
   void Run();
   bool Post(const std::string& body);
 
-  engine::CaseStore& store_;
+  cases::CaseStore& store_;
   const ParsedUrl url_;
   const WebhookOptions options_;
   const HttpPost http_;
-  std::shared_ptr<engine::CaseWatcher> watcher_;
+  service::Counters* const counters_;  // may be null
+  std::shared_ptr<cases::CaseWatcher> watcher_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;

@@ -21,8 +21,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "engine/proto_time.h"
-#include "engine/status_macros.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
 
 namespace agate::store {
 namespace {
@@ -202,7 +202,7 @@ int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions options,
-                                                               const engine::Clock& clock) {
+                                                               const Clock& clock) {
   if (options.dir.empty()) return absl::InvalidArgumentError("--data-dir: empty path");
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
@@ -295,7 +295,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOption
       new SqliteStore(std::move(options), clock, db, lock_fd, path));
 }
 
-SqliteStore::SqliteStore(SqliteStoreOptions options, const engine::Clock& clock, sqlite3* db,
+SqliteStore::SqliteStore(SqliteStoreOptions options, const Clock& clock, sqlite3* db,
                          int lock_fd, std::string path)
     : options_(std::move(options)),
       clock_(clock),
@@ -335,7 +335,7 @@ absl::Status SqliteStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
+absl::Status SqliteStore::Commit(const cases::JournalBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
@@ -357,9 +357,9 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
     Statement transition(*statements_,
                          "INSERT INTO transitions(case_seq, time_ms, state, event, actor, "
                          "comment) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    for (const engine::JournalTransition& t : batch.transitions) {
+    for (const cases::JournalTransition& t : batch.transitions) {
       transition.Bind(1, static_cast<int64_t>(t.case_seq))
-          .Bind(2, ToMillis(engine::FromTimestamp(t.transition.time())))
+          .Bind(2, ToMillis(FromTimestamp(t.transition.time())))
           .Bind(3, static_cast<int64_t>(t.transition.state()))
           .Bind(4, t.transition.event())
           .Bind(5, t.transition.actor())
@@ -387,7 +387,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
     Statement decision(*statements_,
                        "INSERT INTO decisions(key, digest, decided_ms, response) "
                        "VALUES(?1, ?2, ?3, ?4)");
-    for (const engine::DecisionRow& row : batch.decisions) {
+    for (const cases::DecisionRow& row : batch.decisions) {
       if (!decision.BindBlob(1, row.key)
                .BindBlob(2, row.digest)
                .Bind(3, ToMillis(row.decided_at))
@@ -408,7 +408,7 @@ absl::Status SqliteStore::Commit(const engine::JournalBatch& batch) {
   return absl::OkStatus();
 }
 
-void SqliteStore::EnqueueDecision(engine::DecisionRow row) {
+void SqliteStore::EnqueueDecision(cases::DecisionRow row) {
   absl::MutexLock lock(&queue_mu_);
   if (queue_.size() >= options_.max_queued_decisions) {
     queue_.pop_front();
@@ -417,13 +417,13 @@ void SqliteStore::EnqueueDecision(engine::DecisionRow row) {
   queue_.push_back(std::move(row));
 }
 
-absl::Status SqliteStore::WriteDecisions(const std::deque<engine::DecisionRow>& rows) {
+absl::Status SqliteStore::WriteDecisions(const std::deque<cases::DecisionRow>& rows) {
   if (rows.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Statement insert(*statements_,
                    "INSERT INTO decisions(key, digest, decided_ms, response) "
                    "VALUES(?1, ?2, ?3, ?4)");
-  for (const engine::DecisionRow& row : rows) {
+  for (const cases::DecisionRow& row : rows) {
     if (!insert.BindBlob(1, row.key)
              .BindBlob(2, row.digest)
              .Bind(3, ToMillis(row.decided_at))
@@ -443,7 +443,7 @@ absl::Status SqliteStore::WriteDecisions(const std::deque<engine::DecisionRow>& 
 }
 
 absl::Status SqliteStore::Flush() {
-  std::deque<engine::DecisionRow> rows;
+  std::deque<cases::DecisionRow> rows;
   {
     absl::MutexLock lock(&queue_mu_);
     rows.swap(queue_);
@@ -493,9 +493,9 @@ void SqliteStore::Run() {
   }
 }
 
-absl::StatusOr<engine::JournalContents> SqliteStore::LoadCases() {
+absl::StatusOr<cases::JournalContents> SqliteStore::LoadCases() {
   absl::MutexLock lock(&mu_);
-  engine::JournalContents contents;
+  cases::JournalContents contents;
   Statement cases(*statements_, "SELECT seq, record FROM cases ORDER BY seq");
   while (cases.Step()) {
     store::v1::StoredCase& c = contents.cases.emplace_back();
@@ -520,21 +520,20 @@ absl::StatusOr<engine::JournalContents> SqliteStore::LoadCases() {
   return contents;
 }
 
-absl::StatusOr<std::vector<engine::DecisionRow>> SqliteStore::LoadDecisions(absl::Time since,
+absl::StatusOr<std::vector<cases::DecisionRow>> SqliteStore::LoadDecisions(absl::Time since,
                                                                             size_t limit) {
   absl::MutexLock lock(&mu_);
-  std::vector<engine::DecisionRow> rows;
+  std::vector<cases::DecisionRow> rows;
   Statement select(*statements_,
                    "SELECT key, digest, decided_ms, response FROM decisions "
                    "WHERE decided_ms >= ?1 ORDER BY rowid DESC LIMIT ?2");
   select.Bind(1, ToMillis(since)).Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   while (select.Step()) {
-    engine::DecisionRow& row = rows.emplace_back();
+    cases::DecisionRow& row = rows.emplace_back();
     row.key = std::string(select.Blob(0));
     row.digest = std::string(select.Blob(1));
     row.decided_at = absl::FromUnixMillis(select.Int(2));
     row.response = std::string(select.Blob(3));
-    row.committed = true;
   }
   if (!select.ok()) return Error("cannot read the decisions");
   std::reverse(rows.begin(), rows.end());
@@ -551,7 +550,7 @@ absl::StatusOr<std::vector<::agate::v1::Transition>> SqliteStore::LoadTransition
   select.Bind(1, static_cast<int64_t>(case_seq));
   while (select.Step()) {
     ::agate::v1::Transition& t = out.emplace_back();
-    *t.mutable_time() = engine::ToTimestamp(absl::FromUnixMillis(select.Int(0)));
+    *t.mutable_time() = ToTimestamp(absl::FromUnixMillis(select.Int(0)));
     t.set_state(static_cast<::agate::v1::CaseState>(select.Int(1)));
     t.set_event(std::string(select.Text(2)));
     t.set_actor(std::string(select.Text(3)));

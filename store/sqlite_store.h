@@ -1,6 +1,6 @@
 // SqliteStore: agate's embedded durable store (SQLite, WAL mode) in a data directory.
 //
-// It keeps the cases with every transition (engine::CaseJournal: a case is committed before the
+// It keeps the cases with every transition (cases::CaseJournal: a case is committed before the
 // client hears of it), the per-trigger statistics, the decision rows that make idempotency survive
 // a restart, and snapshots of the count() windows. At start-up the server reads it all back.
 //
@@ -20,8 +20,8 @@
 //
 // Example:
 //   ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store, SqliteStore::Open({.dir = "agate-data"}));
-//   ASSIGN_OR_RETURN(engine::JournalContents contents, store->LoadCases());
-//   engine::CaseStore cases(clock, {}, store.get());
+//   ASSIGN_OR_RETURN(cases::JournalContents contents, store->LoadCases());
+//   cases::CaseStore cases(clock, {}, store.get());
 //   RETURN_IF_ERROR(cases.Restore(contents));
 #ifndef AGATE_STORE_SQLITE_STORE_H_
 #define AGATE_STORE_SQLITE_STORE_H_
@@ -40,8 +40,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agate/store/v1/store.pb.h"
-#include "engine/case_journal.h"
-#include "engine/clock.h"
+#include "cases/case_journal.h"
+#include "common/clock.h"
 
 struct sqlite3;
 
@@ -69,7 +69,7 @@ struct SqliteStoreOptions {
   uint64_t max_bytes = 0;
 };
 
-class SqliteStore : public engine::CaseJournal {
+class SqliteStore : public cases::CaseJournal {
  public:
   struct Stats {
     uint64_t commits = 0;
@@ -81,22 +81,22 @@ class SqliteStore : public engine::CaseJournal {
 
   // Open opens (or creates) the store in options.dir and takes the dir's lock.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
-      SqliteStoreOptions options, const engine::Clock& clock = engine::RealClock());
+      SqliteStoreOptions options, const Clock& clock = RealClock());
   // The destructor writes the queued decision rows, stops the background thread and releases
   // the lock.
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  // engine::CaseJournal.
-  absl::Status Commit(const engine::JournalBatch& batch) override;
-  void EnqueueDecision(engine::DecisionRow row) override;
+  // cases::CaseJournal.
+  absl::Status Commit(const cases::JournalBatch& batch) override;
+  void EnqueueDecision(cases::DecisionRow row) override;
 
   // LoadCases reads every case and every trigger's statistics (for CaseStore::Restore).
-  absl::StatusOr<engine::JournalContents> LoadCases();
+  absl::StatusOr<cases::JournalContents> LoadCases();
   // LoadDecisions reads the newest decision rows (at most limit) decided at or after since, oldest
   // first.
-  absl::StatusOr<std::vector<engine::DecisionRow>> LoadDecisions(absl::Time since,
+  absl::StatusOr<std::vector<cases::DecisionRow>> LoadDecisions(absl::Time since,
                                                                  size_t limit = SIZE_MAX);
   // LoadTransitions reads the journaled transitions of one case, oldest first (every one, also
   // the joins past the case's own history cap).
@@ -114,16 +114,16 @@ class SqliteStore : public engine::CaseJournal {
   const std::string& path() const { return path_; }
 
  private:
-  SqliteStore(SqliteStoreOptions options, const engine::Clock& clock, sqlite3* db, int lock_fd,
+  SqliteStore(SqliteStoreOptions options, const Clock& clock, sqlite3* db, int lock_fd,
               std::string path);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Error(absl::string_view what) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status WriteDecisions(const std::deque<engine::DecisionRow>& rows)
+  absl::Status WriteDecisions(const std::deque<cases::DecisionRow>& rows)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Run();
 
   const SqliteStoreOptions options_;
-  const engine::Clock& clock_;
+  const Clock& clock_;
   const int lock_fd_;
   const std::string path_;
 
@@ -133,7 +133,7 @@ class SqliteStore : public engine::CaseJournal {
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
   mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  std::deque<engine::DecisionRow> queue_ ABSL_GUARDED_BY(queue_mu_);
+  std::deque<cases::DecisionRow> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stop_ ABSL_GUARDED_BY(queue_mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(queue_mu_) = 0;
   std::thread writer_;

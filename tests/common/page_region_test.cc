@@ -13,7 +13,7 @@ namespace {
 
 TEST(PageRegionTest, IsZeroedWritableAndStartsOnAHugePage) {
   const size_t bytes = 5 * PageRegion::kHugePage + 123;
-  PageRegion region(bytes);
+  PageRegion region = *PageRegion::Create(bytes);
   ASSERT_NE(region.data(), nullptr);
   EXPECT_EQ(region.size(), bytes);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(region.data()) % PageRegion::kHugePage, 0u);
@@ -25,7 +25,7 @@ TEST(PageRegionTest, IsZeroedWritableAndStartsOnAHugePage) {
 }
 
 TEST(PageRegionTest, ASmallRegionIsZeroedAndWritable) {
-  PageRegion region(1000);
+  PageRegion region = *PageRegion::Create(1000);
   ASSERT_NE(region.data(), nullptr);
   EXPECT_FALSE(region.huge_pages_advised());
   auto* p = static_cast<unsigned char*>(region.data());
@@ -35,7 +35,7 @@ TEST(PageRegionTest, ASmallRegionIsZeroedAndWritable) {
 }
 
 TEST(PageRegionTest, EmptyRegionHasNoMemory) {
-  PageRegion region(0);
+  PageRegion region = *PageRegion::Create(0);
   EXPECT_EQ(region.data(), nullptr);
   EXPECT_EQ(region.size(), 0u);
 }
@@ -51,7 +51,7 @@ size_t ResidentBytes() {
 // pages touched (here 1 GiB reserved, one page written).
 TEST(PageRegionTest, ReservingIsNotBacking) {
   const size_t before = ResidentBytes();
-  PageRegion region(size_t{1} << 30);
+  PageRegion region = *PageRegion::Create(size_t{1} << 30);
   ASSERT_NE(region.data(), nullptr);
   static_cast<char*>(region.data())[0] = 1;
   EXPECT_EQ(static_cast<char*>(region.data())[0], 1);

@@ -18,7 +18,7 @@
 #include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/process.h"
+#include "tests/testing/process.h"
 
 namespace agate {
 namespace {

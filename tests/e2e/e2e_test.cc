@@ -21,7 +21,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/process.h"
+#include "tests/testing/process.h"
 
 namespace agate {
 namespace {
@@ -498,7 +498,7 @@ TEST(E2eStartTest, SaysSoWhenTheIdempotencyCacheCannotBeReserved) {
        absl::StrCat("ulimit -v 4194304 && exec ", AGATE_SERVER_BIN, " --matrix ", kMatrix,
                     " --store memory --listen 127.0.0.1:0 --idempotency-entries 100000000")});
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("cannot reserve memory for --idempotency-entries 100000000"));
+  EXPECT_THAT(r.err, HasSubstr("--idempotency-entries 100000000: cannot reserve memory"));
   EXPECT_THAT(r.err, Not(HasSubstr("listening on")));
 }
 

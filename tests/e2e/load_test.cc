@@ -9,7 +9,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/process.h"
+#include "tests/testing/process.h"
 
 namespace agate {
 namespace {

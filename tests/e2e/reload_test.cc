@@ -22,8 +22,8 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/process.h"
-#include "tests/reload_matrices.h"
+#include "tests/testing/process.h"
+#include "tests/testing/reload_matrices.h"
 
 namespace agate {
 namespace {

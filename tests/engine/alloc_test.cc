@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <new>
 
-#include "engine/case_store.h"
+#include "cases/decider.h"
+#include "common/clock.h"
 #include "engine/evaluator.h"
 #include "engine/matrix.h"
-#include "engine/signal_counter.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -44,7 +44,7 @@ class AllocationTest : public ::testing::Test {
     absl::StatusOr<std::shared_ptr<const Matrix>> m =
         LoadMatrixFile(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml", nullptr);
     ASSERT_TRUE(m.ok()) << m.status();
-    evaluator_ = std::make_unique<Evaluator>(*m, clock_);
+    matrix_ = *m;
     allow_.set_request_id("req-1");
     allow_.set_tenant_id("t1");
     allow_.set_workflow_id("support");
@@ -58,47 +58,43 @@ class AllocationTest : public ::testing::Test {
     (*allow_.mutable_signals())["retry"] = 1;
     (*allow_.mutable_attributes()->mutable_fields())["discount_pct"].set_number_value(5);
     // Warm up once: one-time initialisation (random seed, RE2 caches) is not per-request cost.
-    (void)evaluator_->Evaluate(allow_);
+    (void)Evaluate(matrix_, allow_, clock_.Now());
   }
 
   long AllocationsOf(const Request& request, int iterations) {
     const long before = g_allocations.load();
     for (int i = 0; i < iterations; ++i) {
-      Decision d = evaluator_->Evaluate(request);
+      Decision d = Evaluate(matrix_, request, clock_.Now());
       if (d.id.view().empty()) return -1;
     }
     return g_allocations.load() - before;
   }
 
   FakeClock clock_;
-  std::unique_ptr<Evaluator> evaluator_;
+  std::shared_ptr<const Matrix> matrix_;
   Request allow_;
 };
 
 TEST_F(AllocationTest, AllowPathOnTheBundledMatrixAllocatesNothing) {
-  Decision d = evaluator_->Evaluate(allow_);
+  Decision d = Evaluate(matrix_, allow_, clock_.Now());
   ASSERT_EQ(d.verdict, v1::VERDICT_ALLOW);
   EXPECT_EQ(AllocationsOf(allow_, 1000), 0);
 }
 
-TEST_F(AllocationTest, AllowPathWithTheSignalCounterAndCaseStoreAllocatesNothing) {
-  // What the server runs per request: count() through the sliding-window counter, then the case
-  // store (nothing in force: the lock-free path).
-  SlidingWindowCounter counter(clock_);
-  CaseStore cases(clock_);
-  Evaluator evaluator(evaluator_->matrix(), clock_, &counter);
+TEST_F(AllocationTest, TheWholeDecisionPathAllocatesNothingOnAllow) {
+  // What the server runs per request: Decide = count the signals, evaluate (count() through the
+  // sliding-window counter), settle against the cases (nothing in force: the lock-free path).
+  std::unique_ptr<cases::Decider> decider = *cases::Decider::Create(matrix_, clock_);
   Request quiet = allow_;
   quiet.clear_signals();
-  counter.Record(allow_);  // a key exists for this tenant and workflow
-  v1::EvaluateResponse response;
-  Decision warm = evaluator.Evaluate(quiet);
-  ASSERT_EQ(warm.verdict, v1::VERDICT_ALLOW);
-  ASSERT_TRUE(cases.Apply(quiet, warm, &response).ok());
+  ASSERT_TRUE(decider->Decide(allow_).ok());  // a key exists for this tenant and workflow
+  absl::StatusOr<Decision> warm = decider->Decide(quiet);
+  ASSERT_TRUE(warm.ok());
+  ASSERT_EQ(warm->verdict, v1::VERDICT_ALLOW);
   const long before = g_allocations.load();
   for (int i = 0; i < 1000; ++i) {
-    counter.Record(quiet);  // no signals: nothing to record
-    Decision d = evaluator.Evaluate(quiet);
-    if (!cases.Apply(quiet, d, &response).ok()) FAIL();
+    absl::StatusOr<Decision> d = decider->Decide(quiet);
+    if (!d.ok()) FAIL();
   }
   EXPECT_EQ(g_allocations.load() - before, 0);
 }
@@ -107,7 +103,7 @@ TEST_F(AllocationTest, CounterSeesTheAllocationsOfAnEscalation) {
   // Guards the test above: the counter must observe allocations when the engine makes them.
   Request hold = allow_;
   hold.mutable_model()->set_confidence(0.5);
-  ASSERT_EQ(evaluator_->Evaluate(hold).verdict, v1::VERDICT_HOLD);
+  ASSERT_EQ(Evaluate(matrix_, hold, clock_.Now()).verdict, v1::VERDICT_HOLD);
   EXPECT_GT(AllocationsOf(hold, 10), 0);
 }
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/clock.h"
+#include "common/clock.h"
 #include "engine/matrix.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -67,12 +67,14 @@ std::string LaneName(const Decision& d) { return d.lane < 0 ? "" : d.matrix->lan
 
 class BundledMatrixTest : public ::testing::Test {
  protected:
+  Decision Eval(const Request& r) { return Evaluate(matrix_, r, clock_.Now()); }
+
   FakeClock clock_;
-  Evaluator evaluator_{LoadBundled(), clock_};
+  std::shared_ptr<const Matrix> matrix_ = LoadBundled();
 };
 
 TEST_F(BundledMatrixTest, AllowsWhenNothingFires) {
-  Decision d = evaluator_.Evaluate(AllowRequest());
+  Decision d = Eval(AllowRequest());
   EXPECT_EQ(d.verdict, v1::VERDICT_ALLOW);
   EXPECT_EQ(d.lane, -1);
   EXPECT_THAT(d.fired, IsEmpty());
@@ -96,7 +98,7 @@ class BundledVerdictTest : public BundledMatrixTest,
 
 TEST_P(BundledVerdictTest, DecidesTheExpectedVerdict) {
   const VerdictCase& c = GetParam();
-  Decision d = evaluator_.Evaluate(With(c.request));
+  Decision d = Eval(With(c.request));
   EXPECT_EQ(d.verdict, c.want_verdict) << VerdictName(d.verdict);
   EXPECT_EQ(LaneName(d), c.want_lane);
   EXPECT_THAT(FiredIds(d), ElementsAreArray(c.want_fired));
@@ -236,7 +238,7 @@ constexpr LaneRequest kLaneRequests[] = {
 TEST_F(BundledMatrixTest, PrecedenceHoldsBetweenEveryPairOfLanes) {
   for (const LaneRequest& a : kLaneRequests) {
     for (const LaneRequest& b : kLaneRequests) {
-      Decision d = evaluator_.Evaluate(With(absl::StrCat(a.text, " ", b.text)));
+      Decision d = Eval(With(absl::StrCat(a.text, " ", b.text)));
       const LaneRequest& want = MoreRestrictive(b.verdict, a.verdict) ? b : a;
       EXPECT_EQ(d.verdict, want.verdict) << a.lane << " + " << b.lane;
       EXPECT_EQ(LaneName(d), want.lane) << a.lane << " + " << b.lane;
@@ -250,7 +252,7 @@ TEST_F(BundledMatrixTest, WinningLaneSuppliesOwnersSlaActionsAndMissingEvidence)
   Request r = With("action { type: 'refund' amount: 400 }");
   (*r.mutable_evidence())["proposed_action"] = "refund 400 to order 17";
   (*r.mutable_evidence())["justification"] = "";  // empty counts as missing
-  Decision d = evaluator_.Evaluate(r);
+  Decision d = Eval(r);
   ASSERT_EQ(LaneName(d), "financial");
   const Lane& lane = d.matrix->lanes()[d.lane];
   EXPECT_EQ(lane.owner, "finance-approver");
@@ -262,7 +264,7 @@ TEST_F(BundledMatrixTest, WinningLaneSuppliesOwnersSlaActionsAndMissingEvidence)
 }
 
 TEST_F(BundledMatrixTest, ReportsTheValuesEachFiredTriggerRead) {
-  Decision d = evaluator_.Evaluate(With("model { confidence: 0.5 }"));
+  Decision d = Eval(With("model { confidence: 0.5 }"));
   ASSERT_EQ(d.fired.size(), 1u);
   const std::vector<expr::Observation>& values = d.fired[0].values;
   ASSERT_EQ(values.size(), 2u);
@@ -274,7 +276,7 @@ TEST_F(BundledMatrixTest, ReportsTheValuesEachFiredTriggerRead) {
 }
 
 TEST_F(BundledMatrixTest, CountReadsTheRequestsOwnSignalsWithoutACounter) {
-  Decision d = evaluator_.Evaluate(With("signals { key: 'retry' value: 7 }"));
+  Decision d = Eval(With("signals { key: 'retry' value: 7 }"));
   ASSERT_EQ(d.fired.size(), 1u);
   ASSERT_EQ(d.fired[0].values.size(), 1u);
   EXPECT_EQ(d.fired[0].values[0].field, "count(\"retry\", \"10m\")");
@@ -282,8 +284,8 @@ TEST_F(BundledMatrixTest, CountReadsTheRequestsOwnSignalsWithoutACounter) {
 }
 
 TEST_F(BundledMatrixTest, DecisionIdsAreUnique) {
-  Decision a = evaluator_.Evaluate(AllowRequest());
-  Decision b = evaluator_.Evaluate(AllowRequest());
+  Decision a = Eval(AllowRequest());
+  Decision b = Eval(AllowRequest());
   EXPECT_NE(a.id.view(), b.id.view());
 }
 
@@ -310,11 +312,11 @@ triggers:
 
 TEST(EvaluatorTest, TiesGoToTheLaneListedFirstInTheMatrix) {
   FakeClock clock;
-  Evaluator evaluator(Parse(kTieMatrix), clock);
+  const std::shared_ptr<const Matrix> matrix = Parse(kTieMatrix);
   Request r = With(
       "action { type: 'x' target: 't' } attributes { fields { key: 'tier' value { "
       "string_value: 'silver' } } }");
-  Decision d = evaluator.Evaluate(r);
+  Decision d = Evaluate(matrix, r, clock.Now());
   EXPECT_EQ(d.verdict, v1::VERDICT_HOLD);
   EXPECT_EQ(LaneName(d), "first");  // listed first among lanes, although its trigger is second
   EXPECT_THAT(FiredIds(d), ElementsAre("second-fires", "first-fires"));
@@ -324,8 +326,8 @@ TEST(EvaluatorTest, TiesGoToTheLaneListedFirstInTheMatrix) {
 
 TEST(EvaluatorTest, RunTimeErrorsFailClosedAndAreReported) {
   FakeClock clock;
-  Evaluator evaluator(Parse(kTieMatrix), clock);
-  Decision d = evaluator.Evaluate(AllowRequest());  // no attributes.tier: the read fails
+  const std::shared_ptr<const Matrix> matrix = Parse(kTieMatrix);
+  Decision d = Evaluate(matrix, AllowRequest(), clock.Now());  // no attributes.tier: the read fails
   EXPECT_EQ(d.verdict, v1::VERDICT_PARK_ITEM);
   EXPECT_EQ(LaneName(d), "errors");
   ASSERT_EQ(d.fired.size(), 1u);
@@ -335,20 +337,9 @@ TEST(EvaluatorTest, RunTimeErrorsFailClosedAndAreReported) {
   EXPECT_TRUE(d.fired[0].values[0].value.has_null_value());
 
   // CEL's heterogeneous equality: a number is simply not equal to "gold" (no error).
-  d = evaluator.Evaluate(With("attributes { fields { key: 'tier' value { number_value: 3 } } }"));
+  d = Evaluate(matrix, With("attributes { fields { key: 'tier' value { number_value: 3 } } }"), clock.Now());
   EXPECT_EQ(d.verdict, v1::VERDICT_ALLOW);
   EXPECT_TRUE(d.fired.empty());
-}
-
-TEST(EvaluatorTest, SetMatrixSwapsTheSnapshotForLaterRequests) {
-  FakeClock clock;
-  Evaluator evaluator(LoadBundled(), clock);
-  Decision before = evaluator.Evaluate(AllowRequest());
-  evaluator.SetMatrix(Parse(kTieMatrix));
-  Decision after = evaluator.Evaluate(AllowRequest());
-  EXPECT_EQ(before.matrix->version(), "1");  // the old decision keeps its snapshot alive
-  EXPECT_EQ(after.matrix->version(), "tie-1");
-  EXPECT_EQ(after.verdict, v1::VERDICT_PARK_ITEM);
 }
 
 }  // namespace
@@ -379,14 +370,14 @@ triggers:
   EXPECT_EQ(m->TriggersForActionType("credit"), (std::vector<int>{3}));
   EXPECT_TRUE(m->TriggersForActionType("send_reply").empty());
   FakeClock clock;
-  Evaluator evaluator(m, clock);
-  Decision d = evaluator.Evaluate(
-      With("action { type: 'refund' amount: 20 critical: true irreversible: true }"));
+  const std::shared_ptr<const Matrix> matrix = m;
+  Decision d = Evaluate(matrix, 
+      With("action { type: 'refund' amount: 20 critical: true irreversible: true }"), clock.Now());
   // refund-missing-attr fails at run time (no attributes.x) and fires: fail closed.
   EXPECT_THAT(FiredIds(d), ElementsAre("any-critical", "refund-big", "any-irreversible",
                                        "credit-or-refund", "refund-missing-attr"));
   // Another type: the indexed triggers cannot fire, not even by failing.
-  d = evaluator.Evaluate(With("action { type: 'send_reply' amount: 20 critical: true }"));
+  d = Evaluate(matrix, With("action { type: 'send_reply' amount: 20 critical: true }"), clock.Now());
   EXPECT_THAT(FiredIds(d), ElementsAre("any-critical"));
 }
 

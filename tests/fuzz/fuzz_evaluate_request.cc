@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "agate/v1/agate.pb.h"
-#include "engine/clock.h"
+#include "common/clock.h"
 #include "engine/matrix.h"
 #include "google/protobuf/stubs/logging.h"
-#include "server/service.h"
+#include "service/service.h"
 
 #ifndef AGATE_SOURCE_DIR
 #error "AGATE_SOURCE_DIR must name the repository root"
@@ -49,14 +49,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   agate::v1::EvaluateRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return -1;  // not a corpus input
 
-  agate::engine::FakeClock clock;
+  agate::FakeClock clock;
   // A small idempotency cache: the default one reserves 44 MB of huge pages for every input.
-  agate::server::ServiceOptions options;
+  agate::service::ServiceOptions options;
   options.idempotency.max_entries = 1000;
-  agate::server::Service service(*kMatrix, clock, options);
+  std::unique_ptr<agate::service::Service> service =
+      *agate::service::Service::Create(*kMatrix, clock, options);
   for (int i = 0; i < 2; ++i) {
     agate::v1::EvaluateResponse response;
-    const absl::Status status = service.Evaluate(request, &response);
+    const absl::Status status = service->Evaluate(request, &response);
     if (!status.ok()) return 0;
     (void)response.ByteSizeLong();
     clock.Advance(absl::Seconds(1));

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "engine/clock.h"
+#include "common/clock.h"
 #include "engine/diagnostic.h"
 #include "engine/evaluator.h"
 #include "engine/matrix.h"

@@ -22,10 +22,10 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "server/service.h"
+#include "service/service.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
-#include "tests/reload_matrices.h"
+#include "tests/testing/reload_matrices.h"
 
 namespace agate::server {
 namespace {
@@ -64,7 +64,7 @@ class MatrixReloaderTest : public ::testing::Test {
     absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
         engine::LoadMatrixFile(path_, nullptr);
     ASSERT_TRUE(m.ok()) << m.status();
-    service_ = std::make_unique<Service>(*m);
+    service_ = *service::Service::Create(*m);
     reloader_ = std::make_unique<MatrixReloader>(path_, *service_);
     // Capture the log.
     previous_logger_ = spdlog::default_logger();
@@ -97,7 +97,7 @@ class MatrixReloaderTest : public ::testing::Test {
 
   std::string dir_, path_;
   std::ostringstream log_;
-  std::unique_ptr<Service> service_;
+  std::unique_ptr<service::Service> service_;
   std::unique_ptr<MatrixReloader> reloader_;
   std::shared_ptr<spdlog::logger> previous_logger_;
 };

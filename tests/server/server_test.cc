@@ -11,7 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/command_line.h"
-#include "engine/case_store.h"
+#include "cases/case_store.h"
 #include "engine/decision_codec.h"
 #include "engine/evaluator.h"
 #include "gmock/gmock.h"
@@ -39,7 +39,7 @@ TEST(OptionsTest, ParsesEveryFlag) {
   ASSERT_EQ(o->listen.size(), 2u);
   EXPECT_EQ(o->listen[0].grpc_uri(), "127.0.0.1:0");
   EXPECT_EQ(o->listen[1].grpc_uri(), "unix:/tmp/a.sock");
-  EXPECT_EQ(o->log_format, "json");
+  EXPECT_EQ(o->log_format, LogFormat::kJson);
   EXPECT_EQ(o->max_request_bytes, 4096);
   EXPECT_EQ(o->drain_timeout, absl::Seconds(2));
   EXPECT_TRUE(o->watch);
@@ -99,7 +99,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
                           "--max-store-bytes", "1048576", "--decision-log-rotate-bytes", "8192",
                           "--decision-log-max-files", "7", "--max-closed-case-bytes", "65536"});
   ASSERT_TRUE(o.ok()) << o.status();
-  EXPECT_EQ(o->store, "sqlite");
+  EXPECT_EQ(o->store, StoreKind::kSqlite);
   EXPECT_EQ(o->data_dir, "/var/lib/agate");
   EXPECT_TRUE(o->fsync);
   EXPECT_EQ(o->idempotency_window, absl::Minutes(30));
@@ -109,7 +109,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
   EXPECT_EQ(o->decision_log_max_files, 7u);
   EXPECT_EQ(o->max_closed_case_bytes, 65536u);
   absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
-  EXPECT_EQ(defaults->store, "sqlite");
+  EXPECT_EQ(defaults->store, StoreKind::kSqlite);
   EXPECT_EQ(defaults->data_dir, "agate-data");
   EXPECT_FALSE(defaults->fsync);
   EXPECT_EQ(defaults->idempotency_window, absl::Minutes(10));
@@ -179,20 +179,18 @@ TEST(OptionsTest, ParsesIpv6AndUnixAddresses) {
   EXPECT_EQ(unix->path, "rel/a.sock");
 }
 
-TEST(LoggingTest, EscapesJsonStrings) {
-  EXPECT_EQ(JsonEscape("plain"), "plain");
-  EXPECT_EQ(JsonEscape("a\"b\\c\nd\te\x01"), "a\\\"b\\\\c\\nd\\te\\u0001");
-  EXPECT_EQ(JsonEscape("héllo"), "héllo");
-}
-
 TEST(LoggingTest, RejectsUnknownLevelsAndFormats) {
-  EXPECT_THAT(std::string(SetUpLogging("loud", "text").message()), HasSubstr("--log-level"));
-  EXPECT_THAT(std::string(SetUpLogging("info", "xml").message()), HasSubstr("--log-format"));
-  EXPECT_TRUE(SetUpLogging("off", "json").ok());
-  EXPECT_TRUE(SetUpLogging("warn", "text").ok());
+  EXPECT_THAT(std::string(ParseLogLevel("loud").status().message()), HasSubstr("--log-level"));
+  EXPECT_THAT(std::string(ParseLogFormat("xml").status().message()), HasSubstr("--log-format"));
+  EXPECT_EQ(*ParseLogLevel("off"), LogLevel::kOff);
+  EXPECT_EQ(*ParseLogFormat("json"), LogFormat::kJson);
+  EXPECT_THAT(std::string(ParseServerOptions({"--matrix", "m.yaml", "--log-level", "loud"})
+                              .status()
+                              .message()),
+              HasSubstr("--log-level"));
 }
 
-TEST(StatusTest, MapsCodesAndMessagesBothWays) {
+TEST(StatusTest, MapsCodesAndMessages) {
   for (absl::StatusCode code :
        {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound,
         absl::StatusCode::kPermissionDenied, absl::StatusCode::kFailedPrecondition,
@@ -201,7 +199,6 @@ TEST(StatusTest, MapsCodesAndMessagesBothWays) {
     const grpc::Status g = ToGrpcStatus(s);
     EXPECT_EQ(static_cast<int>(g.error_code()), static_cast<int>(code));
     EXPECT_EQ(g.error_message(), "field: message");
-    EXPECT_EQ(FromGrpcStatus(g), s);
   }
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
 }
@@ -258,18 +255,15 @@ class Endpoint {
 };
 
 // Opens one HOLD case in store.
-void OpenCase(engine::CaseStore& store, const engine::Clock& clock) {
+void OpenCase(cases::CaseStore& store, const Clock& clock) {
   absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
       engine::LoadMatrixFile(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml", nullptr);
   ASSERT_TRUE(m.ok());
-  engine::Evaluator evaluator(*m, clock);
   v1::EvaluateRequest r;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
       "request_id: 'r1' tenant_id: 't1' action { type: 'refund' amount: 400 }", &r));
-  const engine::Decision d = evaluator.Evaluate(r);
-  v1::EvaluateResponse response;
-  engine::EncodeDecision(d, &response);
-  ASSERT_TRUE(store.Apply(r, d, &response).ok());
+  engine::Decision d = engine::Evaluate(*m, r, clock.Now());
+  ASSERT_TRUE(store.Apply(r, &d).ok());
 }
 
 template <typename F>
@@ -284,8 +278,9 @@ bool Eventually(F condition) {
 
 TEST(WebhookTest, PostsEachTransitionAsJsonRetryingFailures) {
   Endpoint endpoint(/*fail_first=*/2);
-  engine::FakeClock clock;
-  engine::CaseStore store(clock);
+  FakeClock clock;
+  std::unique_ptr<cases::CaseStore> owned = *cases::CaseStore::Create(clock);
+  cases::CaseStore& store = *owned;
   absl::StatusOr<std::unique_ptr<WebhookPoster>> hook = WebhookPoster::Start(
       store, endpoint.url(), {.attempts = 4, .first_backoff = absl::Milliseconds(10)});
   ASSERT_TRUE(hook.ok()) << hook.status();
@@ -300,8 +295,9 @@ TEST(WebhookTest, PostsEachTransitionAsJsonRetryingFailures) {
 
 TEST(WebhookTest, GivesUpAfterTheLastAttemptAndKeepsGoing) {
   Endpoint endpoint(/*fail_first=*/1000);
-  engine::FakeClock clock;
-  engine::CaseStore store(clock);
+  FakeClock clock;
+  std::unique_ptr<cases::CaseStore> owned = *cases::CaseStore::Create(clock);
+  cases::CaseStore& store = *owned;
   absl::StatusOr<std::unique_ptr<WebhookPoster>> hook = WebhookPoster::Start(
       store, endpoint.url(), {.attempts = 2, .first_backoff = absl::Milliseconds(5)});
   ASSERT_TRUE(hook.ok());

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/proto_time.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -58,10 +58,10 @@ class SqliteStoreTest : public ::testing::Test {
     c.set_timer_armed(state == ::agate::v1::CASE_STATE_OPEN);
     return c;
   }
-  engine::JournalTransition Transition(uint64_t seq, absl::string_view event) {
-    engine::JournalTransition t;
+  cases::JournalTransition Transition(uint64_t seq, absl::string_view event) {
+    cases::JournalTransition t;
     t.case_seq = seq;
-    *t.transition.mutable_time() = engine::ToTimestamp(clock_.Now());
+    *t.transition.mutable_time() = ToTimestamp(clock_.Now());
     t.transition.set_state(::agate::v1::CASE_STATE_OPEN);
     t.transition.set_event(std::string(event));
     t.transition.set_actor("agate");
@@ -69,14 +69,14 @@ class SqliteStoreTest : public ::testing::Test {
     return t;
   }
 
-  engine::FakeClock clock_;
+  FakeClock clock_;
   std::string dir_;
 };
 
 TEST_F(SqliteStoreTest, WhatWasCommittedIsReadBackAfterAReopen) {
   {
     std::unique_ptr<SqliteStore> store = Open();
-    engine::JournalBatch batch;
+    cases::JournalBatch batch;
     batch.cases = {Case(1, ::agate::v1::CASE_STATE_OPEN),
                    Case(2, ::agate::v1::CASE_STATE_APPROVED)};
     batch.transitions = {Transition(1, "opened"), Transition(2, "opened"),
@@ -92,14 +92,14 @@ TEST_F(SqliteStoreTest, WhatWasCommittedIsReadBackAfterAReopen) {
                         .decided_at = clock_.Now()}};
     ASSERT_TRUE(store->Commit(batch).ok());
     // An update replaces the case; a join's transition is appended.
-    engine::JournalBatch update;
+    cases::JournalBatch update;
     update.cases = {Case(1, ::agate::v1::CASE_STATE_REJECTED)};
     update.transitions = {Transition(1, "rejected")};
     ASSERT_TRUE(store->Commit(update).ok());
     EXPECT_EQ(store->stats().commits, 2u);
   }
   std::unique_ptr<SqliteStore> store = Open();
-  absl::StatusOr<engine::JournalContents> contents = store->LoadCases();
+  absl::StatusOr<cases::JournalContents> contents = store->LoadCases();
   ASSERT_TRUE(contents.ok()) << contents.status();
   ASSERT_THAT(contents->cases, SizeIs(2));
   EXPECT_EQ(contents->cases[0].case_().state(), ::agate::v1::CASE_STATE_REJECTED);
@@ -112,7 +112,7 @@ TEST_F(SqliteStoreTest, WhatWasCommittedIsReadBackAfterAReopen) {
   ASSERT_TRUE(transitions.ok());
   ASSERT_THAT(*transitions, SizeIs(2));
   EXPECT_EQ((*transitions)[1].event(), "rejected");
-  absl::StatusOr<std::vector<engine::DecisionRow>> rows =
+  absl::StatusOr<std::vector<cases::DecisionRow>> rows =
       store->LoadDecisions(clock_.Now() - absl::Minutes(1));
   ASSERT_TRUE(rows.ok());
   ASSERT_THAT(*rows, SizeIs(1));
@@ -122,14 +122,14 @@ TEST_F(SqliteStoreTest, WhatWasCommittedIsReadBackAfterAReopen) {
 
 TEST_F(SqliteStoreTest, ForgottenCasesAreDeletedWithTheirTransitions) {
   std::unique_ptr<SqliteStore> store = Open();
-  engine::JournalBatch batch;
+  cases::JournalBatch batch;
   batch.cases = {Case(1, ::agate::v1::CASE_STATE_RESOLVED), Case(2, ::agate::v1::CASE_STATE_OPEN)};
   batch.transitions = {Transition(1, "opened"), Transition(2, "opened")};
   ASSERT_TRUE(store->Commit(batch).ok());
-  engine::JournalBatch forget;
+  cases::JournalBatch forget;
   forget.forgotten = {1};
   ASSERT_TRUE(store->Commit(forget).ok());
-  absl::StatusOr<engine::JournalContents> contents = store->LoadCases();
+  absl::StatusOr<cases::JournalContents> contents = store->LoadCases();
   ASSERT_THAT(contents->cases, SizeIs(1));
   EXPECT_EQ(contents->cases[0].seq(), 2u);
   EXPECT_THAT(*store->LoadTransitions(1), SizeIs(0));
@@ -150,7 +150,7 @@ TEST_F(SqliteStoreTest, QueuedDecisionsAreWrittenInTheBackgroundAndPrunedAfterTh
   store->EnqueueDecision(
       {.key = "k0", .digest = "other", .response = "X", .decided_at = clock_.Now()});
   ASSERT_TRUE(store->Flush().ok());
-  absl::StatusOr<std::vector<engine::DecisionRow>> rows =
+  absl::StatusOr<std::vector<cases::DecisionRow>> rows =
       store->LoadDecisions(clock_.Now() - absl::Minutes(10));
   ASSERT_THAT(*rows, SizeIs(101));
   EXPECT_EQ((*rows)[0].key, "k0");
@@ -173,7 +173,7 @@ TEST_F(SqliteStoreTest, OnlyTheNewestMaxDecisionsAreKeptAndLoaded) {
         {.key = absl::StrCat("k", i), .digest = "d", .response = "R", .decided_at = clock_.Now()});
   }
   ASSERT_TRUE(store->Flush().ok());
-  absl::StatusOr<std::vector<engine::DecisionRow>> newest =
+  absl::StatusOr<std::vector<cases::DecisionRow>> newest =
       store->LoadDecisions(absl::InfinitePast(), 10);
   ASSERT_THAT(*newest, SizeIs(10));
   EXPECT_EQ((*newest)[0].key, "k90");  // oldest first among the newest ten
@@ -182,7 +182,7 @@ TEST_F(SqliteStoreTest, OnlyTheNewestMaxDecisionsAreKeptAndLoaded) {
   for (int i = 0; i < 200 && store->LoadDecisions(absl::InfinitePast())->size() > 31; ++i) {
     absl::SleepFor(absl::Milliseconds(20));
   }
-  absl::StatusOr<std::vector<engine::DecisionRow>> kept =
+  absl::StatusOr<std::vector<cases::DecisionRow>> kept =
       store->LoadDecisions(absl::InfinitePast());
   EXPECT_LE(kept->size(), 31u);
   EXPECT_GE(kept->size(), 30u);
@@ -234,7 +234,7 @@ TEST_F(SqliteStoreTest, ACorruptDatabaseIsDataLossWithAdvice) {
 TEST_F(SqliteStoreTest, ADamagedPageIsDataLoss) {
   {
     std::unique_ptr<SqliteStore> store = Open();
-    engine::JournalBatch batch;
+    cases::JournalBatch batch;
     for (uint64_t i = 1; i <= 50; ++i)
       batch.cases.push_back(Case(i, ::agate::v1::CASE_STATE_OPEN, 2000));
     ASSERT_TRUE(store->Commit(batch).ok());
@@ -284,7 +284,7 @@ TEST_F(SqliteStoreTest, AFullStoreFailsTheCommitAndKeepsWhatWasCommitted) {
   uint64_t seq = 1;
   absl::Status status;
   for (; seq < 1000 && status.ok(); ++seq) {
-    engine::JournalBatch batch;
+    cases::JournalBatch batch;
     batch.cases = {Case(seq, ::agate::v1::CASE_STATE_OPEN, 16 * 1024)};
     batch.transitions = {Transition(seq, "opened")};
     status = store->Commit(batch);
@@ -295,10 +295,10 @@ TEST_F(SqliteStoreTest, AFullStoreFailsTheCommitAndKeepsWhatWasCommitted) {
   EXPECT_EQ(store->stats().commit_errors, 1u);
   const uint64_t committed = seq - 2;
   // The failed batch left nothing behind; the store still reads and takes small writes.
-  absl::StatusOr<engine::JournalContents> contents = store->LoadCases();
+  absl::StatusOr<cases::JournalContents> contents = store->LoadCases();
   ASSERT_TRUE(contents.ok());
   EXPECT_THAT(contents->cases, SizeIs(committed));
-  engine::JournalBatch small;
+  cases::JournalBatch small;
   small.forgotten = {1};
   EXPECT_TRUE(store->Commit(small).ok());
   store.reset();

@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/decision_log.h"
-#include "tests/e2e/process.h"
+#include "tests/testing/process.h"
 
 namespace agate::store {
 namespace {

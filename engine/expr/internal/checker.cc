@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "engine/duration.h"
+#include "common/duration.h"
 #include "engine/expr/internal/values.h"
 #include "engine/expr/schema.h"
 #include "engine/expr/syntax.h"

@@ -1,0 +1,822 @@
+#include "cases/case_store.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "engine/decision_codec.h"
+#include "engine/fingerprint.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace agate::cases {
+
+using engine::Decision;
+using engine::Lane;
+using engine::Matrix;
+using engine::Request;
+using engine::Trigger;
+using engine::Verdict;
+
+// One case and what the store needs to run it.
+struct CaseStore::Record {
+  uint64_t seq = 0;
+  v1::Case c;
+  // The lane as the case keeps it (its definition when the case opened): owner, backup,
+  // fallback, SLA, on_timeout, actions, required evidence.
+  std::shared_ptr<const Lane> lane;
+  std::string open_key;          // lane '\0' scope key: the OPEN-case index
+  std::string canonical_action;  // what an approval is bound to
+  std::string workflow_key;      // ScopesInForce::WorkflowKey
+  std::string credential_key;    // ScopesInForce::CredentialKey
+  std::vector<uint64_t> related;  // the cases the opening decision touched (itself included)
+  absl::flat_hash_set<std::string> triggers;
+  std::array<bool, ScopesInForce::kKinds> in_force{};
+  uint64_t generation = 0;  // of the armed timer
+  bool timer_armed = false;
+  size_t closed_bytes = 0;  // counted in closed_bytes_ once closed
+};
+
+namespace {
+
+constexpr size_t kMaxApproverBytes = 256;
+constexpr size_t kMaxCommentBytes = 4096;
+constexpr size_t kMaxAttached = 64;
+constexpr size_t kMaxLinks = 20;
+constexpr size_t kMaxJoinsInHistory = 50;
+constexpr absl::string_view kServerActor = "agate";
+
+constexpr absl::string_view kSep("\0", 1);
+
+bool IsRedeemable(Verdict v) {
+  return v == v1::VERDICT_HOLD || v == v1::VERDICT_PARK_ITEM || v == v1::VERDICT_BLOCK;
+}
+
+bool IsLink(absl::string_view value) {
+  return absl::StartsWith(value, "https://") || absl::StartsWith(value, "http://");
+}
+
+std::string ScopeKeyOf(engine::Scope scope, const Request& request) {
+  switch (scope) {
+    case v1::SCOPE_WORKFLOW:
+      return absl::StrCat(request.tenant_id(), "/", request.workflow_id());
+    case v1::SCOPE_CREDENTIAL:
+      return absl::StrCat(request.tenant_id(), "/", request.actor().credential_id());
+    default:
+      return absl::StrCat(request.tenant_id(), "/", request.workflow_id(), "/", request.item_id());
+  }
+}
+
+// OpenKey is unambiguous (NUL-separated ids), unlike the displayed scope key.
+std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, absl::string_view tenant,
+                      absl::string_view workflow, absl::string_view item,
+                      absl::string_view credential) {
+  switch (scope) {
+    case v1::SCOPE_WORKFLOW:
+      return absl::StrCat(lane, kSep, "w", kSep, tenant, kSep, workflow);
+    case v1::SCOPE_CREDENTIAL:
+      return absl::StrCat(lane, kSep, "c", kSep, tenant, kSep, credential);
+    default:
+      return absl::StrCat(lane, kSep, "i", kSep, tenant, kSep, workflow, kSep, item);
+  }
+}
+
+std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, const Request& request) {
+  return OpenKeyOf(lane, scope, request.tenant_id(), request.workflow_id(), request.item_id(),
+                   request.actor().credential_id());
+}
+
+absl::string_view StateName(v1::CaseState state) {
+  switch (state) {
+    case v1::CASE_STATE_OPEN:
+      return "OPEN";
+    case v1::CASE_STATE_APPROVED:
+      return "APPROVED";
+    case v1::CASE_STATE_REJECTED:
+      return "REJECTED";
+    case v1::CASE_STATE_RESOLVED:
+      return "RESOLVED";
+    case v1::CASE_STATE_EXPIRED:
+      return "EXPIRED";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+// RestoredLane rebuilds the lane a stored case keeps.
+std::shared_ptr<const Lane> RestoredLane(const store::v1::StoredCase& stored) {
+  const v1::Case& c = stored.case_();
+  auto lane = std::make_shared<Lane>();
+  lane->name = c.lane();
+  lane->owner = c.owner();
+  lane->backup = c.backup();
+  lane->fallback = c.fallback();
+  lane->sla = absl::Nanoseconds(stored.sla_nanos());
+  lane->verdict = c.verdict();
+  lane->scope = c.scope();
+  lane->agent_action = stored.agent_action();
+  lane->operator_action = stored.operator_action();
+  lane->evidence.assign(stored.required_evidence().begin(), stored.required_evidence().end());
+  lane->on_timeout = c.on_timeout();
+  return lane;
+}
+
+}  // namespace
+
+CaseStore::CaseStore(const Clock& clock, CaseStoreOptions options, CaseJournal* journal)
+    : clock_(clock), options_(options), journal_(journal), watchers_(options.watcher) {}
+
+CaseStore::~CaseStore() = default;
+
+absl::StatusOr<std::unique_ptr<CaseStore>> CaseStore::Create(const Clock& clock,
+                                                             CaseStoreOptions options,
+                                                             CaseJournal* journal,
+                                                             const JournalContents* restore) {
+  std::unique_ptr<CaseStore> store(new CaseStore(clock, options, journal));
+  if (restore != nullptr) RETURN_IF_ERROR(store->Restore(*restore));
+  return store;
+}
+
+void CaseStore::SetInForce(Record& record, ScopesInForce::Kind kind, bool on) {
+  if (record.in_force[kind] == on) return;
+  record.in_force[kind] = on;
+  scopes_.Set(kind, kind == ScopesInForce::kDisabled ? record.credential_key : record.workflow_key,
+              record.seq, on);
+}
+
+CaseStore::Record* CaseStore::FindRecord(absl::string_view case_id) const {
+  auto id = by_id_.find(case_id);
+  if (id == by_id_.end()) return nullptr;
+  auto it = by_seq_.find(id->second);
+  return it == by_seq_.end() ? nullptr : it->second.get();
+}
+
+absl::Status CaseStore::Apply(const Request& request, Decision* decision,
+                              DecisionSealer* sealer) {
+  const bool wants_redemption = !request.approval().case_id().empty();
+  if (decision->verdict == v1::VERDICT_ALLOW && !wants_redemption &&
+      (scopes_.empty() || !scopes_.Find(request).has_value())) {
+    return absl::OkStatus();  // the hot path: no lock, no allocation
+  }
+
+  absl::MutexLock lock(&mu_);
+  std::string redemption_failure;
+  if (wants_redemption && Redeem(request, decision, &redemption_failure)) {
+    absl::Status committed = Commit(decision, sealer);
+    if (committed.ok()) return absl::OkStatus();
+    // The client will not hear of the redemption: it must stay possible. The journal gets the
+    // undo with the next commit.
+    const absl::Time now = clock_.Now();
+    for (const std::string& id : decision->case_ids) {
+      Record* r = FindRecord(id);
+      r->c.set_redeemed(false);
+      Transition(*r, now, "redemption-undone", kServerActor,
+                 absl::StrCat("the store could not record the redemption by request ",
+                              request.request_id(), ": ", committed.message()));
+    }
+    journal_buffer_.KeepUnsynced(journal_buffer_.TakeAll());
+    return committed;
+  }
+
+  const Matrix& matrix = *decision->matrix;
+  absl::InlinedVector<int, 8> lanes;  // fired lanes, in the order they first fired
+  for (const engine::FiredTrigger& f : decision->fired) {
+    const int lane = matrix.triggers()[f.trigger].lane;
+    if (std::find(lanes.begin(), lanes.end(), lane) == lanes.end()) lanes.push_back(lane);
+  }
+  size_t to_open = 0;
+  for (int lane : lanes) {
+    const Lane& l = matrix.lanes()[lane];
+    if (!open_by_key_.contains(OpenKeyOf(l.name, l.scope, request))) ++to_open;
+  }
+  if (to_open > 0 && open_count_.load() + to_open > options_.max_open_cases) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("case store full: ", open_count_.load(), " cases are open (the limit is ",
+                     options_.max_open_cases, "); acknowledge cases or raise the limit"));
+  }
+
+  std::vector<Record*> touched;
+  std::vector<Record*> opened;
+  for (int lane : lanes) {
+    Record* record = OpenOrJoin(request, *decision, lane, &opened);
+    touched.push_back(record);
+    if (lane == decision->lane) decision->case_id = record->c.id();
+    decision->case_ids.push_back(record->c.id());
+  }
+  for (Record* r : opened) {
+    for (const Record* t : touched) r->related.push_back(t->seq);
+  }
+  for (const engine::FiredTrigger& f : decision->fired) {
+    const Trigger& trigger = matrix.triggers()[f.trigger];
+    trigger_stats_.Fired(trigger.id, matrix.lanes()[trigger.lane].name);
+    journal_buffer_.TouchTrigger(trigger.id);
+  }
+  Impose(request, decision);
+  if (!redemption_failure.empty()) {
+    decision->reason = decision->reason.empty()
+                           ? std::move(redemption_failure)
+                           : absl::StrCat(redemption_failure, "; ", decision->reason);
+  }
+  return Commit(decision, sealer);
+}
+
+void CaseStore::Impose(const Request& request, Decision* decision) {
+  std::optional<ScopesInForce::Match> match = scopes_.Find(request);
+  if (!match.has_value() || !engine::MoreRestrictive(match->verdict, decision->verdict)) return;
+  const Record& f = *by_seq_.at(match->case_seq);
+  decision->verdict = match->verdict;
+  decision->imposed =
+      engine::Imposition{f.lane, f.c.current_owner(), FromTimestamp(f.c.sla_deadline())};
+  decision->sla_deadline = decision->imposed->sla_deadline;
+  decision->missing_evidence = engine::MissingEvidence(*f.lane, request);
+  decision->case_id = f.c.id();
+  if (std::find(decision->case_ids.begin(), decision->case_ids.end(), f.c.id()) ==
+      decision->case_ids.end()) {
+    decision->case_ids.push_back(f.c.id());
+  }
+  switch (match->kind) {
+    case ScopesInForce::kDisabled:
+      decision->reason = absl::StrCat("credential ", request.actor().credential_id(),
+                                      " is disabled by case ", f.c.id(),
+                                      " until it is acknowledged");
+      break;
+    case ScopesInForce::kPaused:
+      decision->reason = absl::StrCat("workflow ", request.workflow_id(), " is paused by case ",
+                                      f.c.id(), " until it is acknowledged");
+      break;
+    case ScopesInForce::kSafeMode:
+      decision->reason = absl::StrCat("workflow ", request.workflow_id(), " is in safe mode (case ",
+                                      f.c.id(), "): only critical actions are evaluated normally");
+      break;
+  }
+}
+
+bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* why) {
+  const std::string& id = request.approval().case_id();
+  Record* named = FindRecord(id);
+  auto fail = [&](absl::string_view message) {
+    *why = absl::StrCat("approval.case_id ", id, " not redeemed: ", message);
+    return false;
+  };
+  if (named == nullptr) return fail("no such case");
+  const v1::Case& c = named->c;
+  if (c.tenant_id() != request.tenant_id()) return fail("the case belongs to another tenant");
+  if (!IsRedeemable(c.verdict())) {
+    return fail(absl::StrCat("a ", engine::VerdictName(c.verdict()), " case is never redeemable"));
+  }
+  if (c.state() != v1::CASE_STATE_APPROVED) {
+    return fail(absl::StrCat("the case is ", StateName(c.state()), ", not APPROVED"));
+  }
+  if (c.redeemed()) return fail("the approval was already redeemed");
+  if (named->canonical_action != engine::CanonicalAction(request)) {
+    return fail(absl::StrCat("the action differs from the approved one (fingerprint ",
+                             engine::ActionFingerprint(request), ", approved ",
+                             c.action_fingerprint(), ")"));
+  }
+  std::vector<Record*> related;
+  for (uint64_t seq : named->related) {
+    auto it = by_seq_.find(seq);
+    if (it == by_seq_.end()) return fail("a case of the approved action was forgotten");
+    Record* r = it->second.get();
+    if (r->c.state() != v1::CASE_STATE_APPROVED || r->c.redeemed()) {
+      return fail(absl::StrCat("case ", r->c.id(), " (lane ", r->c.lane(),
+                               ") of the same action is ", StateName(r->c.state()),
+                               r->c.redeemed() ? " and redeemed" : ""));
+    }
+    related.push_back(r);
+  }
+  const Matrix& matrix = *decision->matrix;
+  for (const engine::FiredTrigger& f : decision->fired) {
+    const Trigger& trigger = matrix.triggers()[f.trigger];
+    const Lane& lane = matrix.lanes()[trigger.lane];
+    if (!IsRedeemable(lane.verdict)) {
+      return fail(absl::StrCat("trigger ", trigger.id, " fired (lane ", lane.name, ", ",
+                               engine::VerdictName(lane.verdict), ")"));
+    }
+    if (std::none_of(related.begin(), related.end(),
+                     [&](const Record* r) { return r->c.lane() == lane.name; })) {
+      return fail(absl::StrCat("trigger ", trigger.id, " fired (lane ", lane.name,
+                               "), which the approval does not cover"));
+    }
+  }
+  if (scopes_.Find(request).has_value()) return fail("a scope in force covers this action");
+
+  // Redeemed: ALLOW once.
+  std::string approver;
+  for (const v1::Transition& t : c.history()) {
+    if (t.state() == v1::CASE_STATE_APPROVED) approver = t.actor();
+  }
+  decision->verdict = v1::VERDICT_ALLOW;
+  decision->lane = -1;
+  decision->sla_deadline = absl::InfinitePast();
+  decision->missing_evidence.clear();
+  decision->redeemed = true;
+  decision->case_id = named->c.id();
+  decision->case_ids.clear();
+  const absl::Time now = clock_.Now();
+  for (Record* r : related) {
+    r->c.set_redeemed(true);
+    decision->case_ids.push_back(r->c.id());
+    Transition(*r, now, "redeemed", kServerActor,
+               absl::StrCat("request ", request.request_id(), " (decision ", decision->id.view(),
+                            ")"));
+  }
+  decision->reason =
+      absl::StrCat("approved by ", approver, " in case ", named->c.id(), "; redeemed once");
+  return true;
+}
+
+CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision& decision,
+                                         int lane_index, std::vector<Record*>* opened) {
+  const Matrix& matrix = *decision.matrix;
+  const Lane& lane = matrix.lanes()[lane_index];
+  const absl::Time now = decision.decided_at;
+  std::string open_key = OpenKeyOf(lane.name, lane.scope, request);
+
+  Record* record = nullptr;
+  bool is_new = false;
+  if (auto it = open_by_key_.find(open_key); it != open_by_key_.end()) {
+    record = by_seq_.at(it->second).get();
+  } else {
+    is_new = true;
+    auto owned = std::make_unique<Record>();
+    record = owned.get();
+    record->seq = next_seq_++;
+    record->lane = std::make_shared<const Lane>(lane);
+    record->open_key = std::move(open_key);
+    record->canonical_action = engine::CanonicalAction(request);
+    record->workflow_key = ScopesInForce::WorkflowKey(request.tenant_id(), request.workflow_id());
+    record->credential_key =
+        ScopesInForce::CredentialKey(request.tenant_id(), request.actor().credential_id());
+    v1::Case& c = record->c;
+    c.set_id(absl::StrCat("case_", engine::DecisionId::Next(now).view()));
+    c.set_lane(lane.name);
+    c.set_verdict(lane.verdict);
+    c.set_state(v1::CASE_STATE_OPEN);
+    c.set_scope(lane.scope);
+    c.set_scope_key(ScopeKeyOf(lane.scope, request));
+    c.set_tenant_id(request.tenant_id());
+    c.set_workflow_id(request.workflow_id());
+    c.set_item_id(request.item_id());
+    c.set_credential_id(request.actor().credential_id());
+    c.set_owner(lane.owner);
+    c.set_backup(lane.backup);
+    c.set_fallback(lane.fallback);
+    c.set_current_owner(lane.owner);
+    *c.mutable_opened_at() = ToTimestamp(now);
+    c.set_action_fingerprint(engine::ActionFingerprint(request));
+    c.set_matrix_version(matrix.version());
+    c.set_on_timeout(lane.on_timeout);
+    std::string action_json;
+    google::protobuf::util::JsonPrintOptions json;
+    json.preserve_proto_field_names = true;
+    if (google::protobuf::util::MessageToJsonString(request.action(), &action_json, json).ok()) {
+      c.mutable_evidence()->set_proposed_action(action_json);
+    }
+    open_by_key_[record->open_key] = record->seq;
+    by_id_[c.id()] = record->seq;
+    by_seq_[record->seq] = std::move(owned);
+    open_count_.fetch_add(1);
+    opened->push_back(record);
+    Arm(*record, now);
+    if (lane.verdict == v1::VERDICT_SAFE_MODE) SetInForce(*record, ScopesInForce::kSafeMode, true);
+  }
+
+  // Append this decision: fired triggers of the lane, the request, the evidence.
+  v1::Case& c = record->c;
+  for (const engine::FiredTrigger& fired : decision.fired) {
+    const Trigger& trigger = matrix.triggers()[fired.trigger];
+    if (trigger.lane != lane_index) continue;
+    if (static_cast<size_t>(c.fired_size()) < options_.max_fired_per_case) {
+      engine::EncodeFiredTrigger(matrix, fired, c.add_fired());
+    }
+    if (record->triggers.insert(trigger.id).second) {
+      trigger_stats_.Opened(trigger.id, lane.name);
+      journal_buffer_.TouchTrigger(trigger.id);
+      c.mutable_evidence()->add_rules(
+          absl::StrCat(trigger.id, ": ", trigger.condition->source()));
+    }
+  }
+  c.add_request_ids(request.request_id());
+  if (static_cast<size_t>(c.request_ids_size()) > options_.max_request_ids_per_case) {
+    c.mutable_request_ids()->erase(c.mutable_request_ids()->begin());
+  }
+  v1::EvidencePacket& packet = *c.mutable_evidence();
+  for (const auto& [name, value] : request.evidence()) {
+    if (value.empty()) continue;
+    if (name == "original_input") packet.set_original_input(value);
+    if (name == "retrieved_context") packet.set_retrieved_context(value);
+    if (IsLink(value) && static_cast<size_t>(packet.links_size()) < kMaxLinks &&
+        std::find(packet.links().begin(), packet.links().end(), value) == packet.links().end()) {
+      packet.add_links(value);
+    }
+    if (packet.attached().contains(name) ||
+        static_cast<size_t>(packet.attached_size()) < kMaxAttached) {
+      (*packet.mutable_attached())[name] = value;
+    }
+  }
+  auto* history = packet.mutable_recent_history();
+  history->Add(absl::StrCat(Rfc3339(now), " ", engine::VerdictName(decision.verdict),
+                            " decision ", decision.id.view(), " request ", request.request_id()));
+  std::rotate(history->begin(), history->end() - 1, history->end());  // newest first
+  while (static_cast<size_t>(history->size()) > options_.max_history_lines) history->RemoveLast();
+
+  const std::string comment =
+      absl::StrCat("request ", request.request_id(), " (decision ", decision.id.view(), ")");
+  if (is_new) {
+    Transition(*record, now, "opened", kServerActor, comment);
+  } else {
+    int joins = 0;
+    for (const v1::Transition& t : c.history()) joins += t.event() == "joined";
+    // Past the cap the history stops growing; the journal and watchers still get every join.
+    Transition(*record, now, "joined", kServerActor, comment,
+               /*in_history=*/static_cast<size_t>(joins) < kMaxJoinsInHistory);
+  }
+  return record;
+}
+
+void CaseStore::Arm(Record& record, absl::Time now) {
+  const absl::Time deadline = now + record.lane->sla;
+  *record.c.mutable_sla_deadline() = ToTimestamp(deadline);
+  ++record.generation;
+  record.timer_armed = true;
+  timers_.push(Timer{deadline, record.seq, record.generation});
+}
+
+void CaseStore::Transition(Record& record, absl::Time now, absl::string_view event,
+                           absl::string_view actor, absl::string_view comment, bool in_history) {
+  v1::Transition t;
+  *t.mutable_time() = ToTimestamp(now);
+  t.set_state(record.c.state());
+  t.set_event(std::string(event));
+  t.set_actor(std::string(actor));
+  t.set_comment(std::string(comment));
+  if (in_history) *record.c.add_history() = t;
+  if (journal_ != nullptr) {
+    journal_buffer_.AddTransition(record.seq, t);
+  } else {
+    journal_buffer_.TouchCase(record.seq);
+  }
+  watchers_.Publish(record.c, t);
+}
+
+void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
+                      absl::string_view actor, absl::string_view comment) {
+  record.c.set_state(state);
+  ++record.generation;  // disarms the timer
+  record.timer_armed = false;
+  open_by_key_.erase(record.open_key);
+  for (int kind = 0; kind < ScopesInForce::kKinds; ++kind) {
+    SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
+  }
+  open_count_.fetch_sub(1);
+  const absl::Duration time_to_decision = now - FromTimestamp(record.c.opened_at());
+  for (const std::string& trigger : record.triggers) {
+    trigger_stats_.Closed(trigger, state, time_to_decision);
+    journal_buffer_.TouchTrigger(trigger);
+  }
+  Transition(record, now, event, actor, comment);
+  KeepClosed(record);
+}
+
+void CaseStore::KeepClosed(Record& record) {
+  record.closed_bytes = record.c.SpaceUsedLong();
+  closed_bytes_ += record.closed_bytes;
+  closed_order_.push_back(record.seq);
+  while (closed_order_.size() > options_.max_closed_cases ||
+         (closed_order_.size() > 1 && closed_bytes_ > options_.max_closed_case_bytes)) {
+    Forget(closed_order_.front());
+    closed_order_.pop_front();
+  }
+}
+
+void CaseStore::Forget(uint64_t seq) {
+  auto it = by_seq_.find(seq);
+  if (it == by_seq_.end()) return;
+  closed_bytes_ -= it->second->closed_bytes;
+  by_id_.erase(it->second->c.id());
+  by_seq_.erase(it);
+  journal_buffer_.Forget(seq);
+}
+
+void CaseStore::RunTimeout(Record& record, absl::Time now) {
+  v1::Case& c = record.c;
+  const std::string overdue = absl::StrCat(c.current_owner(), " did not answer within ",
+                                           absl::FormatDuration(record.lane->sla));
+  auto reassign = [&](const std::string& to, absl::string_view event) {
+    if (to.empty() || to == c.current_owner()) {
+      Transition(record, now, "timeout:overdue", kServerActor,
+                 absl::StrCat(overdue, "; nobody else to route to"));
+      return;
+    }
+    c.set_current_owner(to);
+    Arm(record, now);
+    Transition(record, now, event, kServerActor, absl::StrCat(overdue, "; ", to, " owns it now"));
+  };
+  switch (c.on_timeout()) {
+    case v1::TIMEOUT_BEHAVIOR_NOTIFY_BACKUP:
+      reassign(c.backup(), "timeout:notify_backup");
+      break;
+    case v1::TIMEOUT_BEHAVIOR_ROUTE_TO_FALLBACK:
+      reassign(c.fallback(), "timeout:route_to_fallback");
+      break;
+    case v1::TIMEOUT_BEHAVIOR_PAUSE_WORKFLOW:
+      SetInForce(record, ScopesInForce::kPaused, true);
+      Transition(record, now, "timeout:pause_workflow", kServerActor,
+                 absl::StrCat(overdue, "; every action of workflow ", c.workflow_id(),
+                              " is held until the case is acknowledged"));
+      break;
+    case v1::TIMEOUT_BEHAVIOR_DISABLE_CREDENTIAL:
+      if (c.credential_id().empty()) {
+        Transition(record, now, "timeout:overdue", kServerActor,
+                   absl::StrCat(overdue, "; the requests named no credential to disable"));
+      } else {
+        SetInForce(record, ScopesInForce::kDisabled, true);
+        Transition(record, now, "timeout:disable_credential", kServerActor,
+                   absl::StrCat(overdue, "; every action with credential ", c.credential_id(),
+                                " is denied until the case is acknowledged"));
+      }
+      break;
+    case v1::TIMEOUT_BEHAVIOR_EXPIRE:
+      Close(record, v1::CASE_STATE_EXPIRED, now, "timeout:expire", kServerActor,
+            absl::StrCat(overdue, "; the request is void and must be resubmitted"));
+      break;
+    default:
+      Transition(record, now, "timeout:overdue", kServerActor, overdue);
+      break;
+  }
+}
+
+int CaseStore::RunDueTimers() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_.Now();
+  int ran = 0;
+  while (!timers_.empty() && timers_.top().deadline <= now) {
+    const Timer timer = timers_.top();
+    timers_.pop();
+    auto it = by_seq_.find(timer.seq);
+    if (it == by_seq_.end()) continue;
+    Record& record = *it->second;
+    if (record.c.state() != v1::CASE_STATE_OPEN || record.generation != timer.generation) {
+      continue;
+    }
+    record.timer_armed = false;
+    RunTimeout(record, now);
+    ++ran;
+  }
+  // A failed commit leaves the timeouts unsynced: Sync retries them.
+  Commit(nullptr, nullptr).IgnoreError();
+  return ran;
+}
+
+std::optional<absl::Time> CaseStore::NextDeadline() const {
+  absl::MutexLock lock(&mu_);
+  if (timers_.empty()) return std::nullopt;
+  return timers_.top().deadline;
+}
+
+absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
+  if (ack.case_id.empty()) return absl::InvalidArgumentError("case_id: required");
+  if (ack.decision != v1::DECISION_APPROVE && ack.decision != v1::DECISION_REJECT &&
+      ack.decision != v1::DECISION_RESOLVE) {
+    return absl::InvalidArgumentError("decision: required: APPROVE, REJECT or RESOLVE");
+  }
+  if (ack.approver.empty()) {
+    return absl::InvalidArgumentError(
+        "approver: required (the x-agate-approver call metadata or the approver field)");
+  }
+  if (ack.approver.size() > kMaxApproverBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("approver: longer than ", kMaxApproverBytes, " bytes"));
+  }
+  if (ack.comment.size() > kMaxCommentBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("comment: longer than ", kMaxCommentBytes, " bytes"));
+  }
+  absl::MutexLock lock(&mu_);
+  Record* record = FindRecord(ack.case_id);
+  if (record == nullptr) {
+    return absl::NotFoundError(absl::StrCat("case ", ack.case_id, " not found"));
+  }
+  v1::Case& c = record->c;
+  if (c.state() != v1::CASE_STATE_OPEN) {
+    return absl::FailedPreconditionError(absl::StrCat("case ", c.id(), " is ", StateName(c.state()),
+                                                      ", not OPEN: it cannot be acknowledged"));
+  }
+  const bool fallback_may_act =
+      c.on_timeout() == v1::TIMEOUT_BEHAVIOR_ROUTE_TO_FALLBACK && !c.fallback().empty();
+  if (ack.approver != c.owner() && (c.backup().empty() || ack.approver != c.backup()) &&
+      !(fallback_may_act && ack.approver == c.fallback())) {
+    std::vector<std::string> may = {c.owner()};
+    if (!c.backup().empty()) may.push_back(c.backup());
+    if (fallback_may_act) may.push_back(c.fallback());
+    return absl::PermissionDeniedError(
+        absl::StrCat("approver ", ack.approver, " may not act on case ", c.id(), " (lane ",
+                     c.lane(), "): only ", absl::StrJoin(may, ", "), " may"));
+  }
+  if (ack.decision == v1::DECISION_APPROVE && c.verdict() == v1::VERDICT_DENY) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("case ", c.id(),
+                     " is a DENY case: no approval turns DENY into ALLOW; REJECT or RESOLVE it"));
+  }
+  static constexpr struct {
+    v1::CaseState state;
+    absl::string_view event;
+  } kOutcomes[] = {{v1::CASE_STATE_UNSPECIFIED, ""},
+                   {v1::CASE_STATE_APPROVED, "approved"},
+                   {v1::CASE_STATE_REJECTED, "rejected"},
+                   {v1::CASE_STATE_RESOLVED, "resolved"}};
+  const auto& outcome = kOutcomes[ack.decision];
+  Close(*record, outcome.state, clock_.Now(), outcome.event, ack.approver, ack.comment);
+  RETURN_IF_ERROR(Commit(nullptr, nullptr));
+  return c;
+}
+
+store::v1::StoredCase CaseStore::ToStored(const Record& record) const {
+  store::v1::StoredCase out;
+  *out.mutable_case_() = record.c;
+  out.set_seq(record.seq);
+  out.set_canonical_action(record.canonical_action);
+  out.set_agent_action(record.lane->agent_action);
+  out.set_operator_action(record.lane->operator_action);
+  for (const std::string& name : record.lane->evidence) out.add_required_evidence(name);
+  out.set_sla_nanos(absl::ToInt64Nanoseconds(record.lane->sla));
+  for (uint64_t seq : record.related) out.add_related(seq);
+  std::vector<std::string> triggers(record.triggers.begin(), record.triggers.end());
+  std::sort(triggers.begin(), triggers.end());
+  for (std::string& t : triggers) out.add_triggers(std::move(t));
+  out.set_safe_mode_in_force(record.in_force[ScopesInForce::kSafeMode]);
+  out.set_paused_in_force(record.in_force[ScopesInForce::kPaused]);
+  out.set_disabled_in_force(record.in_force[ScopesInForce::kDisabled]);
+  out.set_timer_armed(record.timer_armed);
+  return out;
+}
+
+absl::Status CaseStore::Commit(const Decision* decision, DecisionSealer* sealer) {
+  if (journal_ == nullptr) {
+    journal_buffer_.Discard();
+    return absl::OkStatus();
+  }
+  // Whatever a failed commit left behind goes first.
+  JournalBuffer::Changes ch = journal_buffer_.TakeAll();
+  if (ch.empty()) return absl::OkStatus();
+
+  JournalBatch batch;
+  for (uint64_t seq : ch.cases) {
+    if (auto it = by_seq_.find(seq); it != by_seq_.end()) {
+      batch.cases.push_back(ToStored(*it->second));
+    }
+  }
+  batch.transitions = ch.transitions;
+  batch.forgotten = ch.forgotten;
+  batch.trigger_stats = trigger_stats_.Stored(ch.triggers);
+  if (decision != nullptr && sealer != nullptr) batch.decisions.push_back(sealer->Seal(*decision));
+  absl::Status status = journal_->Commit(batch);
+  if (!status.ok()) journal_buffer_.KeepUnsynced(std::move(ch));
+  return status;
+}
+
+absl::Status CaseStore::Sync() {
+  absl::MutexLock lock(&mu_);
+  return Commit(nullptr, nullptr);
+}
+
+size_t CaseStore::unsynced() const {
+  absl::MutexLock lock(&mu_);
+  return journal_buffer_.unsynced_cases();
+}
+
+absl::Status CaseStore::Restore(const JournalContents& contents) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<absl::Time, uint64_t>> closed;  // (closing time, seq)
+  for (const store::v1::StoredCase& stored : contents.cases) {
+    const v1::Case& c = stored.case_();
+    if (stored.seq() == 0 || by_seq_.contains(stored.seq()) || by_id_.contains(c.id())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "restore: case ", c.id(), " (seq ", stored.seq(), ") is a duplicate or has no seq"));
+    }
+    auto owned = std::make_unique<Record>();
+    Record& r = *owned;
+    r.seq = stored.seq();
+    r.c = c;
+    r.lane = RestoredLane(stored);
+    r.open_key = OpenKeyOf(c.lane(), c.scope(), c.tenant_id(), c.workflow_id(), c.item_id(),
+                           c.credential_id());
+    r.canonical_action = stored.canonical_action();
+    r.workflow_key = ScopesInForce::WorkflowKey(c.tenant_id(), c.workflow_id());
+    r.credential_key = ScopesInForce::CredentialKey(c.tenant_id(), c.credential_id());
+    r.related.assign(stored.related().begin(), stored.related().end());
+    r.triggers.insert(stored.triggers().begin(), stored.triggers().end());
+    by_id_[c.id()] = r.seq;
+    next_seq_ = std::max(next_seq_, r.seq + 1);
+    if (c.state() == v1::CASE_STATE_OPEN) {
+      open_by_key_[r.open_key] = r.seq;
+      open_count_.fetch_add(1);
+      if (stored.timer_armed()) {
+        r.generation = 1;
+        r.timer_armed = true;
+        timers_.push(Timer{FromTimestamp(c.sla_deadline()), r.seq, r.generation});
+      }
+      if (stored.safe_mode_in_force()) SetInForce(r, ScopesInForce::kSafeMode, true);
+      if (stored.paused_in_force()) SetInForce(r, ScopesInForce::kPaused, true);
+      if (stored.disabled_in_force()) SetInForce(r, ScopesInForce::kDisabled, true);
+    } else {
+      const absl::Time at = c.history().empty() ? FromTimestamp(c.opened_at())
+                                                : FromTimestamp(c.history().rbegin()->time());
+      closed.emplace_back(at, r.seq);
+    }
+    by_seq_[r.seq] = std::move(owned);
+  }
+  std::sort(closed.begin(), closed.end());
+  for (const auto& [at, seq] : closed) KeepClosed(*by_seq_[seq]);
+  trigger_stats_.Restore(contents.trigger_stats);
+  // What restoring itself changed (cases forgotten past the limits) is not a new change.
+  journal_buffer_.Discard();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id) const {
+  if (case_id.empty()) return absl::InvalidArgumentError("case_id: required");
+  absl::MutexLock lock(&mu_);
+  const Record* record = FindRecord(case_id);
+  if (record == nullptr) return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  return record->c;
+}
+
+absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest& request) const {
+  constexpr int kDefaultPage = 50;
+  constexpr int kMaxPage = 1000;
+  if (request.page_size() < 0 || request.page_size() > kMaxPage) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be in [0, ", kMaxPage, "], got ", request.page_size()));
+  }
+  const int page = request.page_size() == 0 ? kDefaultPage : request.page_size();
+  uint64_t before = 0;  // 0: from the newest
+  if (!request.page_token().empty() &&
+      (!absl::StartsWith(request.page_token(), "p") ||
+       !absl::SimpleAtoi(absl::string_view(request.page_token()).substr(1), &before) ||
+       before == 0)) {
+    return absl::InvalidArgumentError("page_token: not a token from a previous ListCases response");
+  }
+  auto matches = [&](const v1::Case& c) {
+    return (request.state() == v1::CASE_STATE_UNSPECIFIED || c.state() == request.state()) &&
+           (request.lane().empty() || c.lane() == request.lane()) &&
+           (request.tenant_id().empty() || c.tenant_id() == request.tenant_id()) &&
+           (request.owner().empty() || c.owner() == request.owner() ||
+            c.backup() == request.owner() || c.current_owner() == request.owner());
+  };
+  v1::ListCasesResponse response;
+  uint64_t last = 0;
+  absl::MutexLock lock(&mu_);
+  auto it = before == 0 ? by_seq_.end() : by_seq_.lower_bound(before);
+  while (it != by_seq_.begin()) {
+    --it;
+    const v1::Case& c = it->second->c;
+    if (!matches(c)) continue;
+    if (response.cases_size() == page) {
+      // Another match exists: the next page starts below the last case returned.
+      response.set_next_page_token(absl::StrCat("p", last));
+      break;
+    }
+    *response.add_cases() = c;
+    last = it->first;
+  }
+  return response;
+}
+
+std::shared_ptr<CaseWatcher> CaseStore::Watch(const v1::WatchCasesRequest& filter,
+                                              std::function<void()> notify) {
+  absl::MutexLock lock(&mu_);
+  return watchers_.Add(filter, std::move(notify));
+}
+
+void CaseStore::Unwatch(const std::shared_ptr<CaseWatcher>& watcher) {
+  absl::MutexLock lock(&mu_);
+  watchers_.Remove(watcher);
+}
+
+size_t CaseStore::watchers() const {
+  absl::MutexLock lock(&mu_);
+  return watchers_.size();
+}
+
+size_t CaseStore::open_cases() const { return open_count_.load(); }
+
+void CaseStore::Stats(const Matrix* matrix, v1::GetStatsResponse* out) const {
+  absl::MutexLock lock(&mu_);
+  trigger_stats_.Fill(matrix, out);
+  out->set_open_cases(open_count_.load());
+}
+
+}  // namespace agate::cases

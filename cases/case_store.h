@@ -1,0 +1,229 @@
+// CaseStore: the escalation lifecycle. Every non-ALLOW verdict becomes an owned, timed case.
+//
+// Apply takes a decision the evaluator made and settles it against the cases, amending it where
+// cases change the answer (engine/decision.h):
+//   - each fired lane opens a case, or joins the OPEN case of the same lane and scope key (item:
+//     tenant+workflow+item; workflow: tenant+workflow; credential: tenant+credential), appending
+//     the fired triggers, the request id and the evidence. The decision gets the reported lane's
+//     case_id and the ids of every case it touched.
+//   - redemption: a request naming an APPROVED HOLD/PARK_ITEM/BLOCK case in approval.case_id gets
+//     ALLOW once, if its tenant and action (see engine/fingerprint.h) are the approved ones, every
+//     case the approved action opened is approved, and nothing else fires now. Otherwise the
+//     normal verdict with a reason.
+//   - scopes in force (cases/scopes_in_force.h): a more restrictive verdict a scope imposes
+//     replaces the evaluated one, reporting the imposing case's lane, with a reason.
+// Acknowledge moves an OPEN case to APPROVED, REJECTED or RESOLVED (only its owner, backup, or for
+// route_to_fallback lanes its fallback). RunDueTimers runs the lane's on_timeout for every case
+// whose SLA deadline passed: notify_backup / route_to_fallback (the backup / fallback owns the
+// case, with a new deadline of one SLA), pause_workflow, disable_credential, expire (EXPIRED).
+// Every transition is an event for watchers (cases/watchers.h).
+//
+// Time comes from the injected Clock: tests run timers in virtual time. There is one timer heap;
+// the server calls RunDueTimers from one thread at NextDeadline.
+//
+// Durability: with a CaseJournal (cases/case_journal.h) every operation that changes a case
+// commits what it changed, and the decision that changed it (DecisionSealer), before it returns,
+// under the store's lock (so the journal sees changes in the order they happened). A failed commit
+// fails the operation with the journal's status; the change stays in memory, unsynced, and is
+// committed with the next batch or by Sync.
+//
+// Thread-safe. The ALLOW path (nothing fired, no approval, no scope in force anywhere) takes no
+// lock and allocates nothing; with scopes in force it takes a reader lock.
+//
+// Example:
+//   ASSIGN_OR_RETURN(std::unique_ptr<CaseStore> store, CaseStore::Create(clock));
+//   engine::Decision d = engine::Evaluate(matrix, request, clock.Now());
+//   RETURN_IF_ERROR(store->Apply(request, &d));   // d.case_id is the case
+//   store->Acknowledge({.case_id = d.case_id, .decision = v1::DECISION_APPROVE,
+//                       .approver = "finance-approver"});
+#ifndef AGATE_CASES_CASE_STORE_H_
+#define AGATE_CASES_CASE_STORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agate/v1/agate.pb.h"
+#include "cases/case_journal.h"
+#include "cases/journal_buffer.h"
+#include "cases/scopes_in_force.h"
+#include "cases/trigger_stats.h"
+#include "cases/watchers.h"
+#include "common/clock.h"
+#include "engine/decision.h"
+#include "engine/matrix.h"
+#include "engine/request.h"
+
+namespace agate::cases {
+
+struct CaseStoreOptions {
+  // Past this many OPEN cases a decision that would open one fails with RESOURCE_EXHAUSTED (the
+  // client fails closed): an escalation is never silently dropped.
+  size_t max_open_cases = 1'000'000;
+  // Closed cases kept for GetCase/ListCases (and in the durable store): at most this many, and
+  // at most this many bytes of them (protobuf's SpaceUsedLong of each, taken when it closes). The
+  // oldest closed are forgotten first; the newest one is always kept.
+  size_t max_closed_cases = 100'000;
+  size_t max_closed_case_bytes = size_t{16} << 20;
+  // Per case: fired entries, request ids, recent-history lines kept (the newest request ids and
+  // history, the first fired entries; counts go on).
+  size_t max_fired_per_case = 100;
+  size_t max_request_ids_per_case = 100;
+  size_t max_history_lines = 20;
+  // Each watcher's buffer.
+  WatcherLimits watcher;
+};
+
+// A human decision on a case.
+struct Acknowledgement {
+  std::string case_id;
+  v1::Decision decision = v1::DECISION_UNSPECIFIED;
+  std::string approver;
+  std::string comment;
+};
+
+class CaseStore {
+ public:
+  // Create returns a store that commits to journal (may be null: memory only; it must outlive
+  // the store), with restore's cases, SLA timers (deadlines already passed run at the next
+  // RunDueTimers), scopes in force and trigger statistics when restore is not null.
+  // INVALID_ARGUMENT for restored contents that do not fit together (a duplicate seq or id).
+  static absl::StatusOr<std::unique_ptr<CaseStore>> Create(const Clock& clock,
+                                                           CaseStoreOptions options = {},
+                                                           CaseJournal* journal = nullptr,
+                                                           const JournalContents* restore = nullptr);
+  ~CaseStore();
+  CaseStore(const CaseStore&) = delete;
+  CaseStore& operator=(const CaseStore&) = delete;
+
+  // Apply settles *decision (the evaluator's, made for request) against the cases and amends it:
+  // case_id, case_ids, and for a redemption or a scope in force the verdict, reported lane,
+  // deadline, missing evidence and reason. When the decision changes a case and sealer is not
+  // null, the sealer's row is committed with the cases. RESOURCE_EXHAUSTED when a case should
+  // open but max_open_cases are open (nothing is changed then); the journal's error when the
+  // change could not be made durable.
+  absl::Status Apply(const engine::Request& request, engine::Decision* decision,
+                     DecisionSealer* sealer = nullptr);
+
+  // Acknowledge applies a human decision. INVALID_ARGUMENT (missing case_id, decision or
+  // approver; approver over 256 bytes, comment over 4096), NOT_FOUND (unknown case),
+  // FAILED_PRECONDITION (case not OPEN; APPROVE of a DENY case), PERMISSION_DENIED (approver is
+  // not the owner, backup or, for route_to_fallback lanes, fallback). Returns the updated case.
+  absl::StatusOr<v1::Case> Acknowledge(const Acknowledgement& ack);
+
+  // Get returns a case (NOT_FOUND if unknown or forgotten).
+  absl::StatusOr<v1::Case> Get(absl::string_view case_id) const;
+
+  // List returns cases matching request's filters, newest first. INVALID_ARGUMENT for a
+  // page_size outside [0, 1000] or a page_token this store did not issue.
+  absl::StatusOr<v1::ListCasesResponse> List(const v1::ListCasesRequest& request) const;
+
+  // Watch subscribes to events from now on. notify is called (possibly under the store's lock,
+  // from any thread) after an event was buffered: it must not block nor call the CaseStore.
+  std::shared_ptr<CaseWatcher> Watch(const v1::WatchCasesRequest& filter,
+                                     std::function<void()> notify);
+  // Unwatch ends a subscription; the watcher receives nothing more.
+  void Unwatch(const std::shared_ptr<CaseWatcher>& watcher);
+  // watchers returns the number of subscriptions.
+  size_t watchers() const;
+
+  // RunDueTimers runs the on_timeout of every OPEN case whose deadline is at or before the
+  // clock's now, in deadline order. Returns how many ran.
+  int RunDueTimers();
+  // NextDeadline returns the earliest armed deadline, if any.
+  std::optional<absl::Time> NextDeadline() const;
+
+  // Stats appends per trigger (every trigger of matrix, if not null, in order, then any other
+  // trigger with counts) to *out and sets its open_cases.
+  void Stats(const engine::Matrix* matrix, v1::GetStatsResponse* out) const;
+
+  // open_cases returns how many cases are OPEN.
+  size_t open_cases() const;
+
+  // Sync commits the changes a failed commit left unsynced (the server calls it periodically).
+  // OK when there is nothing to commit.
+  absl::Status Sync();
+  // unsynced returns how many cases have changes not yet committed to the journal.
+  size_t unsynced() const;
+
+ private:
+  struct Record;
+  struct Timer {
+    absl::Time deadline;
+    uint64_t seq;
+    uint64_t generation;
+    bool operator>(const Timer& o) const { return deadline > o.deadline; }
+  };
+
+  CaseStore(const Clock& clock, CaseStoreOptions options, CaseJournal* journal);
+  absl::Status Restore(const JournalContents& contents);
+  // Redeem amends *decision into the approval's ALLOW when request may redeem the case it names;
+  // otherwise it sets *why and returns false.
+  bool Redeem(const engine::Request& request, engine::Decision* decision, std::string* why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Impose amends *decision with a scope in force, when one applies and is more restrictive.
+  void Impose(const engine::Request& request, engine::Decision* decision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Record* OpenOrJoin(const engine::Request& request, const engine::Decision& decision, int lane,
+                     std::vector<Record*>* opened) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunTimeout(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // KeepClosed counts record (just closed, or restored closed) among the closed cases and
+  // forgets the oldest past max_closed_cases or max_closed_case_bytes.
+  void KeepClosed(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
+             absl::string_view actor, absl::string_view comment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Transition appends to the case's history (unless past the cap, for joins), journals the
+  // transition and publishes it.
+  void Transition(Record& record, absl::Time now, absl::string_view event, absl::string_view actor,
+                  absl::string_view comment, bool in_history = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Arm(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetInForce(Record& record, ScopesInForce::Kind kind, bool on)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Forget(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commit sends what the operation changed (and anything unsynced) to the journal, with the
+  // sealer's row for decision when both are given.
+  absl::Status Commit(const engine::Decision* decision, DecisionSealer* sealer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  store::v1::StoredCase ToStored(const Record& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Record* FindRecord(absl::string_view case_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock& clock_;
+  const CaseStoreOptions options_;
+  CaseJournal* const journal_;
+
+  mutable absl::Mutex mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // Every case kept, by creation sequence (ListCases pages by it, newest first).
+  std::map<uint64_t, std::unique_ptr<Record>> by_seq_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> by_id_ ABSL_GUARDED_BY(mu_);
+  // OPEN cases by lane and scope key.
+  absl::flat_hash_map<std::string, uint64_t> open_by_key_ ABSL_GUARDED_BY(mu_);
+  std::deque<uint64_t> closed_order_ ABSL_GUARDED_BY(mu_);
+  size_t closed_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // the closed cases' Record::closed_bytes
+  std::atomic<size_t> open_count_{0};
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ ABSL_GUARDED_BY(mu_);
+  TriggerStats trigger_stats_ ABSL_GUARDED_BY(mu_);
+  WatcherSet watchers_ ABSL_GUARDED_BY(mu_);
+  JournalBuffer journal_buffer_ ABSL_GUARDED_BY(mu_);
+  // Written under mu_ (then its own lock); read by Apply's ALLOW path without mu_.
+  ScopesInForce scopes_;
+};
+
+}  // namespace agate::cases
+
+#endif  // AGATE_CASES_CASE_STORE_H_

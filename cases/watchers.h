@@ -1,0 +1,100 @@
+// Watchers: the subscribers to case events (WatchCases streams, the webhook).
+//
+// Every transition of every case is one event. WatcherSet::Publish serializes it once (a
+// CaseEvent: sequence, transition, the case after it) and hands the same bytes to every watcher
+// whose filter matches; a watcher buffers them up to a count and a byte bound. A full buffer drops
+// the newest event and counts it; the next event delivered carries the count in `dropped`
+// (sequence numbers show the gap too), so a slow watcher loses events and never slows Evaluate.
+//
+// Thread-safe: WatcherSet is guarded by the case store's lock (thread-compatible on its own);
+// CaseWatcher has its own lock, and Next may run on any thread while events are published.
+//
+// Example:
+//   std::shared_ptr<CaseWatcher> w = store.Watch(filter, [&] { wake_writer(); });
+//   WatchedEvent e;
+//   while (w->Next(&e)) Write(e.Serialized());
+#ifndef AGATE_CASES_WATCHERS_H_
+#define AGATE_CASES_WATCHERS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "agate/v1/agate.pb.h"
+
+namespace agate::cases {
+
+// Bounds of one watcher's buffer.
+struct WatcherLimits {
+  size_t max_events = 1024;
+  size_t max_bytes = size_t{4} << 20;
+};
+
+// One buffered event: the serialized CaseEvent shared by every watcher that got it, and how many
+// events this watcher lost just before it.
+struct WatchedEvent {
+  std::shared_ptr<const std::string> bytes;
+  uint64_t dropped = 0;
+
+  // Serialized returns the CaseEvent's bytes with `dropped` set (appended: a later occurrence of
+  // a scalar field wins when protobuf parses it).
+  std::string Serialized() const;
+  // Parse returns the CaseEvent (for consumers that want the message, such as the webhook).
+  v1::CaseEvent Parse() const;
+};
+
+// CaseWatcher receives the case events matching its filter (lane and tenant; empty matches
+// every one).
+class CaseWatcher {
+ public:
+  CaseWatcher(v1::WatchCasesRequest filter, WatcherLimits limits, std::function<void()> notify);
+
+  // Next pops the oldest buffered event into *event; false if there is none.
+  bool Next(WatchedEvent* event);
+  // dropped_total returns how many events this watcher lost.
+  uint64_t dropped_total() const;
+  // Matches tells whether an event of case c is for this watcher.
+  bool Matches(const v1::Case& c) const;
+  // Push buffers event's bytes (or drops them) and then calls notify, outside the watcher's lock.
+  void Push(std::shared_ptr<const std::string> bytes);
+
+ private:
+  const v1::WatchCasesRequest filter_;
+  const WatcherLimits limits_;
+  const std::function<void()> notify_;
+  mutable absl::Mutex mu_;
+  std::deque<WatchedEvent> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t pending_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// WatcherSet: the subscriptions and the event sequence. Thread-compatible.
+class WatcherSet {
+ public:
+  explicit WatcherSet(WatcherLimits limits = {}) : limits_(limits) {}
+
+  std::shared_ptr<CaseWatcher> Add(const v1::WatchCasesRequest& filter,
+                                   std::function<void()> notify);
+  void Remove(const std::shared_ptr<CaseWatcher>& watcher);
+  size_t size() const { return watchers_.size(); }
+
+  // Publish gives the event (case c after transition) the next sequence number and hands it to
+  // every matching watcher; nothing is serialized when no watcher matches.
+  void Publish(const v1::Case& c, const v1::Transition& transition);
+
+ private:
+  const WatcherLimits limits_;
+  uint64_t next_sequence_ = 1;
+  std::vector<std::shared_ptr<CaseWatcher>> watchers_;
+};
+
+}  // namespace agate::cases
+
+#endif  // AGATE_CASES_WATCHERS_H_

@@ -1,0 +1,134 @@
+// Service: agate's operations without gRPC. agate-server's gRPC adapter and the offline
+// `agate eval --matrix` both call it, so the server and the CLI cannot disagree.
+//
+// Evaluate reads as a sentence: validate the request -> idempotency (a request_id already decided
+// gets the same answer) -> Decide (cases/decider.h: the final decision, its cases durable) ->
+// encode it once -> record it (the idempotency cache, the decision log, the durable store). The
+// case operations go to the case store.
+//
+// Durability is optional: without a store and a decision log (the offline CLI, `--store memory`)
+// everything lives in memory. With them, Create recovers what the store kept before the service
+// serves: cases with their SLA timers, decisions within the idempotency window, count() windows.
+//
+// Thread-safe.
+//
+// Example:
+//   ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::Create(matrix));
+//   v1::EvaluateResponse response;
+//   RETURN_IF_ERROR(service->Evaluate(request, &response));
+#ifndef AGATE_SERVICE_SERVICE_H_
+#define AGATE_SERVICE_SERVICE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agate/v1/agate.pb.h"
+#include "cases/case_store.h"
+#include "cases/decider.h"
+#include "common/clock.h"
+#include "engine/matrix.h"
+#include "engine/request.h"
+#include "service/counters.h"
+#include "service/idempotency.h"
+#include "store/decision_log.h"
+#include "store/sqlite_store.h"
+
+namespace agate::service {
+
+struct ServiceOptions {
+  engine::RequestLimits limits;
+  cases::DeciderOptions decider;
+  IdempotencyOptions idempotency;
+  // The durable store (cases, decisions, count() windows) and the decision log; null: memory
+  // only. Both must outlive the Service.
+  store::SqliteStore* store = nullptr;
+  store::DecisionLog* decision_log = nullptr;
+};
+
+// What Create recovered from the store.
+struct Recovery {
+  size_t cases = 0;
+  size_t open_cases = 0;
+  size_t decisions = 0;
+  size_t signal_keys = 0;
+};
+
+class Service {
+ public:
+  // Create builds the service on matrix (not null) and recovers what options.store and
+  // options.decision_log kept. RESOURCE_EXHAUSTED when the idempotency cache's memory cannot be
+  // reserved; the store's errors when it cannot be read back (DATA_LOSS, ...). clock must
+  // outlive the Service.
+  static absl::StatusOr<std::unique_ptr<Service>> Create(
+      std::shared_ptr<const engine::Matrix> matrix, const Clock& clock = RealClock(),
+      ServiceOptions options = {});
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Evaluate decides request. INVALID_ARGUMENT naming the field for a malformed request;
+  // ALREADY_EXISTS for a request_id already decided with other contents; RESOURCE_EXHAUSTED when
+  // a case should open but the case store is full; UNAVAILABLE when the store cannot make the
+  // decision's cases durable.
+  // When response_bytes is not null the answer may come as bytes (a replay, or a response this
+  // call serialized anyway): if *response_bytes is not empty on return it holds the serialized
+  // response and *response may be unset; the caller sends the bytes.
+  absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
+                        std::string* response_bytes = nullptr);
+
+  // The case lifecycle (see cases/case_store.h for the statuses).
+  absl::StatusOr<v1::Case> Acknowledge(const cases::Acknowledgement& ack) {
+    return cases().Acknowledge(ack);
+  }
+  absl::StatusOr<v1::Case> GetCase(const v1::GetCaseRequest& request) const {
+    return cases().Get(request.case_id());
+  }
+  absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request) const {
+    return cases().List(request);
+  }
+  // Stats reports the case statistics of the current matrix's triggers, its version, the
+  // decisions by verdict and every metric.
+  v1::GetStatsResponse Stats() const;
+  // Metrics returns every counter and gauge (service/counters.h), in a fixed order.
+  std::vector<MetricSample> Metrics() const;
+
+  // SaveSignals snapshots the count() windows into the store (the server calls it periodically
+  // and at shutdown; a kill -9 loses at most the events since the last snapshot). OK without a
+  // store.
+  absl::Status SaveSignals();
+
+  cases::CaseStore& cases() { return decider_->cases(); }
+  const cases::CaseStore& cases() const { return decider_->cases(); }
+  Counters& counters() { return counters_; }
+  const Recovery& recovery() const { return recovery_; }
+  std::shared_ptr<const engine::Matrix> matrix() const { return decider_->matrix(); }
+
+  // SetMatrix swaps the matrix atomically (hot reload): requests in flight finish on the snapshot
+  // they started with; open cases keep the lane definitions they were opened with.
+  void SetMatrix(std::shared_ptr<const engine::Matrix> matrix) {
+    decider_->SetMatrix(std::move(matrix));
+  }
+
+ private:
+  Service(const Clock& clock, ServiceOptions options, std::unique_ptr<cases::Decider> decider,
+          std::unique_ptr<IdempotencyCache> idempotency);
+  // RecoverDecisions loads the decisions within the idempotency window into the cache.
+  absl::Status RecoverDecisions();
+  // Record writes the decision's record to the decision log (an escalation before the answer,
+  // an ALLOW in the background).
+  void Record(const v1::EvaluateRequest& request, const v1::EvaluateResponse& response,
+              absl::string_view digest, absl::Time decided_at);
+
+  const Clock& clock_;
+  const ServiceOptions options_;
+  std::unique_ptr<cases::Decider> decider_;
+  std::unique_ptr<IdempotencyCache> idempotency_;  // null when options.idempotency is off
+  Counters counters_;
+  Recovery recovery_;
+};
+
+}  // namespace agate::service
+
+#endif  // AGATE_SERVICE_SERVICE_H_
