@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs agate's build and test dependencies from Debian 12 packages (run as root).
-# The README's two commands and CI (.ci/run) call this script, so the list lives here only.
+# The README's two commands and CI (.ci/run) call this script, so the list lives here only. It
+# ends with tools/install-npm.sh (the Node packages, from their lock files).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
@@ -16,3 +17,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps: ${#packages[@]} packages present"
+# Node (20 or newer) runs the TypeScript SDK, the MCP gate and the LangGraph example; the machines
+# agate is built on have it. Debian's own nodejs is only installed where there is none.
+if ! command -v node >/dev/null; then
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+"$(dirname "$0")/install-npm.sh"
