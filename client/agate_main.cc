@@ -1,4 +1,5 @@
 // agate: the command line. `agate help` lists the commands.
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/client.h"
 #include "common/command_line.h"
 #include "engine/matrix.h"
@@ -35,7 +37,9 @@ commands:
   ack   --server ADDR --case ID --decision approve|reject|resolve --approver NAME [--comment T]
   cases --server ADDR [--state S] [--lane L] [--tenant T] [--owner O] [--page-size N] [--all]
   watch --server ADDR [--lane L] [--tenant T] [--count N] [--for D]
-  stats --server ADDR [--json]
+  stats --server ADDR [--json] [--metrics]
+        per trigger: fired, open, how cases ended, median time to decision; --metrics adds every
+        counter and gauge of the server
   verify-log DIR
         checks the decision log's hash chain in DIR (<data-dir>/decisions); exit 1 at the first
         break, printed as FILE:LINE: ...
@@ -286,6 +290,16 @@ int Stats(const CommandLine& cl) {
     std::cout << " " << v << "=" << (it == response.decisions().end() ? 0 : it->second);
   }
   std::cout << std::endl;
+  if (cl.Has("metrics")) {
+    // Every counter and gauge, as the metrics endpoint names them.
+    for (const v1::Metric& m : response.metrics()) {
+      std::vector<std::string> labels;
+      for (const auto& [k, v] : m.labels()) labels.push_back(absl::StrCat(k, "=\"", v, "\""));
+      std::sort(labels.begin(), labels.end());
+      std::cout << m.name() << (labels.empty() ? "" : "{" + absl::StrJoin(labels, ",") + "}")
+                << " " << m.value() << "\n";
+    }
+  }
   return 0;
 }
 
@@ -334,7 +348,7 @@ const std::map<std::string, Command>& Commands() {
       {"watch",
        {Watch,
         {.values = {"server", "timeout", "lane", "tenant", "count", "for"}, .booleans = {}}}},
-      {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json"}}}},
+      {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json", "metrics"}}}},
       {"verify-log", {VerifyLog, {}}},
   };
   return *kCommands;
