@@ -2,9 +2,8 @@
 // pages where the kernel offers them (madvise(MADV_HUGEPAGE); a no-op where THP is off).
 //
 // For large tables read at random on the request path (the idempotency cache's index and slots):
-// with 4 KiB pages each touch of a page not touched for a while can cost a TLB walk to memory, and
-// on the VMs we measure on (docs/perf.md) a page left alone for 0.1-1 s costs about 150 µs on
-// its next touch in 1-15% of cases; in 2 MiB pages the same tables are a few pages, all hot.
+// with 4 KiB pages a page not touched for a while is slow on its next touch (docs/perf.md, "cold
+// pages"); in 2 MiB pages the same tables are a few pages, all hot.
 // Untouched memory costs no RSS, so a region sized for a full cache holds RSS at what is used,
 // rounded up to 2 MiB.
 //

@@ -4,7 +4,7 @@
 // A Matrix is immutable after loading and shared as std::shared_ptr<const Matrix>; a reload
 // builds a new one. Every structural problem is reported as a Diagnostic pointing at the
 // offending YAML node (FILE:LINE:COL); lint warnings (the source article's common mistakes) come
-// with the same positions. The format is documented in README.md ("The matrix file").
+// with the same positions. The format is documented in docs/matrix.md.
 //
 // Example:
 //   std::vector<Diagnostic> diagnostics;

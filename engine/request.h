@@ -17,7 +17,7 @@ namespace agate::engine {
 
 using Request = ::agate::v1::EvaluateRequest;
 
-// Limits on a request's contents. Defaults are documented in README.md ("Request limits").
+// Limits on a request's contents. Defaults are documented in docs/operations.md ("Request limits").
 struct RequestLimits {
   // request_id, tenant_id, agent_id, workflow_id, item_id, action.target_tenant_id,
   // actor.credential_id, approval.case_id.

@@ -16,7 +16,7 @@ namespace agate::server {
 // Where cases and decisions persist (--store).
 enum class StoreKind { kSqlite, kMemory };
 
-// The default --max-in-flight (README.md, "Overload", says how it was chosen).
+// The default --max-in-flight (docs/operations.md, "Overload", says how it was chosen).
 inline constexpr int64_t kDefaultMaxInFlight = 256;
 
 struct ServerOptions {

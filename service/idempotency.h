@@ -10,20 +10,15 @@
 // Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus 20 to 36
 // bytes of index and ring; a key and response larger than 128 bytes, an escalation's, add a heap
 // buffer); past that (or the window) the oldest are forgotten first, so under a sustained rate
-// above max_entries per window the effective window shrinks: 200,000 entries cover 10 minutes up to
-// 333 requests/s, 7 s at 30,000 requests/s (documented in README.md "Durability").
+// above max_entries per window the effective window shrinks (docs/operations.md, "Durability").
 //
 // Thread-safe: keys are spread over shards with a mutex each. Each shard keeps its entries in
 // slots that are reused oldest first, indexed by a SlotIndex (8 bytes an entry: the slot and the
 // key's hash; a table of fixed size, never rehashed). Tables, rings and slots all live in one
 // PageRegion sized for a full cache and backed in 2 MiB pages as it fills: once full, an ALLOW
 // allocates nothing and touches a few cache lines (the slot it reuses, two index probes) in
-// pages that are always mapped. With 200,000 entries the cache is far larger than the CPU's
-// caches, so every line touched is a miss, and in 4 KiB pages also a TLB miss; on the VMs we
-// measure on a 4 KiB page left alone for a second costs ~150 µs on its next touch in one case of
-// ten, which put a stall in 1-3% of requests (docs/perf.md). What this replaced: a node map with
-// three heap blocks per entry (10% of the server's throughput on one core), then heap-allocated
-// slots under a flat map whose keys viewed the slots (1 µs per insert in its rehashes).
+// pages that are always mapped: a full cache is far larger than the CPU's caches, and small pages
+// left alone go cold (why, and what this replaced: docs/perf.md).
 //
 // Example:
 //   const std::string key = IdempotencyKey(request), digest = RequestDigest(request);

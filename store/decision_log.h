@@ -171,8 +171,7 @@ class DecisionLog {
   absl::Time last_drop_log_ = absl::InfinitePast();
 
   // Guards the members below it; never held while writing. A std::mutex, not absl::Mutex: Append
-  // takes it on every decision, and Debian's Abseil costs ~70 ns a lock/unlock pair against ~8 ns
-  // (measured).
+  // takes it on every decision, and Debian's Abseil is several times slower (docs/perf.md).
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // wakes the writer
   uint64_t seq_ = 0;                 // the last numbered record's seq

@@ -9,8 +9,8 @@
 //
 // Compile parses and type-checks against the request schema and reports every problem with its
 // byte offset in the expression text; callers (the matrix loader) turn offsets into file:line:col.
-// A Program is immutable and thread-safe. Evaluate does no parsing and no heap allocation, except
-// when the expression itself builds strings or lists at run time (string or list `+`).
+// A Program is immutable and thread-safe. Evaluate does no parsing and no heap allocation (the
+// subset has no string or list concatenation: nothing builds values at run time).
 //
 // Example:
 //   expr::CompileResult r = expr::Compile("action.customer_facing && model.confidence < 0.72");

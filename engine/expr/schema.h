@@ -1,7 +1,7 @@
 // The request schema as triggers see it: agate.v1.EvaluateRequest's fields, their CEL types,
 // and a hand-coded reader per field (no protobuf reflection on the hot path).
 //
-// Internal to engine/expr. tests/engine/expr_schema_test.cc walks the proto descriptors and fails
+// Internal to engine/expr. tests/engine/expr_test.cc walks the proto descriptors and fails
 // if a field exists that this table does not know, so the two cannot drift.
 #ifndef AGATE_ENGINE_EXPR_SCHEMA_H_
 #define AGATE_ENGINE_EXPR_SCHEMA_H_
