@@ -100,7 +100,7 @@ std::vector<ErrorCase> StructuralCases() {
       {"SecondDocument",
        absl::StrCat("version: 1\nlanes:\n  a:", kGoodLane,
                     "triggers:\n  - {id: t, lane: a, when: action.critical}\n---\nversion: 2\n"),
-       {"m.yaml:14:1: error: a matrix file holds one YAML document; this is a second one"}},
+       {"m.yaml:14:1: error: the matrix is one YAML document; this is a second one"}},
       {"MissingTopLevelKeys",
        "name: x\n",
        {"m.yaml:1:1: error: the matrix: missing required key 'version'",
@@ -210,7 +210,7 @@ std::vector<ErrorCase> StructuralCases() {
        "version: 1\nlanes:\n  customer:\n    owner: a\n    sla: 1h\n    verdict: HOLD\n"
        "    evidence: [log, '', [x], log]\ntriggers:\n"
        "  - {id: t, lane: customer, when: action.critical}\n",
-       {"m.yaml:7:21: error: evidence names must not be empty",
+       {"m.yaml:7:21: error: evidence items must not be empty",
         "m.yaml:7:25: error: evidence must be a sequence of strings",
         "m.yaml:7:30: error: duplicate evidence 'log' in lane 'customer' (first listed at 7:16)"}},
       {"TriggerNamesUnknownLane",
@@ -250,6 +250,16 @@ TEST_P(MatrixStructuralErrorTest, ReportsEveryErrorAtTheNodeAtFault) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MatrixStructuralErrorTest, ::testing::ValuesIn(StructuralCases()),
                          [](const auto& info) { return info.param.name; });
+
+TEST(MatrixTest, RejectsAnOwnerOrConditionThatIsNotUtf8) {
+  // A lane whose owner is not UTF-8 could never be acknowledged: the loader refuses it.
+  const std::string owner = "version: 1\nlanes:\n  l:\n    owner: lead\xff\n    sla: 1h\n"
+                            "    verdict: HOLD\ntriggers:\n  - {id: t, lane: l, when: \"true\"}\n";
+  EXPECT_THAT(Errors(owner), ElementsAre("m.yaml:4:12: error: owner is not valid UTF-8"));
+  const std::string when = "version: 1\nlanes:\n  l: {owner: a, sla: 1h, verdict: HOLD}\n"
+                           "triggers:\n  - id: t\n    lane: l\n    when: action.type == 'x\xc3'\n";
+  EXPECT_THAT(Errors(when), ElementsAre("m.yaml:7:11: error: when is not valid UTF-8"));
+}
 
 TEST(MatrixTest, ReportsAllErrorsOfAFileSortedByPosition) {
   const std::string yaml = R"(version: 1
