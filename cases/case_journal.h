@@ -68,10 +68,12 @@ struct JournalBatch {
   std::vector<store::v1::StoredTriggerStats> trigger_stats;
   // The decision that caused the change, if any (committed atomically with the cases).
   std::vector<DecisionRow> decisions;
+  // Kill switches engaged (kept) or lifted (engaged = false: deleted), by their key.
+  std::vector<store::v1::StoredKillSwitch> kill_switches;
 
   bool empty() const {
     return cases.empty() && transitions.empty() && forgotten.empty() && trigger_stats.empty() &&
-           decisions.empty();
+           decisions.empty() && kill_switches.empty();
   }
 };
 
@@ -79,6 +81,7 @@ struct JournalBatch {
 struct JournalContents {
   std::vector<store::v1::StoredCase> cases;
   std::vector<store::v1::StoredTriggerStats> trigger_stats;
+  std::vector<store::v1::StoredKillSwitch> kill_switches;
 };
 
 class CaseJournal {

@@ -51,7 +51,18 @@ constexpr size_t kMaxCommentBytes = 4096;
 constexpr size_t kMaxAttached = 64;
 constexpr size_t kMaxLinks = 20;
 constexpr size_t kMaxJoinsInHistory = 50;
-constexpr absl::string_view kServerActor = "agate";
+// The server itself, as the history shows it.
+const v1::Principal& ServerPrincipal() {
+  static const v1::Principal* const kServer = [] {
+    auto* p = new v1::Principal();
+    p->set_subject("agate");
+    p->set_kind(v1::PRINCIPAL_KIND_SERVER);
+    return p;
+  }();
+  return *kServer;
+}
+// Agents whose requests opened or joined a case, kept per case at most.
+constexpr size_t kMaxRequesters = 32;
 
 constexpr absl::string_view kSep("\0", 1);
 
@@ -110,6 +121,21 @@ absl::string_view StateName(v1::CaseState state) {
   }
 }
 
+absl::string_view KillScopeName(v1::KillScope scope) {
+  switch (scope) {
+    case v1::KILL_SCOPE_TENANT:
+      return "tenant";
+    case v1::KILL_SCOPE_AGENT:
+      return "agent";
+    case v1::KILL_SCOPE_WORKFLOW:
+      return "workflow";
+    case v1::KILL_SCOPE_CREDENTIAL:
+      return "credential";
+    default:
+      return "unknown scope";
+  }
+}
+
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
@@ -129,6 +155,9 @@ std::shared_ptr<const Lane> RestoredLane(const store::v1::StoredCase& stored) {
   lane->operator_action = stored.operator_action();
   lane->evidence.assign(stored.required_evidence().begin(), stored.required_evidence().end());
   lane->on_timeout = c.on_timeout();
+  lane->approvals = std::max(1, c.approvals_required());
+  lane->requester_may_approve = !stored.requester_may_not_approve();
+  lane->approval_ttl = absl::Nanoseconds(stored.approval_ttl_nanos());
   return lane;
 }
 
@@ -162,8 +191,8 @@ CaseStore::Record* CaseStore::FindRecord(absl::string_view case_id) const {
   return it == by_seq_.end() ? nullptr : it->second.get();
 }
 
-absl::Status CaseStore::Apply(const Request& request, Decision* decision,
-                              DecisionSealer* sealer) {
+absl::Status CaseStore::Apply(const Request& request, Decision* decision, DecisionSealer* sealer,
+                              absl::string_view caller) {
   const bool wants_redemption = !request.approval().case_id().empty();
   if (decision->verdict == v1::VERDICT_ALLOW && !wants_redemption &&
       (scopes_.empty() || !scopes_.Find(request).has_value())) {
@@ -181,7 +210,7 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision,
     for (const std::string& id : decision->case_ids) {
       Record* r = FindRecord(id);
       r->c.set_redeemed(false);
-      Transition(*r, now, "redemption-undone", kServerActor,
+      Transition(*r, now, "redemption-undone", ServerPrincipal(),
                  absl::StrCat("the store could not record the redemption by request ",
                               request.request_id(), ": ", committed.message()));
     }
@@ -209,7 +238,7 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision,
   std::vector<Record*> touched;
   std::vector<Record*> opened;
   for (int lane : lanes) {
-    Record* record = OpenOrJoin(request, *decision, lane, &opened);
+    Record* record = OpenOrJoin(request, *decision, lane, caller, &opened);
     touched.push_back(record);
     if (lane == decision->lane) decision->case_id = record->c.id();
     decision->case_ids.push_back(record->c.id());
@@ -219,8 +248,9 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision,
   }
   for (const engine::FiredTrigger& f : decision->fired) {
     const Trigger& trigger = matrix.triggers()[f.trigger];
-    trigger_stats_.Fired(trigger.id, matrix.lanes()[trigger.lane].name);
-    journal_buffer_.TouchTrigger(trigger.id);
+    const TriggerStats::Key key(trigger.id, request.tenant_id());
+    trigger_stats_.Fired(key, matrix.lanes()[trigger.lane].name);
+    journal_buffer_.TouchTrigger(key);
   }
   Impose(request, decision);
   if (!redemption_failure.empty()) {
@@ -234,7 +264,22 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision,
 void CaseStore::Impose(const Request& request, Decision* decision) {
   std::optional<ScopesInForce::Match> match = scopes_.Find(request);
   if (!match.has_value() || !engine::MoreRestrictive(match->verdict, decision->verdict)) return;
-  const Record& f = *by_seq_.at(match->case_seq);
+  if (match->kind == ScopesInForce::kKilled) {
+    const v1::KillSwitch& k = kill_switches_.at(match->id);
+    decision->verdict = v1::VERDICT_DENY;
+    decision->lane = -1;
+    decision->imposed.reset();
+    decision->sla_deadline = absl::InfinitePast();
+    decision->missing_evidence.clear();
+    decision->reason = absl::StrCat(
+        "stopped by a kill switch on ", KillScopeName(k.scope()), " ",
+        k.scope() == v1::KILL_SCOPE_TENANT ? k.tenant_id()
+                                            : absl::StrCat(k.value(), " of tenant ", k.tenant_id()),
+        " (set by ", k.set_by().subject(), " at ", Rfc3339(FromTimestamp(k.set_at())), ": ",
+        k.reason(), ")");
+    return;
+  }
+  const Record& f = *by_seq_.at(match->id);
   decision->verdict = match->verdict;
   decision->imposed =
       engine::Imposition{f.lane, f.c.current_owner(), FromTimestamp(f.c.sla_deadline())};
@@ -279,6 +324,19 @@ bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* 
     return fail(absl::StrCat("the case is ", StateName(c.state()), ", not APPROVED"));
   }
   if (c.redeemed()) return fail("the approval was already redeemed");
+  const absl::Time now = clock_.Now();
+  if (c.has_approval_expires_at() && now > FromTimestamp(c.approval_expires_at())) {
+    return fail(absl::StrCat("the approval expired at ",
+                             Rfc3339(FromTimestamp(c.approval_expires_at()))));
+  }
+  if (c.agent_id() != request.agent_id()) {
+    return fail(absl::StrCat("the approval is for agent '", c.agent_id(), "', not '",
+                             request.agent_id(), "'"));
+  }
+  if (c.scope_key() != ScopeKeyOf(c.scope(), request)) {
+    return fail(absl::StrCat("the approval is for ", engine::ScopeName(c.scope()), " ",
+                             c.scope_key(), ", not ", ScopeKeyOf(c.scope(), request)));
+  }
   if (named->canonical_action != engine::CanonicalAction(request)) {
     return fail(absl::StrCat("the action differs from the approved one (fingerprint ",
                              engine::ActionFingerprint(request), ", approved ",
@@ -324,11 +382,10 @@ bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* 
   decision->redeemed = true;
   decision->case_id = named->c.id();
   decision->case_ids.clear();
-  const absl::Time now = clock_.Now();
   for (Record* r : related) {
     r->c.set_redeemed(true);
     decision->case_ids.push_back(r->c.id());
-    Transition(*r, now, "redeemed", kServerActor,
+    Transition(*r, now, "redeemed", ServerPrincipal(),
                absl::StrCat("request ", request.request_id(), " (decision ", decision->id.view(),
                             ")"));
   }
@@ -338,7 +395,8 @@ bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* 
 }
 
 CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision& decision,
-                                         int lane_index, std::vector<Record*>* opened) {
+                                         int lane_index, absl::string_view caller,
+                                         std::vector<Record*>* opened) {
   const Matrix& matrix = *decision.matrix;
   const Lane& lane = matrix.lanes()[lane_index];
   const absl::Time now = decision.decided_at;
@@ -378,6 +436,9 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     c.set_action_fingerprint(engine::ActionFingerprint(request));
     c.set_matrix_version(matrix.version());
     c.set_on_timeout(lane.on_timeout);
+    c.set_agent_id(request.agent_id());
+    c.set_on_behalf_of(request.actor().on_behalf_of());
+    c.set_approvals_required(lane.approvals);
     std::string action_json;
     google::protobuf::util::JsonPrintOptions json;
     json.preserve_proto_field_names = true;
@@ -393,8 +454,13 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     if (lane.verdict == v1::VERDICT_SAFE_MODE) SetInForce(*record, ScopesInForce::kSafeMode, true);
   }
 
-  // Append this decision: fired triggers of the lane, the request, the evidence.
+  // Append this decision: who asked, fired triggers of the lane, the request, the evidence.
   v1::Case& c = record->c;
+  if (!caller.empty() && static_cast<size_t>(c.requested_by_size()) < kMaxRequesters &&
+      std::find(c.requested_by().begin(), c.requested_by().end(), caller) ==
+          c.requested_by().end()) {
+    c.add_requested_by(std::string(caller));
+  }
   for (const engine::FiredTrigger& fired : decision.fired) {
     const Trigger& trigger = matrix.triggers()[fired.trigger];
     if (trigger.lane != lane_index) continue;
@@ -402,8 +468,9 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
       engine::EncodeFiredTrigger(matrix, fired, c.add_fired());
     }
     if (record->triggers.insert(trigger.id).second) {
-      trigger_stats_.Opened(trigger.id, lane.name);
-      journal_buffer_.TouchTrigger(trigger.id);
+      const TriggerStats::Key key(trigger.id, c.tenant_id());
+      trigger_stats_.Opened(key, lane.name);
+      journal_buffer_.TouchTrigger(key);
       c.mutable_evidence()->add_rules(
           absl::StrCat(trigger.id, ": ", trigger.condition->source()));
     }
@@ -435,12 +502,12 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
   const std::string comment =
       absl::StrCat("request ", request.request_id(), " (decision ", decision.id.view(), ")");
   if (is_new) {
-    Transition(*record, now, "opened", kServerActor, comment);
+    Transition(*record, now, "opened", ServerPrincipal(), comment);
   } else {
     int joins = 0;
     for (const v1::Transition& t : c.history()) joins += t.event() == "joined";
     // Past the cap the history stops growing; the journal and watchers still get every join.
-    Transition(*record, now, "joined", kServerActor, comment,
+    Transition(*record, now, "joined", ServerPrincipal(), comment,
                /*in_history=*/static_cast<size_t>(joins) < kMaxJoinsInHistory);
   }
   return record;
@@ -455,13 +522,14 @@ void CaseStore::Arm(Record& record, absl::Time now) {
 }
 
 void CaseStore::Transition(Record& record, absl::Time now, absl::string_view event,
-                           absl::string_view actor, absl::string_view comment, bool in_history) {
+                           const v1::Principal& by, absl::string_view comment, bool in_history) {
   v1::Transition t;
   *t.mutable_time() = ToTimestamp(now);
   t.set_state(record.c.state());
   t.set_event(std::string(event));
-  t.set_actor(std::string(actor));
+  t.set_actor(by.subject());
   t.set_comment(std::string(comment));
+  *t.mutable_principal() = by;
   if (in_history) *record.c.add_history() = t;
   if (journal_ != nullptr) {
     journal_buffer_.AddTransition(record.seq, t);
@@ -469,24 +537,32 @@ void CaseStore::Transition(Record& record, absl::Time now, absl::string_view eve
     journal_buffer_.TouchCase(record.seq);
   }
   watchers_.Publish(record.c, t);
+  if (options_.audit != nullptr && event != "joined") options_.audit->Transition(record.c, t);
 }
 
 void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
-                      absl::string_view actor, absl::string_view comment) {
+                      const v1::Principal& by, absl::string_view comment) {
   record.c.set_state(state);
   ++record.generation;  // disarms the timer
   record.timer_armed = false;
   open_by_key_.erase(record.open_key);
-  for (int kind = 0; kind < ScopesInForce::kKinds; ++kind) {
+  for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
     SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
   }
   open_count_.fetch_sub(1);
   const absl::Duration time_to_decision = now - FromTimestamp(record.c.opened_at());
   for (const std::string& trigger : record.triggers) {
-    trigger_stats_.Closed(trigger, state, time_to_decision);
-    journal_buffer_.TouchTrigger(trigger);
+    const TriggerStats::Key key(trigger, record.c.tenant_id());
+    trigger_stats_.Closed(key, state, time_to_decision);
+    journal_buffer_.TouchTrigger(key);
   }
-  Transition(record, now, event, actor, comment);
+  if (state == v1::CASE_STATE_APPROVED) {
+    const absl::Duration ttl =
+        record.lane->approval_ttl > absl::ZeroDuration() ? record.lane->approval_ttl
+                                                         : record.lane->sla;
+    *record.c.mutable_approval_expires_at() = ToTimestamp(now + ttl);
+  }
+  Transition(record, now, event, by, comment);
   KeepClosed(record);
 }
 
@@ -516,13 +592,13 @@ void CaseStore::RunTimeout(Record& record, absl::Time now) {
                                            absl::FormatDuration(record.lane->sla));
   auto reassign = [&](const std::string& to, absl::string_view event) {
     if (to.empty() || to == c.current_owner()) {
-      Transition(record, now, "timeout:overdue", kServerActor,
+      Transition(record, now, "timeout:overdue", ServerPrincipal(),
                  absl::StrCat(overdue, "; nobody else to route to"));
       return;
     }
     c.set_current_owner(to);
     Arm(record, now);
-    Transition(record, now, event, kServerActor, absl::StrCat(overdue, "; ", to, " owns it now"));
+    Transition(record, now, event, ServerPrincipal(), absl::StrCat(overdue, "; ", to, " owns it now"));
   };
   switch (c.on_timeout()) {
     case v1::TIMEOUT_BEHAVIOR_NOTIFY_BACKUP:
@@ -533,27 +609,27 @@ void CaseStore::RunTimeout(Record& record, absl::Time now) {
       break;
     case v1::TIMEOUT_BEHAVIOR_PAUSE_WORKFLOW:
       SetInForce(record, ScopesInForce::kPaused, true);
-      Transition(record, now, "timeout:pause_workflow", kServerActor,
+      Transition(record, now, "timeout:pause_workflow", ServerPrincipal(),
                  absl::StrCat(overdue, "; every action of workflow ", c.workflow_id(),
                               " is held until the case is acknowledged"));
       break;
     case v1::TIMEOUT_BEHAVIOR_DISABLE_CREDENTIAL:
       if (c.credential_id().empty()) {
-        Transition(record, now, "timeout:overdue", kServerActor,
+        Transition(record, now, "timeout:overdue", ServerPrincipal(),
                    absl::StrCat(overdue, "; the requests named no credential to disable"));
       } else {
         SetInForce(record, ScopesInForce::kDisabled, true);
-        Transition(record, now, "timeout:disable_credential", kServerActor,
+        Transition(record, now, "timeout:disable_credential", ServerPrincipal(),
                    absl::StrCat(overdue, "; every action with credential ", c.credential_id(),
                                 " is denied until the case is acknowledged"));
       }
       break;
     case v1::TIMEOUT_BEHAVIOR_EXPIRE:
-      Close(record, v1::CASE_STATE_EXPIRED, now, "timeout:expire", kServerActor,
+      Close(record, v1::CASE_STATE_EXPIRED, now, "timeout:expire", ServerPrincipal(),
             absl::StrCat(overdue, "; the request is void and must be resubmitted"));
       break;
     default:
-      Transition(record, now, "timeout:overdue", kServerActor, overdue);
+      Transition(record, now, "timeout:overdue", ServerPrincipal(), overdue);
       break;
   }
 }
@@ -586,17 +662,50 @@ std::optional<absl::Time> CaseStore::NextDeadline() const {
   return timers_.top().deadline;
 }
 
+absl::Status CaseStore::Authorize(const Record& record, const Acknowledgement& ack) const {
+  const v1::Case& c = record.c;
+  const std::string& who = ack.actor.principal.subject();
+  if (ack.actor.principal.kind() == v1::PRINCIPAL_KIND_AGENT) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(who, " is an agent: agents never acknowledge cases (case ", c.id(), ")"));
+  }
+  if (std::find(c.requested_by().begin(), c.requested_by().end(), who) !=
+      c.requested_by().end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        who, " asked for the action of case ", c.id(), ": it may not acknowledge its own case"));
+  }
+  const bool fallback_may_act =
+      c.on_timeout() == v1::TIMEOUT_BEHAVIOR_ROUTE_TO_FALLBACK && !c.fallback().empty();
+  std::vector<std::string> may = {c.owner()};
+  if (!c.backup().empty()) may.push_back(c.backup());
+  if (fallback_may_act) may.push_back(c.fallback());
+  if (std::none_of(may.begin(), may.end(),
+                   [&](const std::string& group) { return ack.actor.ActsFor(group, c.tenant_id()); })) {
+    return absl::PermissionDeniedError(absl::StrCat("approver ", who, " may not act on case ",
+                                                    c.id(), " (lane ", c.lane(), "): only ",
+                                                    absl::StrJoin(may, ", "), " may"));
+  }
+  if (ack.decision == v1::DECISION_APPROVE && !record.lane->requester_may_approve &&
+      !c.on_behalf_of().empty() && who == c.on_behalf_of()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(who, " asked for the action of case ", c.id(), " through the agent; lane ",
+                     c.lane(), " does not let the requester approve it"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
+  const std::string& who = ack.actor.principal.subject();
   if (ack.case_id.empty()) return absl::InvalidArgumentError("case_id: required");
   if (ack.decision != v1::DECISION_APPROVE && ack.decision != v1::DECISION_REJECT &&
       ack.decision != v1::DECISION_RESOLVE) {
     return absl::InvalidArgumentError("decision: required: APPROVE, REJECT or RESOLVE");
   }
-  if (ack.approver.empty()) {
+  if (who.empty()) {
     return absl::InvalidArgumentError(
         "approver: required (the x-agate-approver call metadata or the approver field)");
   }
-  if (ack.approver.size() > kMaxApproverBytes) {
+  if (who.size() > kMaxApproverBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("approver: longer than ", kMaxApproverBytes, " bytes"));
   }
@@ -606,7 +715,7 @@ absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
   }
   absl::MutexLock lock(&mu_);
   Record* record = FindRecord(ack.case_id);
-  if (record == nullptr) {
+  if (record == nullptr || !ack.actor.sees.Contains(record->c.tenant_id())) {
     return absl::NotFoundError(absl::StrCat("case ", ack.case_id, " not found"));
   }
   v1::Case& c = record->c;
@@ -614,21 +723,42 @@ absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
     return absl::FailedPreconditionError(absl::StrCat("case ", c.id(), " is ", StateName(c.state()),
                                                       ", not OPEN: it cannot be acknowledged"));
   }
-  const bool fallback_may_act =
-      c.on_timeout() == v1::TIMEOUT_BEHAVIOR_ROUTE_TO_FALLBACK && !c.fallback().empty();
-  if (ack.approver != c.owner() && (c.backup().empty() || ack.approver != c.backup()) &&
-      !(fallback_may_act && ack.approver == c.fallback())) {
-    std::vector<std::string> may = {c.owner()};
-    if (!c.backup().empty()) may.push_back(c.backup());
-    if (fallback_may_act) may.push_back(c.fallback());
-    return absl::PermissionDeniedError(
-        absl::StrCat("approver ", ack.approver, " may not act on case ", c.id(), " (lane ",
-                     c.lane(), "): only ", absl::StrJoin(may, ", "), " may"));
-  }
+  RETURN_IF_ERROR(Authorize(*record, ack));
   if (ack.decision == v1::DECISION_APPROVE && c.verdict() == v1::VERDICT_DENY) {
     return absl::FailedPreconditionError(
         absl::StrCat("case ", c.id(),
                      " is a DENY case: no approval turns DENY into ALLOW; REJECT or RESOLVE it"));
+  }
+  const absl::Time now = clock_.Now();
+  const int required = std::max(1, c.approvals_required());
+  if (ack.decision == v1::DECISION_APPROVE && required > 1) {
+    // A quorum: each distinct person counts once; the case is APPROVED at the Nth.
+    for (const v1::Vote& v : c.votes()) {
+      if (v.principal().subject() == who && v.decision() == v1::DECISION_APPROVE) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            who, " already approved case ", c.id(), "; it needs ", required,
+            " distinct approvers (", c.votes_size(), " so far)"));
+      }
+    }
+    v1::Vote& vote = *c.add_votes();
+    *vote.mutable_principal() = ack.actor.principal;
+    vote.set_decision(v1::DECISION_APPROVE);
+    *vote.mutable_time() = ToTimestamp(now);
+    vote.set_comment(ack.comment);
+    const int approvals = c.votes_size();
+    if (approvals < required) {
+      Transition(*record, now, "vote:approve", ack.actor.principal,
+                 absl::StrCat(approvals, " of ", required, " approvals",
+                              ack.comment.empty() ? "" : absl::StrCat(": ", ack.comment)));
+      RETURN_IF_ERROR(Commit(nullptr, nullptr));
+      return c;
+    }
+  } else if (required > 1) {
+    v1::Vote& vote = *c.add_votes();
+    *vote.mutable_principal() = ack.actor.principal;
+    vote.set_decision(ack.decision);
+    *vote.mutable_time() = ToTimestamp(now);
+    vote.set_comment(ack.comment);
   }
   static constexpr struct {
     v1::CaseState state;
@@ -638,9 +768,86 @@ absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
                    {v1::CASE_STATE_REJECTED, "rejected"},
                    {v1::CASE_STATE_RESOLVED, "resolved"}};
   const auto& outcome = kOutcomes[ack.decision];
-  Close(*record, outcome.state, clock_.Now(), outcome.event, ack.approver, ack.comment);
+  Close(*record, outcome.state, now, outcome.event, ack.actor.principal, ack.comment);
   RETURN_IF_ERROR(Commit(nullptr, nullptr));
   return c;
+}
+
+absl::StatusOr<v1::KillSwitch> CaseStore::SetKillSwitch(const v1::SetKillSwitchRequest& request,
+                                                        const v1::Principal& by) {
+  if (request.scope() == v1::KILL_SCOPE_UNSPECIFIED || !v1::KillScope_IsValid(request.scope())) {
+    return absl::InvalidArgumentError("scope: required: TENANT, AGENT, WORKFLOW or CREDENTIAL");
+  }
+  if (request.tenant_id().empty()) return absl::InvalidArgumentError("tenant_id: required");
+  if (request.tenant_id().size() > 256 || request.value().size() > 256) {
+    return absl::InvalidArgumentError("tenant_id, value: at most 256 bytes");
+  }
+  const bool tenant_wide = request.scope() == v1::KILL_SCOPE_TENANT;
+  if (tenant_wide != request.value().empty()) {
+    return absl::InvalidArgumentError(
+        tenant_wide ? "value: must be empty for a tenant kill switch"
+                    : absl::StrCat("value: required: the ", KillScopeName(request.scope()),
+                                   " id to stop"));
+  }
+  if (request.engaged() && request.reason().empty()) {
+    return absl::InvalidArgumentError("reason: required to engage a kill switch");
+  }
+  if (request.reason().size() > kMaxCommentBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reason: longer than ", kMaxCommentBytes, " bytes"));
+  }
+  const std::string key =
+      ScopesInForce::KillKey(request.scope(), request.tenant_id(), request.value());
+  absl::MutexLock lock(&mu_);
+  auto existing = std::find_if(kill_switches_.begin(), kill_switches_.end(), [&](const auto& kv) {
+    return ScopesInForce::KillKey(kv.second.scope(), kv.second.tenant_id(), kv.second.value()) ==
+           key;
+  });
+  const std::string what =
+      absl::StrCat(KillScopeName(request.scope()), " ",
+                   tenant_wide ? request.tenant_id()
+                               : absl::StrCat(request.value(), " of tenant ", request.tenant_id()));
+  if (request.engaged() && existing != kill_switches_.end()) {
+    return absl::AlreadyExistsError(absl::StrCat("a kill switch on ", what, " is already engaged"));
+  }
+  if (!request.engaged() && existing == kill_switches_.end()) {
+    return absl::NotFoundError(absl::StrCat("no kill switch on ", what, " is engaged"));
+  }
+  v1::KillSwitch change;
+  change.set_scope(request.scope());
+  change.set_tenant_id(request.tenant_id());
+  change.set_value(request.value());
+  change.set_reason(request.reason());
+  *change.mutable_set_by() = by;
+  *change.mutable_set_at() = ToTimestamp(clock_.Now());
+  change.set_engaged(request.engaged());
+  store::v1::StoredKillSwitch stored;
+  *stored.mutable_switch_() = change;
+  stored.set_key(key);
+  if (journal_ != nullptr) {
+    JournalBatch batch;
+    batch.kill_switches.push_back(stored);
+    RETURN_IF_ERROR(journal_->Commit(batch));
+  }
+  if (request.engaged()) {
+    const uint64_t id = next_kill_id_++;
+    kill_switches_[id] = change;
+    scopes_.Set(ScopesInForce::kKilled, key, id, true);
+  } else {
+    scopes_.Set(ScopesInForce::kKilled, key, existing->first, false);
+    kill_switches_.erase(existing);
+  }
+  if (options_.audit != nullptr) options_.audit->KillSwitch(change);
+  return change;
+}
+
+std::vector<v1::KillSwitch> CaseStore::KillSwitches(const TenantScope& scope) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::KillSwitch> out;
+  for (const auto& [id, k] : kill_switches_) {
+    if (scope.Contains(k.tenant_id())) out.push_back(k);
+  }
+  return out;
 }
 
 store::v1::StoredCase CaseStore::ToStored(const Record& record) const {
@@ -652,6 +859,8 @@ store::v1::StoredCase CaseStore::ToStored(const Record& record) const {
   out.set_operator_action(record.lane->operator_action);
   for (const std::string& name : record.lane->evidence) out.add_required_evidence(name);
   out.set_sla_nanos(absl::ToInt64Nanoseconds(record.lane->sla));
+  out.set_requester_may_not_approve(!record.lane->requester_may_approve);
+  out.set_approval_ttl_nanos(absl::ToInt64Nanoseconds(record.lane->approval_ttl));
   for (uint64_t seq : record.related) out.add_related(seq);
   std::vector<std::string> triggers(record.triggers.begin(), record.triggers.end());
   std::sort(triggers.begin(), triggers.end());
@@ -741,20 +950,31 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
   std::sort(closed.begin(), closed.end());
   for (const auto& [at, seq] : closed) KeepClosed(*by_seq_[seq]);
   trigger_stats_.Restore(contents.trigger_stats);
+  for (const store::v1::StoredKillSwitch& stored : contents.kill_switches) {
+    const v1::KillSwitch& k = stored.switch_();
+    const uint64_t id = next_kill_id_++;
+    kill_switches_[id] = k;
+    scopes_.Set(ScopesInForce::kKilled,
+                ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()), id, true);
+  }
   // What restoring itself changed (cases forgotten past the limits) is not a new change.
   journal_buffer_.Discard();
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id) const {
+absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id,
+                                        const TenantScope& scope) const {
   if (case_id.empty()) return absl::InvalidArgumentError("case_id: required");
   absl::MutexLock lock(&mu_);
   const Record* record = FindRecord(case_id);
-  if (record == nullptr) return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  if (record == nullptr || !scope.Contains(record->c.tenant_id())) {
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  }
   return record->c;
 }
 
-absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest& request) const {
+absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest& request,
+                                                      const TenantScope& scope) const {
   constexpr int kDefaultPage = 50;
   constexpr int kMaxPage = 1000;
   if (request.page_size() < 0 || request.page_size() > kMaxPage) {
@@ -770,7 +990,8 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
     return absl::InvalidArgumentError("page_token: not a token from a previous ListCases response");
   }
   auto matches = [&](const v1::Case& c) {
-    return (request.state() == v1::CASE_STATE_UNSPECIFIED || c.state() == request.state()) &&
+    return scope.Contains(c.tenant_id()) &&
+           (request.state() == v1::CASE_STATE_UNSPECIFIED || c.state() == request.state()) &&
            (request.lane().empty() || c.lane() == request.lane()) &&
            (request.tenant_id().empty() || c.tenant_id() == request.tenant_id()) &&
            (request.owner().empty() || c.owner() == request.owner() ||
@@ -796,9 +1017,9 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
 }
 
 std::shared_ptr<CaseWatcher> CaseStore::Watch(const v1::WatchCasesRequest& filter,
-                                              std::function<void()> notify) {
+                                              TenantScope scope, std::function<void()> notify) {
   absl::MutexLock lock(&mu_);
-  return watchers_.Add(filter, std::move(notify));
+  return watchers_.Add(filter, std::move(scope), std::move(notify));
 }
 
 void CaseStore::Unwatch(const std::shared_ptr<CaseWatcher>& watcher) {
@@ -813,10 +1034,20 @@ size_t CaseStore::watchers() const {
 
 size_t CaseStore::open_cases() const { return open_count_.load(); }
 
-void CaseStore::Stats(const Matrix* matrix, v1::GetStatsResponse* out) const {
+void CaseStore::Stats(const Matrix* matrix, const TenantScope& scope,
+                      v1::GetStatsResponse* out) const {
   absl::MutexLock lock(&mu_);
-  trigger_stats_.Fill(matrix, out);
-  out->set_open_cases(open_count_.load());
+  trigger_stats_.Fill(
+      matrix, [&](const std::string& tenant) { return scope.Contains(tenant); }, out);
+  if (scope.all()) {
+    out->set_open_cases(open_count_.load());
+    return;
+  }
+  uint64_t open = 0;
+  for (const auto& [key, seq] : open_by_key_) {
+    if (scope.Contains(by_seq_.at(seq)->c.tenant_id())) ++open;
+  }
+  out->set_open_cases(open);
 }
 
 }  // namespace agate::cases

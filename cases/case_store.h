@@ -12,11 +12,17 @@
 //     normal verdict with a reason.
 //   - scopes in force (cases/scopes_in_force.h): a more restrictive verdict a scope imposes
 //     replaces the evaluated one, reporting the imposing case's lane, with a reason.
-// Acknowledge moves an OPEN case to APPROVED, REJECTED or RESOLVED (only its owner, backup, or for
-// route_to_fallback lanes its fallback). RunDueTimers runs the lane's on_timeout for every case
+// Acknowledge moves an OPEN case to APPROVED, REJECTED or RESOLVED: only a member of the case's
+// owner, backup or (route_to_fallback lanes) fallback group for the case's tenant, never an agent
+// whose request opened or joined it, never the person the agent acted for when the lane says
+// requester_may_approve: false; a lane with approvals: N needs N distinct approvers (one REJECT
+// rejects). An approval is redeemable by the agent that asked, for the same item and action,
+// until the lane's approval_ttl passes. Kill switches (SetKillSwitch, admins only: the server
+// checks) deny every action in their scope. RunDueTimers runs the lane's on_timeout for every case
 // whose SLA deadline passed: notify_backup / route_to_fallback (the backup / fallback owns the
 // case, with a new deadline of one SLA), pause_workflow, disable_credential, expire (EXPIRED).
-// Every transition is an event for watchers (cases/watchers.h).
+// Every transition is an event for watchers (cases/watchers.h) and, but joins, a record for the
+// audit sink (cases/audit.h). Reads take a TenantScope: another tenant's case is NOT_FOUND.
 //
 // Time comes from the injected Clock: tests run timers in virtual time. There is one timer heap;
 // the server calls RunDueTimers from one thread at NextDeadline.
@@ -35,7 +41,7 @@
 //   engine::Decision d = engine::Evaluate(matrix, request, clock.Now());
 //   RETURN_IF_ERROR(store->Apply(request, &d));   // d.case_id is the case
 //   store->Acknowledge({.case_id = d.case_id, .decision = v1::DECISION_APPROVE,
-//                       .approver = "finance-approver"});
+//                       .actor = Actor::Unverified("finance-approver")});
 #ifndef AGATE_CASES_CASE_STORE_H_
 #define AGATE_CASES_CASE_STORE_H_
 
@@ -58,6 +64,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agate/v1/agate.pb.h"
+#include "cases/actor.h"
+#include "cases/audit.h"
 #include "cases/case_journal.h"
 #include "cases/journal_buffer.h"
 #include "cases/scopes_in_force.h"
@@ -86,13 +94,16 @@ struct CaseStoreOptions {
   size_t max_history_lines = 20;
   // Each watcher's buffer.
   WatcherLimits watcher;
+  // Where transitions and kill switch changes are audited; null: nowhere. Must outlive the
+  // store.
+  AuditSink* audit = nullptr;
 };
 
 // A human decision on a case.
 struct Acknowledgement {
   std::string case_id;
   v1::Decision decision = v1::DECISION_UNSPECIFIED;
-  std::string approver;
+  Actor actor;
   std::string comment;
 };
 
@@ -112,29 +123,36 @@ class CaseStore {
 
   // Apply settles *decision (the evaluator's, made for request) against the cases and amends it:
   // case_id, case_ids, and for a redemption or a scope in force the verdict, reported lane,
-  // deadline, missing evidence and reason. When the decision changes a case and sealer is not
-  // null, the sealer's row is committed with the cases. RESOURCE_EXHAUSTED when a case should
-  // open but max_open_cases are open (nothing is changed then); the journal's error when the
-  // change could not be made durable.
+  // deadline, missing evidence and reason. caller is the verified principal that asked (an
+  // agent's subject; empty in development mode): it may never acknowledge the cases it opens or
+  // joins. When the decision changes a case and sealer is not null, the sealer's row is
+  // committed with the cases. RESOURCE_EXHAUSTED when a case should open but max_open_cases are
+  // open (nothing is changed then); the journal's error when the change could not be made
+  // durable.
   absl::Status Apply(const engine::Request& request, engine::Decision* decision,
-                     DecisionSealer* sealer = nullptr);
+                     DecisionSealer* sealer = nullptr, absl::string_view caller = {});
 
-  // Acknowledge applies a human decision. INVALID_ARGUMENT (missing case_id, decision or
-  // approver; approver over 256 bytes, comment over 4096), NOT_FOUND (unknown case),
-  // FAILED_PRECONDITION (case not OPEN; APPROVE of a DENY case), PERMISSION_DENIED (approver is
-  // not the owner, backup or, for route_to_fallback lanes, fallback). Returns the updated case.
+  // Acknowledge applies a human decision. INVALID_ARGUMENT (missing case_id or decision; no
+  // actor subject, or one over 256 bytes; comment over 4096), NOT_FOUND (unknown, or another
+  // tenant's case), FAILED_PRECONDITION (case not OPEN; APPROVE of a DENY case; the same person
+  // approving twice toward a quorum), PERMISSION_DENIED (an agent; a requester of the case; not a
+  // member of the owner, backup or fallback group for the tenant; the person the agent acted for,
+  // where the lane forbids it). Returns the updated case.
   absl::StatusOr<v1::Case> Acknowledge(const Acknowledgement& ack);
 
-  // Get returns a case (NOT_FOUND if unknown or forgotten).
-  absl::StatusOr<v1::Case> Get(absl::string_view case_id) const;
+  // Get returns a case (NOT_FOUND if unknown, forgotten, or outside scope).
+  absl::StatusOr<v1::Case> Get(absl::string_view case_id,
+                               const TenantScope& scope = TenantScope::All()) const;
 
-  // List returns cases matching request's filters, newest first. INVALID_ARGUMENT for a
-  // page_size outside [0, 1000] or a page_token this store did not issue.
-  absl::StatusOr<v1::ListCasesResponse> List(const v1::ListCasesRequest& request) const;
+  // List returns cases matching request's filters within scope, newest first. INVALID_ARGUMENT
+  // for a page_size outside [0, 1000] or a page_token this store did not issue.
+  absl::StatusOr<v1::ListCasesResponse> List(const v1::ListCasesRequest& request,
+                                             const TenantScope& scope = TenantScope::All()) const;
 
-  // Watch subscribes to events from now on. notify is called (possibly under the store's lock,
-  // from any thread) after an event was buffered: it must not block nor call the CaseStore.
-  std::shared_ptr<CaseWatcher> Watch(const v1::WatchCasesRequest& filter,
+  // Watch subscribes to events of scope's cases from now on. notify is called (possibly under the
+  // store's lock, from any thread) after an event was buffered: it must not block nor call the
+  // CaseStore.
+  std::shared_ptr<CaseWatcher> Watch(const v1::WatchCasesRequest& filter, TenantScope scope,
                                      std::function<void()> notify);
   // Unwatch ends a subscription; the watcher receives nothing more.
   void Unwatch(const std::shared_ptr<CaseWatcher>& watcher);
@@ -148,8 +166,19 @@ class CaseStore {
   std::optional<absl::Time> NextDeadline() const;
 
   // Stats appends per trigger (every trigger of matrix, if not null, in order, then any other
-  // trigger with counts) to *out and sets its open_cases.
-  void Stats(const engine::Matrix* matrix, v1::GetStatsResponse* out) const;
+  // trigger with counts) to *out and sets its open_cases, counting scope's tenants only.
+  void Stats(const engine::Matrix* matrix, const TenantScope& scope,
+             v1::GetStatsResponse* out) const;
+
+  // SetKillSwitch engages or lifts a kill switch, durably, effective for the next request on
+  // every thread. The caller checked that by is an admin. INVALID_ARGUMENT naming the field (no
+  // scope or tenant; no value for an agent, workflow or credential switch, or one for a tenant
+  // switch; no reason to engage), NOT_FOUND lifting a switch that is not engaged,
+  // ALREADY_EXISTS engaging one that is; the journal's error when it cannot be made durable.
+  absl::StatusOr<v1::KillSwitch> SetKillSwitch(const v1::SetKillSwitchRequest& request,
+                                               const v1::Principal& by);
+  // KillSwitches returns the engaged switches of scope's tenants, oldest first.
+  std::vector<v1::KillSwitch> KillSwitches(const TenantScope& scope) const;
 
   // open_cases returns how many cases are OPEN.
   size_t open_cases() const;
@@ -175,21 +204,27 @@ class CaseStore {
   // otherwise it sets *why and returns false.
   bool Redeem(const engine::Request& request, engine::Decision* decision, std::string* why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Impose amends *decision with a scope in force, when one applies and is more restrictive.
+  // Impose amends *decision with a scope in force (a kill switch first), when one applies and is
+  // more restrictive.
   void Impose(const engine::Request& request, engine::Decision* decision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Record* OpenOrJoin(const engine::Request& request, const engine::Decision& decision, int lane,
-                     std::vector<Record*>* opened) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                     absl::string_view caller, std::vector<Record*>* opened)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Authorize returns why actor may not acknowledge record with decision, or OK.
+  absl::Status Authorize(const Record& record, const Acknowledgement& ack) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTimeout(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // KeepClosed counts record (just closed, or restored closed) among the closed cases and
   // forgets the oldest past max_closed_cases or max_closed_case_bytes.
   void KeepClosed(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
-             absl::string_view actor, absl::string_view comment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+             const v1::Principal& by, absl::string_view comment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Transition appends to the case's history (unless past the cap, for joins), journals the
-  // transition and publishes it.
-  void Transition(Record& record, absl::Time now, absl::string_view event, absl::string_view actor,
-                  absl::string_view comment, bool in_history = true)
+  // transition, publishes it and (but joins) audits it.
+  void Transition(Record& record, absl::Time now, absl::string_view event,
+                  const v1::Principal& by, absl::string_view comment, bool in_history = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Arm(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetInForce(Record& record, ScopesInForce::Kind kind, bool on)
@@ -219,6 +254,9 @@ class CaseStore {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ ABSL_GUARDED_BY(mu_);
   TriggerStats trigger_stats_ ABSL_GUARDED_BY(mu_);
   WatcherSet watchers_ ABSL_GUARDED_BY(mu_);
+  // Engaged kill switches by id (ids count up from 1; restored ones keep their order).
+  std::map<uint64_t, v1::KillSwitch> kill_switches_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_kill_id_ ABSL_GUARDED_BY(mu_) = 1;
   JournalBuffer journal_buffer_ ABSL_GUARDED_BY(mu_);
   // Written under mu_ (then its own lock); read by Apply's ALLOW path without mu_.
   ScopesInForce scopes_;

@@ -24,11 +24,12 @@ Decider::Decider(std::shared_ptr<const engine::Matrix> matrix, const Clock& cloc
       cases_(std::move(cases)) {}
 
 absl::StatusOr<engine::Decision> Decider::Decide(const engine::Request& request,
-                                                 DecisionSealer* sealer) {
+                                                 DecisionSealer* sealer,
+                                                 absl::string_view caller) {
   signals_.Record(request);
   engine::Decision decision =
       engine::Evaluate(matrix(), request, clock_.Now(), {.counter = &signals_});
-  RETURN_IF_ERROR(cases_->Apply(request, &decision, sealer));
+  RETURN_IF_ERROR(cases_->Apply(request, &decision, sealer, caller));
   return decision;
 }
 

@@ -47,12 +47,13 @@ class Decider {
       DeciderOptions options = {}, CaseJournal* journal = nullptr,
       const JournalContents* restore = nullptr);
 
-  // Decide decides request, which must have passed engine::ValidateRequest. When the decision
-  // changes a case, sealer (if not null) is asked for the decision's row, committed with the
-  // cases. Errors are CaseStore::Apply's: RESOURCE_EXHAUSTED (too many open cases), the
-  // journal's UNAVAILABLE.
+  // Decide decides request, which must have passed engine::ValidateRequest, for caller (the
+  // verified agent's subject; empty in development mode). When the decision changes a case,
+  // sealer (if not null) is asked for the decision's row, committed with the cases. Errors are
+  // CaseStore::Apply's: RESOURCE_EXHAUSTED (too many open cases), the journal's UNAVAILABLE.
   absl::StatusOr<engine::Decision> Decide(const engine::Request& request,
-                                          DecisionSealer* sealer = nullptr);
+                                          DecisionSealer* sealer = nullptr,
+                                          absl::string_view caller = {});
 
   // matrix returns the current snapshot.
   std::shared_ptr<const engine::Matrix> matrix() const {

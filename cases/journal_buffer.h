@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -23,7 +24,7 @@ class JournalBuffer {
     absl::flat_hash_set<uint64_t> cases;
     std::vector<JournalTransition> transitions;
     std::vector<uint64_t> forgotten;
-    absl::flat_hash_set<std::string> triggers;
+    absl::flat_hash_set<std::pair<std::string, std::string>> triggers;  // (trigger, tenant)
     bool empty() const {
       return cases.empty() && transitions.empty() && forgotten.empty() && triggers.empty();
     }
@@ -39,7 +40,9 @@ class JournalBuffer {
     pending_.cases.insert(seq);
     pending_.transitions.push_back({seq, t});
   }
-  void TouchTrigger(const std::string& id) { pending_.triggers.insert(id); }
+  void TouchTrigger(const std::pair<std::string, std::string>& key) {
+    pending_.triggers.insert(key);
+  }
   // Forget drops case seq from what is pending and records that the journal must forget it.
   void Forget(uint64_t seq);
 

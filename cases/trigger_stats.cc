@@ -21,21 +21,31 @@ void TriggerStats::Counts::FillInto(v1::TriggerStats* s) const {
   }
 }
 
-void TriggerStats::Fired(const std::string& trigger, const std::string& lane) {
-  Counts& c = counts_[trigger];
+void TriggerStats::Counts::Add(const Counts& other) {
+  if (lane.empty()) lane = other.lane;
+  fired += other.fired;
+  open += other.open;
+  approved += other.approved;
+  rejected += other.rejected;
+  resolved += other.resolved;
+  expired += other.expired;
+  decision_ms.insert(decision_ms.end(), other.decision_ms.begin(), other.decision_ms.end());
+}
+
+void TriggerStats::Fired(const Key& key, const std::string& lane) {
+  Counts& c = counts_[key];
   c.lane = lane;
   ++c.fired;
 }
 
-void TriggerStats::Opened(const std::string& trigger, const std::string& lane) {
-  Counts& c = counts_[trigger];
+void TriggerStats::Opened(const Key& key, const std::string& lane) {
+  Counts& c = counts_[key];
   c.lane = lane;
   ++c.open;
 }
 
-void TriggerStats::Closed(const std::string& trigger, v1::CaseState state,
-                          absl::Duration time_to_decision) {
-  Counts& c = counts_[trigger];
+void TriggerStats::Closed(const Key& key, v1::CaseState state, absl::Duration time_to_decision) {
+  Counts& c = counts_[key];
   if (c.open > 0) --c.open;
   switch (state) {
     case v1::CASE_STATE_APPROVED:
@@ -57,13 +67,20 @@ void TriggerStats::Closed(const std::string& trigger, v1::CaseState state,
   }
 }
 
-void TriggerStats::Fill(const engine::Matrix* matrix, v1::GetStatsResponse* out) const {
+void TriggerStats::Fill(const engine::Matrix* matrix,
+                        const std::function<bool(const std::string&)>& include,
+                        v1::GetStatsResponse* out) const {
+  // Sum each trigger's counts over the included tenants.
+  absl::flat_hash_map<std::string, Counts> sums;
+  for (const auto& [key, counts] : counts_) {
+    if (include(key.second)) sums[key.first].Add(counts);
+  }
   auto add = [&](const std::string& id, absl::string_view lane) {
     v1::TriggerStats& s = *out->add_triggers();
     s.set_trigger_id(id);
     s.set_lane(std::string(lane));
-    auto it = counts_.find(id);
-    if (it != counts_.end()) it->second.FillInto(&s);
+    auto it = sums.find(id);
+    if (it != sums.end()) it->second.FillInto(&s);
   };
   absl::flat_hash_set<std::string> listed;
   if (matrix != nullptr) {
@@ -73,7 +90,7 @@ void TriggerStats::Fill(const engine::Matrix* matrix, v1::GetStatsResponse* out)
     }
   }
   std::vector<std::string> others;
-  for (const auto& [id, counts] : counts_) {
+  for (const auto& [id, counts] : sums) {
     if (!listed.contains(id)) others.push_back(id);
   }
   std::sort(others.begin(), others.end());
@@ -81,13 +98,14 @@ void TriggerStats::Fill(const engine::Matrix* matrix, v1::GetStatsResponse* out)
 }
 
 std::vector<store::v1::StoredTriggerStats> TriggerStats::Stored(
-    const absl::flat_hash_set<std::string>& triggers) const {
+    const absl::flat_hash_set<Key>& keys) const {
   std::vector<store::v1::StoredTriggerStats> out;
-  for (const std::string& id : triggers) {
-    auto it = counts_.find(id);
+  for (const Key& key : keys) {
+    auto it = counts_.find(key);
     if (it == counts_.end()) continue;
     store::v1::StoredTriggerStats& stored = out.emplace_back();
-    stored.mutable_stats()->set_trigger_id(id);
+    stored.mutable_stats()->set_trigger_id(key.first);
+    stored.set_tenant_id(key.second);
     it->second.FillInto(stored.mutable_stats());
     for (int64_t ms : it->second.decision_ms) stored.add_decision_ms(ms);
   }
@@ -98,7 +116,7 @@ void TriggerStats::Restore(const std::vector<store::v1::StoredTriggerStats>& sto
   counts_.clear();
   for (const store::v1::StoredTriggerStats& s : stored) {
     const v1::TriggerStats& stats = s.stats();
-    Counts& c = counts_[stats.trigger_id()];
+    Counts& c = counts_[Key(stats.trigger_id(), s.tenant_id())];
     c.lane = stats.lane();
     c.fired = stats.fired();
     c.open = stats.open();

@@ -2,6 +2,8 @@
 // its cases are open, how its cases ended (approved, rejected, resolved, expired) and the median
 // time to a human decision over the newest kDecisionSamples acknowledged cases.
 //
+// Counts are kept per (trigger, tenant), so an operator reads only its tenants' numbers.
+//
 // Thread-compatible: the case store guards it with its lock.
 #ifndef AGATE_CASES_TRIGGER_STATS_H_
 #define AGATE_CASES_TRIGGER_STATS_H_
@@ -9,7 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -26,20 +30,23 @@ class TriggerStats {
   // Times to decision kept per trigger for the median.
   static constexpr size_t kDecisionSamples = 1024;
 
-  // Fired counts a decision in which trigger (of lane) fired.
-  void Fired(const std::string& trigger, const std::string& lane);
+  // (trigger, tenant): what the counts are of.
+  using Key = std::pair<std::string, std::string>;
+
+  // Fired counts a decision of tenant in which trigger (of lane) fired.
+  void Fired(const Key& key, const std::string& lane);
   // Opened counts a case the trigger is part of from now on (it opened or joined it).
-  void Opened(const std::string& trigger, const std::string& lane);
+  void Opened(const Key& key, const std::string& lane);
   // Closed moves one of the trigger's cases from open to state; a human decision (not EXPIRED)
   // adds its time to decision to the samples.
-  void Closed(const std::string& trigger, v1::CaseState state, absl::Duration time_to_decision);
+  void Closed(const Key& key, v1::CaseState state, absl::Duration time_to_decision);
 
   // Fill appends to *out every trigger of matrix (if not null) in order, then any other trigger
-  // with counts (sorted by id).
-  void Fill(const engine::Matrix* matrix, v1::GetStatsResponse* out) const;
-  // Stored returns the stored form of the given triggers (those with counts).
-  std::vector<store::v1::StoredTriggerStats> Stored(
-      const absl::flat_hash_set<std::string>& triggers) const;
+  // with counts (sorted by id), summing the tenants include says.
+  void Fill(const engine::Matrix* matrix, const std::function<bool(const std::string&)>& include,
+            v1::GetStatsResponse* out) const;
+  // Stored returns the stored form of the given counts (those that exist).
+  std::vector<store::v1::StoredTriggerStats> Stored(const absl::flat_hash_set<Key>& keys) const;
   // Restore replaces the counts with what a journal kept.
   void Restore(const std::vector<store::v1::StoredTriggerStats>& stored);
 
@@ -53,9 +60,11 @@ class TriggerStats {
     uint64_t resolved = 0;
     uint64_t expired = 0;
     std::deque<int64_t> decision_ms;  // the newest kDecisionSamples times to decision
+    // Add adds other's counts and samples.
+    void Add(const Counts& other);
     void FillInto(v1::TriggerStats* s) const;
   };
-  absl::flat_hash_map<std::string, Counts> counts_;
+  absl::flat_hash_map<Key, Counts> counts_;
 };
 
 }  // namespace agate::cases

@@ -29,12 +29,16 @@ v1::CaseEvent WatchedEvent::Parse() const {
   return event;
 }
 
-CaseWatcher::CaseWatcher(v1::WatchCasesRequest filter, WatcherLimits limits,
+CaseWatcher::CaseWatcher(v1::WatchCasesRequest filter, TenantScope scope, WatcherLimits limits,
                          std::function<void()> notify)
-    : filter_(std::move(filter)), limits_(limits), notify_(std::move(notify)) {}
+    : filter_(std::move(filter)),
+      scope_(std::move(scope)),
+      limits_(limits),
+      notify_(std::move(notify)) {}
 
 bool CaseWatcher::Matches(const v1::Case& c) const {
-  return (filter_.lane().empty() || filter_.lane() == c.lane()) &&
+  return scope_.Contains(c.tenant_id()) &&
+         (filter_.lane().empty() || filter_.lane() == c.lane()) &&
          (filter_.tenant_id().empty() || filter_.tenant_id() == c.tenant_id());
 }
 
@@ -70,8 +74,9 @@ uint64_t CaseWatcher::dropped_total() const {
 }
 
 std::shared_ptr<CaseWatcher> WatcherSet::Add(const v1::WatchCasesRequest& filter,
-                                             std::function<void()> notify) {
-  auto watcher = std::make_shared<CaseWatcher>(filter, limits_, std::move(notify));
+                                             TenantScope scope, std::function<void()> notify) {
+  auto watcher =
+      std::make_shared<CaseWatcher>(filter, std::move(scope), limits_, std::move(notify));
   watchers_.push_back(watcher);
   return watcher;
 }

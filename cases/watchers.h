@@ -10,7 +10,7 @@
 // CaseWatcher has its own lock, and Next may run on any thread while events are published.
 //
 // Example:
-//   std::shared_ptr<CaseWatcher> w = store.Watch(filter, [&] { wake_writer(); });
+//   std::shared_ptr<CaseWatcher> w = store.Watch(filter, TenantScope::All(), [&] { wake(); });
 //   WatchedEvent e;
 //   while (w->Next(&e)) Write(e.Serialized());
 #ifndef AGATE_CASES_WATCHERS_H_
@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "agate/v1/agate.pb.h"
+#include "cases/actor.h"
 
 namespace agate::cases {
 
@@ -50,10 +51,11 @@ struct WatchedEvent {
 };
 
 // CaseWatcher receives the case events matching its filter (lane and tenant; empty matches
-// every one).
+// every one) within the tenants its scope lets it see.
 class CaseWatcher {
  public:
-  CaseWatcher(v1::WatchCasesRequest filter, WatcherLimits limits, std::function<void()> notify);
+  CaseWatcher(v1::WatchCasesRequest filter, TenantScope scope, WatcherLimits limits,
+              std::function<void()> notify);
 
   // Next pops the oldest buffered event into *event; false if there is none.
   bool Next(WatchedEvent* event);
@@ -66,6 +68,7 @@ class CaseWatcher {
 
  private:
   const v1::WatchCasesRequest filter_;
+  const TenantScope scope_;
   const WatcherLimits limits_;
   const std::function<void()> notify_;
   mutable absl::Mutex mu_;
@@ -80,7 +83,7 @@ class WatcherSet {
  public:
   explicit WatcherSet(WatcherLimits limits = {}) : limits_(limits) {}
 
-  std::shared_ptr<CaseWatcher> Add(const v1::WatchCasesRequest& filter,
+  std::shared_ptr<CaseWatcher> Add(const v1::WatchCasesRequest& filter, TenantScope scope,
                                    std::function<void()> notify);
   void Remove(const std::shared_ptr<CaseWatcher>& watcher);
   size_t size() const { return watchers_.size(); }

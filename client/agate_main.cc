@@ -1,8 +1,10 @@
 // agate: the command line. `agate help` lists the commands.
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "client/client.h"
 #include "common/command_line.h"
+#include "engine/access_policy.h"
 #include "engine/matrix.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -33,10 +36,18 @@ commands:
         and the run goes on. Offline every line is evaluated (no idempotency: sample files reuse
         request_ids); cases and count() windows carry from line to line as in the server
   check FILE...
-        prints FILE:LINE:COL: error|warning: ... for each matrix; exit 1 on any error
-  ack   --server ADDR --case ID --decision approve|reject|resolve --approver NAME [--comment T]
+        prints FILE:LINE:COL: error|warning: ... for each matrix or access policy; exit 1 on any
+        error
+  ack   --server ADDR --case ID --decision approve|reject|resolve [--comment T] [--approver NAME]
+        --approver is for development mode (--auth none); with an access policy the approver
+        is the verified caller (--token)
   cases --server ADDR [--state S] [--lane L] [--tenant T] [--owner O] [--page-size N] [--all]
   watch --server ADDR [--lane L] [--tenant T] [--count N] [--for D]
+  kill  --server ADDR --tenant T [--agent A | --workflow W | --credential C] --reason TEXT
+        stops every action of the tenant (or of one agent, workflow or credential of it): DENY
+        until an admin lifts it; admins only
+  kill  --server ADDR --list
+  unkill --server ADDR --tenant T [--agent A | --workflow W | --credential C]
   stats --server ADDR [--json] [--metrics]
         per trigger: fired, open, how cases ended, median time to decision; --metrics adds every
         counter and gauge of the server
@@ -44,7 +55,9 @@ commands:
         checks the decision log's hash chain in DIR (<data-dir>/decisions); exit 1 at the first
         break, printed as FILE:LINE: ...
 
-ADDR is host:port or unix:PATH. `agate <command> --help` shows a command's flags.
+ADDR is host:port or unix:PATH. Every command with --server also takes --tls-ca FILE (the
+server's CAs: TLS), --tls-cert FILE --tls-key FILE (mutual TLS), --token JWT or --token-file FILE
+(sent as `authorization: Bearer`). `agate <command> --help` shows a command's flags.
 )";
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -77,15 +90,21 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(const CommandLine& cl) {
   if (!server.has_value()) return absl::InvalidArgumentError("--server ADDR is required");
   absl::StatusOr<absl::Duration> timeout = cl.Duration("timeout", absl::Seconds(5));
   if (!timeout.ok()) return timeout.status();
+  std::string token = cl.Value("token").value_or("");
+  if (std::optional<std::string> file = cl.Value("token-file")) {
+    std::ifstream in(*file);
+    if (!in) return absl::NotFoundError(absl::StrCat("--token-file ", *file, ": cannot be read"));
+    std::getline(in, token);
+  }
   return client::Client::Create({.target = *server,
                                  .timeout = *timeout,
                                  .failure_mode = cl.Has("fail-open")
                                                      ? client::FailureMode::kFailOpen
-                                                     : client::FailureMode::kFailClosed});
-}
-
-void SetDeadline(grpc::ClientContext& context, const client::Client& c) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + c.options().timeout));
+                                                     : client::FailureMode::kFailClosed,
+                                 .tls_ca = cl.Value("tls-ca").value_or(""),
+                                 .tls_cert = cl.Value("tls-cert").value_or(""),
+                                 .tls_key = cl.Value("tls-key").value_or(""),
+                                 .token = std::move(token)});
 }
 
 // --- eval ------------------------------------------------------------------------------------
@@ -149,11 +168,35 @@ int Eval(const CommandLine& cl) {
 
 // --- check -----------------------------------------------------------------------------------
 
+// IsAccessPolicy tells a policy file from a matrix by its keys (an unreadable file is a matrix:
+// the matrix loader reports it).
+bool IsAccessPolicy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return engine::LooksLikeAccessPolicy(text.str());
+}
+
 int Check(const CommandLine& cl) {
-  if (cl.positional().empty()) return Usage("check needs at least one matrix FILE");
+  if (cl.positional().empty()) return Usage("check needs at least one matrix or policy FILE");
   bool any_error = false;
   for (const std::string& path : cl.positional()) {
     std::vector<engine::Diagnostic> diagnostics;
+    if (IsAccessPolicy(path)) {
+      absl::StatusOr<std::shared_ptr<const engine::AccessPolicy>> p =
+          engine::LoadAccessPolicyFile(path, &diagnostics);
+      for (const engine::Diagnostic& d : diagnostics) std::cout << d.ToString() << "\n";
+      if (!p.ok()) {
+        any_error = true;
+      } else {
+        std::cerr << path << ": ok (access policy: " << (*p)->agents().size() << " agents, "
+                  << (*p)->operators().size() << " operator groups, " << (*p)->admin_count()
+                  << " admins, " << (*p)->issuers().size() << " issuers, " << diagnostics.size()
+                  << " warnings)\n";
+      }
+      continue;
+    }
     absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
         engine::LoadMatrixFile(path, &diagnostics);
     for (const engine::Diagnostic& d : diagnostics) std::cout << d.ToString() << "\n";
@@ -182,14 +225,13 @@ int Ack(const CommandLine& cl) {
   request.set_case_id(cl.Value("case").value_or(""));
   request.set_decision(d->second);
   request.set_comment(cl.Value("comment").value_or(""));
-  grpc::ClientContext context;
-  SetDeadline(context, **c);
+  std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
   if (std::optional<std::string> approver = cl.Value("approver")) {
-    context.AddMetadata("x-agate-approver", *approver);
+    context->AddMetadata("x-agate-approver", *approver);
   }
   v1::AcknowledgeResponse response;
   const absl::Status status =
-      client::FromGrpcStatus((*c)->stub().Acknowledge(&context, request, &response));
+      client::FromGrpcStatus((*c)->stub().Acknowledge(context.get(), request, &response));
   if (!status.ok()) return Fail(status);
   std::cout << ToJson(response.case_()) << std::endl;
   return 0;
@@ -213,11 +255,10 @@ int Cases(const CommandLine& cl) {
   if (!page.ok()) return Usage(page.status().message());
   request.set_page_size(static_cast<int32_t>(std::min<int64_t>(*page, 1 << 30)));
   for (;;) {
-    grpc::ClientContext context;
-    SetDeadline(context, **c);
+    std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
     v1::ListCasesResponse response;
     const absl::Status status =
-        client::FromGrpcStatus((*c)->stub().ListCases(&context, request, &response));
+        client::FromGrpcStatus((*c)->stub().ListCases(context.get(), request, &response));
     if (!status.ok()) return Fail(status);
     for (const v1::Case& one : response.cases()) std::cout << ToJson(one) << "\n";
     if (!cl.Has("all") || response.next_page_token().empty()) break;
@@ -237,18 +278,18 @@ int Watch(const CommandLine& cl) {
   v1::WatchCasesRequest request;
   request.set_lane(cl.Value("lane").value_or(""));
   request.set_tenant_id(cl.Value("tenant").value_or(""));
-  grpc::ClientContext context;
-  if (*duration != absl::InfiniteDuration()) {
-    context.set_deadline(absl::ToChronoTime(absl::Now() + *duration));
-  }
+  std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
+  context->set_deadline(*duration == absl::InfiniteDuration()
+                            ? std::chrono::system_clock::time_point::max()
+                            : absl::ToChronoTime(absl::Now() + *duration));
   std::unique_ptr<grpc::ClientReader<v1::CaseEvent>> reader =
-      (*c)->stub().WatchCases(&context, request);
+      (*c)->stub().WatchCases(context.get(), request);
   v1::CaseEvent event;
   int64_t seen = 0;
   while (reader->Read(&event)) {
     std::cout << ToJson(event) << std::endl;
     if (*count > 0 && ++seen >= *count) {
-      context.TryCancel();
+      context->TryCancel();
       break;
     }
   }
@@ -265,11 +306,10 @@ std::string Millis(const google::protobuf::Duration& d) {
 int Stats(const CommandLine& cl) {
   absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
   if (!c.ok()) return Fail(c.status());
-  grpc::ClientContext context;
-  SetDeadline(context, **c);
+  std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
   v1::GetStatsResponse response;
-  const absl::Status status =
-      client::FromGrpcStatus((*c)->stub().GetStats(&context, v1::GetStatsRequest(), &response));
+  const absl::Status status = client::FromGrpcStatus(
+      (*c)->stub().GetStats(context.get(), v1::GetStatsRequest(), &response));
   if (!status.ok()) return Fail(status);
   if (cl.Has("json")) {
     std::cout << ToJson(response) << std::endl;
@@ -302,6 +342,52 @@ int Stats(const CommandLine& cl) {
   }
   return 0;
 }
+
+// --- kill, unkill ------------------------------------------------------------------------------
+
+// Kill engages (or with engaged = false lifts) the kill switch the flags name; with --list it
+// prints the engaged ones.
+int SetKill(const CommandLine& cl, bool engaged) {
+  absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
+  if (!c.ok()) return Fail(c.status());
+  if (engaged && cl.Has("list")) {
+    std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
+    v1::ListKillSwitchesResponse response;
+    const absl::Status status = client::FromGrpcStatus(
+        (*c)->stub().ListKillSwitches(context.get(), v1::ListKillSwitchesRequest(), &response));
+    if (!status.ok()) return Fail(status);
+    for (const v1::KillSwitch& k : response.switches()) std::cout << ToJson(k) << "\n";
+    std::cout.flush();
+    return 0;
+  }
+  v1::SetKillSwitchRequest request;
+  request.set_engaged(engaged);
+  request.set_tenant_id(cl.Value("tenant").value_or(""));
+  request.set_reason(cl.Value("reason").value_or(""));
+  int scopes = 0;
+  for (const auto& [flag, scope] : std::vector<std::pair<std::string, v1::KillScope>>{
+           {"agent", v1::KILL_SCOPE_AGENT},
+           {"workflow", v1::KILL_SCOPE_WORKFLOW},
+           {"credential", v1::KILL_SCOPE_CREDENTIAL}}) {
+    if (std::optional<std::string> value = cl.Value(flag)) {
+      request.set_scope(scope);
+      request.set_value(*value);
+      ++scopes;
+    }
+  }
+  if (scopes > 1) return Usage("give at most one of --agent, --workflow, --credential");
+  if (scopes == 0) request.set_scope(v1::KILL_SCOPE_TENANT);
+  std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
+  v1::KillSwitch response;
+  const absl::Status status =
+      client::FromGrpcStatus((*c)->stub().SetKillSwitch(context.get(), request, &response));
+  if (!status.ok()) return Fail(status);
+  std::cout << ToJson(response) << std::endl;
+  return 0;
+}
+
+int Kill(const CommandLine& cl) { return SetKill(cl, /*engaged=*/true); }
+int Unkill(const CommandLine& cl) { return SetKill(cl, /*engaged=*/false); }
 
 // --- verify-log ------------------------------------------------------------------------------
 
@@ -349,6 +435,14 @@ const std::map<std::string, Command>& Commands() {
        {Watch,
         {.values = {"server", "timeout", "lane", "tenant", "count", "for"}, .booleans = {}}}},
       {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json", "metrics"}}}},
+      {"kill",
+       {Kill,
+        {.values = {"server", "timeout", "tenant", "agent", "workflow", "credential", "reason"},
+         .booleans = {"list"}}}},
+      {"unkill",
+       {Unkill,
+        {.values = {"server", "timeout", "tenant", "agent", "workflow", "credential"},
+         .booleans = {}}}},
       {"verify-log", {VerifyLog, {}}},
   };
   return *kCommands;
@@ -364,6 +458,12 @@ int Main(const std::vector<std::string>& args) {
   if (it == Commands().end()) return Usage(absl::StrCat("unknown command '", args[0], "'"));
   FlagSpec flags = it->second.flags;
   flags.booleans.push_back("help");
+  if (std::find(flags.values.begin(), flags.values.end(), "server") != flags.values.end()) {
+    // Every command that talks to a server can do it over TLS and with a token.
+    for (const char* flag : {"tls-ca", "tls-cert", "tls-key", "token", "token-file"}) {
+      flags.values.push_back(flag);
+    }
+  }
   absl::StatusOr<CommandLine> cl =
       CommandLine::Parse(std::vector<std::string>(args.begin() + 1, args.end()), flags);
   if (!cl.ok()) return Usage(cl.status().message());

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agate/v1/agate.grpc.pb.h"
+#include "grpcpp/security/credentials.h"
 
 namespace agate::client {
 
@@ -36,6 +37,14 @@ struct ClientOptions {
   std::string target;                                // "host:port" or "unix:/path"
   absl::Duration timeout = absl::Milliseconds(200);  // per-call deadline
   FailureMode failure_mode = FailureMode::kFailClosed;
+  // TLS: the CAs that sign the server's certificate (PEM file); with tls_cert and tls_key, the
+  // client certificate of mutual TLS. Empty: plaintext (loopback and Unix sockets).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // A bearer token sent as `authorization: Bearer <token>` on every call. Refused over plaintext
+  // to anything but loopback or a Unix socket (it would travel in the clear).
+  std::string token;
 };
 
 struct ClientCounters {
@@ -48,8 +57,14 @@ struct ClientCounters {
 
 class Client {
  public:
-  // Create checks options (INVALID_ARGUMENT for an empty target or a non-positive timeout).
+  // Create checks options: INVALID_ARGUMENT for an empty target, a non-positive timeout, a token
+  // over plaintext to a non-loopback target, tls_cert without tls_key; NOT_FOUND (or the errno's
+  // status) for a TLS file that cannot be read.
   static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
+
+  // NewContext returns a context for one call with the deadline and the token set (for the
+  // other RPCs through stub()).
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
 
   absl::StatusOr<v1::EvaluateResponse> Evaluate(const v1::EvaluateRequest& request);
 
@@ -57,12 +72,12 @@ class Client {
   static bool IsNoAnswer(const absl::Status& status);
 
   ClientCounters counters() const;
-  // stub gives the other RPCs (Acknowledge, GetCase, ...); set a deadline on each call.
+  // stub gives the other RPCs (Acknowledge, GetCase, ...), each with a NewContext().
   v1::Agate::Stub& stub() { return *stub_; }
   const ClientOptions& options() const { return options_; }
 
  private:
-  explicit Client(ClientOptions options);
+  Client(ClientOptions options, std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   const ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/sha256.h"
 
 namespace agate::engine {
 namespace {
@@ -34,12 +35,9 @@ std::string CanonicalAction(const Request& request) {
 }
 
 std::string ActionFingerprint(const Request& request) {
-  uint64_t hash = 14695981039346656037ull;  // FNV-1a 64 offset basis
-  for (const unsigned char c : CanonicalAction(request)) {
-    hash ^= c;
-    hash *= 1099511628211ull;  // FNV-1a 64 prime
-  }
-  return absl::StrFormat("%016x", hash);
+  std::string hex;
+  ThreadSha256().HexAppend(CanonicalAction(request), &hex);
+  return hex;
 }
 
 }  // namespace agate::engine

@@ -18,9 +18,9 @@ namespace agate::engine {
 // value, so 250 and 250.0 are the same; -0.0 and 0.0 too).
 std::string CanonicalAction(const Request& request);
 
-// ActionFingerprint returns 16 lowercase hex digits of a stable 64-bit hash (FNV-1a) of
-// CanonicalAction: the same on every machine and version. For display and search; an approval
-// is matched on CanonicalAction itself.
+// ActionFingerprint returns the SHA-256 of CanonicalAction as 64 lowercase hex digits: the same on
+// every machine and version, and infeasible to collide on purpose. For display, search and
+// audit; an approval is matched on CanonicalAction itself.
 std::string ActionFingerprint(const Request& request);
 
 }  // namespace agate::engine

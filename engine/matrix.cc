@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
@@ -64,8 +65,13 @@ constexpr size_t kMaxMatrixBytes = size_t{4} << 20;
 
 constexpr absl::string_view kTopKeys[] = {"version", "name", "lanes", "triggers"};
 constexpr absl::string_view kLaneKeys[] = {
-    "owner", "backup",       "fallback",        "sla",      "verdict",
-    "scope", "agent_action", "operator_action", "evidence", "on_timeout"};
+    "owner",      "backup",    "fallback",
+    "sla",        "verdict",   "scope",
+    "agent_action", "operator_action", "evidence",
+    "on_timeout", "approvals", "requester_may_approve",
+    "approval_ttl"};
+// A quorum larger than this is a typo, not a policy.
+constexpr int kMaxApprovals = 16;
 constexpr absl::string_view kTriggerKeys[] = {"id", "lane", "when"};
 
 constexpr absl::string_view kLaneVerdicts = "HOLD, PARK_ITEM, SAFE_MODE, BLOCK, DENY";
@@ -261,6 +267,36 @@ class MatrixParser {
 
     if (const Entry* evidence = Find(fields, "evidence")) {
       lane.evidence = reader_.StringList(*evidence, "evidence", context);
+    }
+
+    if (const Entry* approvals = Find(fields, "approvals")) {
+      std::optional<std::string> text = ScalarOf(*approvals, "approvals");
+      int n = 0;
+      if (text.has_value() && (!absl::SimpleAtoi(*text, &n) || n < 1 || n > kMaxApprovals)) {
+        Error(ValueAt(*approvals), absl::StrCat("approvals must be a whole number from 1 to ",
+                                                kMaxApprovals, ", got ", Quote(*text)));
+      } else if (text.has_value()) {
+        lane.approvals = n;
+      }
+    }
+    if (const Entry* may = Find(fields, "requester_may_approve")) {
+      std::optional<std::string> text = ScalarOf(*may, "requester_may_approve");
+      if (text.has_value() && *text != "true" && *text != "false") {
+        Error(ValueAt(*may),
+              absl::StrCat("requester_may_approve must be true or false, got ", Quote(*text)));
+      } else if (text.has_value()) {
+        lane.requester_may_approve = *text == "true";
+      }
+    }
+    if (const Entry* ttl = Find(fields, "approval_ttl")) {
+      if (std::optional<std::string> text = ScalarOf(*ttl, "approval_ttl")) {
+        absl::StatusOr<absl::Duration> duration = ParseDuration(*text);
+        if (duration.ok()) {
+          lane.approval_ttl = *duration;
+        } else {
+          Error(ValueAt(*ttl), absl::StrCat("approval_ttl: ", duration.status().message()));
+        }
+      }
     }
 
     if (const Entry* on_timeout = Find(fields, "on_timeout")) {

@@ -41,7 +41,13 @@ struct Lane {
   std::string operator_action;
   std::vector<std::string> evidence;  // names the request's evidence map must contain
   TimeoutBehavior on_timeout = v1::TIMEOUT_BEHAVIOR_UNSPECIFIED;  // unspecified if not written
-  SourceLocation location;                                        // of the lane's name
+  // Distinct people who must approve a case of the lane (M-of-N); one rejection rejects.
+  int approvals = 1;
+  // False: the person an agent acted for (EvaluateRequest.actor.on_behalf_of) may not approve.
+  bool requester_may_approve = true;
+  // How long an approval stays redeemable; zero: the lane's SLA.
+  absl::Duration approval_ttl = absl::ZeroDuration();
+  SourceLocation location;  // of the lane's name
 };
 
 // A trigger: an observable condition that escalates into a lane.

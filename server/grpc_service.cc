@@ -119,8 +119,17 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
       *google::protobuf::Arena::CreateMessage<v1::EvaluateResponse>(&arena);
   std::string serialized;  // the response's bytes when the Service has them already
   if (status.ok()) status = Parse(request_bytes, &request);
+  absl::StatusOr<Caller> caller = absl::UnknownError("");
   if (status.ok()) {
-    status = service_.Evaluate(request, &response, &serialized);
+    caller = Authenticate(context, "Evaluate");
+    status = caller.status();
+  }
+  if (status.ok()) {
+    status = Audited("Evaluate", identity_.MayEvaluate(*caller, request), caller->principal());
+  }
+  if (status.ok()) {
+    status = service_.Evaluate(request, &response, &serialized,
+                               caller->development() ? "" : caller->principal().subject());
     if (spdlog::should_log(spdlog::level::debug)) {
       // Ids are the caller's bytes: escaped, so that they cannot forge log lines.
       spdlog::debug("evaluate request_id={} tenant_id={} -> {} {} {}",
@@ -158,19 +167,46 @@ void GrpcService::CountShed() {
   }
 }
 
+absl::Status GrpcService::Audited(absl::string_view method, absl::Status status,
+                                  const v1::Principal& principal) {
+  if (status.code() == absl::StatusCode::kPermissionDenied ||
+      status.code() == absl::StatusCode::kUnauthenticated) {
+    service_.audit().Refusal(method, status, principal);
+  }
+  return status;
+}
+
+absl::StatusOr<Caller> GrpcService::Authenticate(grpc::CallbackServerContext* context,
+                                                 absl::string_view method) {
+  absl::StatusOr<Caller> caller = identity_.Authenticate(*context);
+  if (!caller.ok()) {
+    v1::Principal unknown;
+    unknown.set_subject(std::string(absl::string_view(context->peer()).substr(0, 256)));
+    return Audited(method, caller.status(), unknown);
+  }
+  return caller;
+}
+
 grpc::ServerUnaryReactor* GrpcService::Acknowledge(grpc::CallbackServerContext* context,
                                                    const grpc::ByteBuffer* request_bytes,
                                                    grpc::ByteBuffer* response) {
+  constexpr absl::string_view kMethod = "Acknowledge";
   v1::AcknowledgeRequest request;
   if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
-  absl::StatusOr<std::string> approver = identity_.Identify(*context, request);
-  if (!approver.ok()) return Finish(context, approver.status());
+  absl::StatusOr<Caller> caller = Authenticate(context, kMethod);
+  if (!caller.ok()) return Finish(context, caller.status());
+  absl::StatusOr<cases::Actor> actor = identity_.Approver(*caller, *context, request);
+  if (!actor.ok()) {
+    return Finish(context, Audited(kMethod, actor.status(), caller->principal()));
+  }
+  const std::string who = actor->principal.subject();
   absl::StatusOr<v1::Case> c = service_.Acknowledge({.case_id = request.case_id(),
                                                      .decision = request.decision(),
-                                                     .approver = *approver,
+                                                     .actor = *std::move(actor),
                                                      .comment = request.comment()});
-  if (!c.ok()) return Finish(context, c.status());
-  spdlog::info("case {} {} by {}", c->id(), c->history().rbegin()->event(), *approver);
+  if (!c.ok()) return Finish(context, Audited(kMethod, c.status(), caller->principal()));
+  spdlog::info("case {} {} by {}", c->id(), c->history().rbegin()->event(),
+               absl::CHexEscape(who));
   v1::AcknowledgeResponse answer;
   *answer.mutable_case_() = *std::move(c);
   return Answer<v1::AcknowledgeResponse>(context, answer, response);
@@ -181,7 +217,9 @@ grpc::ServerUnaryReactor* GrpcService::GetCase(grpc::CallbackServerContext* cont
                                                grpc::ByteBuffer* response) {
   v1::GetCaseRequest request;
   if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
-  absl::StatusOr<v1::Case> c = service_.GetCase(request);
+  absl::StatusOr<Caller> caller = Authenticate(context, "GetCase");
+  if (!caller.ok()) return Finish(context, caller.status());
+  absl::StatusOr<v1::Case> c = service_.GetCase(request, identity_.Sees(*caller));
   if (!c.ok()) return Finish(context, c.status());
   v1::GetCaseResponse answer;
   *answer.mutable_case_() = *std::move(c);
@@ -193,18 +231,26 @@ grpc::ServerUnaryReactor* GrpcService::ListCases(grpc::CallbackServerContext* co
                                                  grpc::ByteBuffer* response) {
   v1::ListCasesRequest request;
   if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
-  return Answer(context, service_.ListCases(request), response);
+  absl::StatusOr<Caller> caller = Authenticate(context, "ListCases");
+  if (!caller.ok()) return Finish(context, caller.status());
+  return Answer(context, service_.ListCases(request, identity_.Sees(*caller)), response);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcService::WatchCases(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
   v1::WatchCasesRequest request;
-  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) {
+  absl::Status s = Parse(request_bytes, &request);
+  absl::StatusOr<Caller> caller = absl::UnknownError("");
+  if (s.ok()) {
+    caller = Authenticate(context, "WatchCases");
+    s = caller.status();
+  }
+  if (!s.ok()) {
     auto* reactor = new FinishedWriteReactor();
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  return NewWatchReactor(service_.cases(), request);
+  return NewWatchReactor(service_.cases(), request, identity_.Sees(*caller));
 }
 
 grpc::ServerUnaryReactor* GrpcService::GetStats(grpc::CallbackServerContext* context,
@@ -212,7 +258,41 @@ grpc::ServerUnaryReactor* GrpcService::GetStats(grpc::CallbackServerContext* con
                                                 grpc::ByteBuffer* response) {
   v1::GetStatsRequest request;
   if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
-  return Answer<v1::GetStatsResponse>(context, service_.Stats(), response);
+  absl::StatusOr<Caller> caller = Authenticate(context, "GetStats");
+  if (!caller.ok()) return Finish(context, caller.status());
+  return Answer<v1::GetStatsResponse>(context, service_.Stats(identity_.Sees(*caller)), response);
+}
+
+grpc::ServerUnaryReactor* GrpcService::SetKillSwitch(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request_bytes,
+                                                     grpc::ByteBuffer* response) {
+  constexpr absl::string_view kMethod = "SetKillSwitch";
+  v1::SetKillSwitchRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  absl::StatusOr<Caller> caller = Authenticate(context, kMethod);
+  if (!caller.ok()) return Finish(context, caller.status());
+  if (absl::Status s = identity_.MayAdminister(*caller); !s.ok()) {
+    return Finish(context, Audited(kMethod, s, caller->principal()));
+  }
+  absl::StatusOr<v1::KillSwitch> k = service_.SetKillSwitch(request, caller->principal());
+  if (k.ok()) {
+    spdlog::warn("kill switch {} on {} {} {} by {}: {}", k->engaged() ? "engaged" : "lifted",
+                 v1::KillScope_Name(k->scope()), absl::CHexEscape(k->tenant_id()),
+                 absl::CHexEscape(k->value()), absl::CHexEscape(k->set_by().subject()),
+                 absl::CHexEscape(k->reason()));
+  }
+  return Answer(context, k, response);
+}
+
+grpc::ServerUnaryReactor* GrpcService::ListKillSwitches(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request_bytes,
+                                                        grpc::ByteBuffer* response) {
+  v1::ListKillSwitchesRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  absl::StatusOr<Caller> caller = Authenticate(context, "ListKillSwitches");
+  if (!caller.ok()) return Finish(context, caller.status());
+  return Answer<v1::ListKillSwitchesResponse>(
+      context, service_.KillSwitches(identity_.Sees(*caller)), response);
 }
 
 }  // namespace agate::server

@@ -23,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "agate/v1/agate.grpc.pb.h"
-#include "server/approver.h"
+#include "server/identity.h"
 #include "service/service.h"
 
 namespace agate::server {
@@ -41,17 +41,20 @@ struct GrpcServiceOptions {
   int64_t max_in_flight = 0;
 };
 
-// Every method raw (bytes in, bytes out): see the header comment.
+// Every method raw (bytes in, bytes out): see the header comment. Every call is authenticated
+// and authorized by Identity (server/identity.h) before the service sees it.
 using RawAgateService = v1::Agate::WithRawCallbackMethod_Evaluate<
     v1::Agate::WithRawCallbackMethod_Acknowledge<v1::Agate::WithRawCallbackMethod_GetCase<
         v1::Agate::WithRawCallbackMethod_ListCases<v1::Agate::WithRawCallbackMethod_WatchCases<
-            v1::Agate::WithRawCallbackMethod_GetStats<v1::Agate::CallbackService>>>>>>;
+            v1::Agate::WithRawCallbackMethod_GetStats<
+                v1::Agate::WithRawCallbackMethod_SetKillSwitch<
+                    v1::Agate::WithRawCallbackMethod_ListKillSwitches<
+                        v1::Agate::CallbackService>>>>>>>>;
 
 class GrpcService final : public RawAgateService {
  public:
   // service and identity must outlive this object.
-  GrpcService(service::Service& service, const ApproverIdentity& identity,
-              GrpcServiceOptions options = {})
+  GrpcService(service::Service& service, const Identity& identity, GrpcServiceOptions options = {})
       : service_(service), identity_(identity), options_(options) {}
 
   grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
@@ -71,15 +74,28 @@ class GrpcService final : public RawAgateService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* SetKillSwitch(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListKillSwitches(grpc::CallbackServerContext* context,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
 
   // in_flight returns the Evaluate calls in flight now.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
  private:
   void CountShed();
+  // Authenticate returns the call's caller; a refusal is audited.
+  absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* context,
+                                      absl::string_view method);
+  // Audited returns status, after auditing it when it refuses the caller (PERMISSION_DENIED,
+  // UNAUTHENTICATED).
+  absl::Status Audited(absl::string_view method, absl::Status status,
+                       const v1::Principal& principal);
 
   service::Service& service_;
-  const ApproverIdentity& identity_;
+  const Identity& identity_;
   const GrpcServiceOptions options_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> next_shed_log_ns_{0};

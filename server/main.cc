@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,19 +12,21 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "engine/matrix.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "server/approver.h"
 #include "server/grpc_service.h"
+#include "server/identity.h"
 #include "server/listeners.h"
 #include "server/logging.h"
 #include "server/maintenance.h"
 #include "server/matrix_reloader.h"
 #include "server/options.h"
+#include "server/tls.h"
 #include "server/webhook.h"
 #include "service/service.h"
 #include "spdlog/spdlog.h"
@@ -129,9 +132,11 @@ absl::StatusOr<std::unique_ptr<service::Service>> CreateService(
   return service;
 }
 
-// StartGrpc builds the gRPC server on every --listen address and logs where it listens.
+// StartGrpc builds the gRPC server on every --listen and --mtls-listen address (TCP with TLS when
+// tls is not null) and logs where it listens.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& options,
-                                                        GrpcService& grpc_service) {
+                                                        GrpcService& grpc_service,
+                                                        const TlsFiles* tls) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -143,23 +148,40 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& opt
                                static_cast<int>(options.max_in_flight));
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes));
-  std::vector<int> ports(options.listen.size(), 0);
-  for (size_t i = 0; i < options.listen.size(); ++i) {
-    builder.AddListeningPort(options.listen[i].grpc_uri(), grpc::InsecureServerCredentials(),
-                             &ports[i]);
+  struct Listener {
+    ListenAddress address;
+    std::shared_ptr<grpc::ServerCredentials> credentials;
+    const char* what;
+  };
+  std::vector<Listener> listeners;
+  for (const ListenAddress& a : options.listen) {
+    if (a.is_unix || tls == nullptr) {
+      listeners.push_back({a, grpc::InsecureServerCredentials(), ""});
+    } else {
+      listeners.push_back({a, tls->ServerCredentials(options.require_client_cert),
+                           options.client_ca.empty() ? " (TLS)" : " (TLS, client certificates)"});
+    }
+  }
+  for (const ListenAddress& a : options.mtls_listen) {
+    listeners.push_back({a, tls->ServerCredentials(/*require_client_cert=*/true),
+                         " (TLS, client certificate required)"});
+  }
+  std::vector<int> ports(listeners.size(), 0);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    builder.AddListeningPort(listeners[i].address.grpc_uri(), listeners[i].credentials, &ports[i]);
   }
   builder.RegisterService(&grpc_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     return absl::UnavailableError("cannot start the gRPC server on the given addresses");
   }
-  for (size_t i = 0; i < options.listen.size(); ++i) {
-    if (!options.listen[i].is_unix && ports[i] == 0) {
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    const ListenAddress& a = listeners[i].address;
+    if (!a.is_unix && ports[i] == 0) {
       server->Shutdown();
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", options.listen[i].ToString(0)));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", a.ToString(0)));
     }
-    spdlog::info("listening on {}", options.listen[i].ToString(ports[i]));
+    spdlog::info("listening on {}{}", a.ToString(ports[i]), listeners[i].what);
   }
   if (options.max_in_flight > 0) {
     spdlog::info("at most {} Evaluate calls in flight (--max-in-flight)", options.max_in_flight);
@@ -168,9 +190,17 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& opt
   return server;
 }
 
-// AwaitTermination handles signals until SIGTERM or SIGINT: SIGHUP reloads the matrix. Signals
-// were blocked in main before any thread started: only this thread sees them.
-void AwaitTermination(const ServerOptions& options, MatrixReloader& reloader) {
+// Reloadables: what SIGHUP and --watch re-read.
+struct Reloadables {
+  MatrixReloader& matrix;
+  Identity& identity;
+  TlsFiles* tls;  // null without TLS
+};
+
+// AwaitTermination handles signals until SIGTERM or SIGINT: SIGHUP reloads the matrix, the access
+// policy and the TLS files. Signals were blocked in main before any thread started: only this
+// thread sees them.
+void AwaitTermination(const ServerOptions& options, const Reloadables& reload) {
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
@@ -179,7 +209,10 @@ void AwaitTermination(const ServerOptions& options, MatrixReloader& reloader) {
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
       spdlog::info("SIGHUP: reloading {}", options.matrix);
-      reloader.Reload().IgnoreError();  // it logs the outcome; a failure keeps the old matrix
+      // Each logs its outcome; a failure keeps what was serving.
+      reload.matrix.Reload().IgnoreError();
+      reload.identity.Reload().IgnoreError();
+      if (reload.tls != nullptr) reload.tls->Reload().IgnoreError();
       continue;
     }
     spdlog::info("{}: draining (up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -197,6 +230,23 @@ std::optional<Failure> Serve(const ServerOptions& options) {
       return Failure{1, std::string(probe.message())};
     }
   }
+  absl::StatusOr<std::unique_ptr<Identity>> identity = Identity::Create(options.access);
+  if (!identity.ok()) return Failure{1, std::string(identity.status().message())};
+  if ((*identity)->development()) {
+    spdlog::warn(
+        "development mode (--auth none): callers are not verified and approvers are whoever they "
+        "claim to be; only loopback and Unix-socket listeners are allowed. Turn identity on with "
+        "--access FILE (docs/security.md)");
+  } else {
+    spdlog::info("access policy {}: {}", options.access, (*identity)->Summary());
+  }
+  std::unique_ptr<TlsFiles> tls;
+  if (!options.tls_cert.empty()) {
+    absl::StatusOr<std::unique_ptr<TlsFiles>> created = TlsFiles::Create(
+        {.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.client_ca});
+    if (!created.ok()) return Failure{1, std::string(created.status().message())};
+    tls = *std::move(created);
+  }
   absl::StatusOr<Storage> storage = OpenStorage(options);
   if (!storage.ok()) return Failure{1, std::string(storage.status().message())};
   absl::StatusOr<std::unique_ptr<service::Service>> created =
@@ -204,8 +254,7 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   if (!created.ok()) return Failure{1, std::string(created.status().message())};
   service::Service& service = **created;
 
-  MetadataApproverIdentity identity;
-  GrpcService grpc_service(service, identity, {.max_in_flight = options.max_in_flight});
+  GrpcService grpc_service(service, **identity, {.max_in_flight = options.max_in_flight});
   MatrixReloader reloader(options.matrix, service);
   std::unique_ptr<WebhookPoster> webhook;
   if (!options.webhook.empty()) {
@@ -215,22 +264,34 @@ std::optional<Failure> Serve(const ServerOptions& options) {
     webhook = *std::move(w);
     spdlog::info("posting case events to {}", options.webhook);
   }
-  absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartGrpc(options, grpc_service);
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      StartGrpc(options, grpc_service, tls.get());
   if (!server.ok()) return Failure{1, std::string(server.status().message())};
   // Start-up (YAML, compiling the matrix, recovery) freed what it allocated; give the pages back
   // before idling (docs/perf.md).
   malloc_trim(0);
+  // --watch: the matrix on its own thread (MatrixReloader), the policy and TLS files on another.
+  absl::Notification stop_watching;
+  std::thread watcher;
   if (options.watch) {
     reloader.Start(options.watch_interval);
+    watcher = std::thread([&] {
+      while (!stop_watching.WaitForNotificationWithTimeout(options.watch_interval)) {
+        (*identity)->Poll();
+        if (tls != nullptr) tls->Poll();
+      }
+    });
     spdlog::info("watching {} for changes every {}", options.matrix,
                  absl::FormatDuration(options.watch_interval));
   }
   Maintenance maintenance(service, RealClock());
   maintenance.Start();
 
-  AwaitTermination(options, reloader);
+  AwaitTermination(options, {reloader, **identity, tls.get()});
 
   reloader.Stop();
+  stop_watching.Notify();
+  if (watcher.joinable()) watcher.join();
   (*server)->GetHealthCheckService()->Shutdown();
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options.drain_timeout));

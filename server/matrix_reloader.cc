@@ -14,21 +14,6 @@
 #include "spdlog/spdlog.h"
 
 namespace agate::server {
-namespace {
-
-int64_t Nanos(const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
-
-}  // namespace
-
-FileStamp StatFile(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return FileStamp{.error = errno};
-  return FileStamp{.device = st.st_dev,
-                   .inode = st.st_ino,
-                   .size = st.st_size,
-                   .mtime_ns = Nanos(st.st_mtim),
-                   .ctime_ns = Nanos(st.st_ctim)};
-}
 
 MatrixReloader::MatrixReloader(std::string path, service::Service& service)
     : path_(std::move(path)), service_(service) {

@@ -39,25 +39,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/file_watch.h"
 #include "service/service.h"
 
 namespace agate::server {
-
-// FileStamp is what the watcher compares between polls: a file's identity and change times, or
-// the errno that stat(2) failed with (ENOENT: the file is missing).
-struct FileStamp {
-  int error = 0;
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = 0;
-  int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
-
-  friend bool operator==(const FileStamp&, const FileStamp&) = default;
-};
-
-// StatFile returns path's FileStamp (following symlinks, as the loader does).
-FileStamp StatFile(const std::string& path);
 
 class MatrixReloader {
  public:

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
+#include "common/status_macros.h"
 
 namespace agate::server {
 
@@ -45,11 +46,94 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
   --decision-log-max-files N
                            keep the newest N decision-log files, removing older ones (default
                            0: keep all; about 400 bytes per decision)
+
+Identity (docs/security.md):
+  --access FILE            the access policy (YAML): agents, operators, admins, token issuers;
+                           every call then needs a verified principal. Without it (or with
+                           --auth none) the server runs in development mode: callers are not
+                           verified, and only loopback and Unix-socket listeners are allowed
+  --auth none              development mode, explicitly (refused together with --access)
+  --tls-cert FILE          serve TLS on every TCP listener with this certificate (PEM) ...
+  --tls-key FILE           ... and its private key; both re-read on SIGHUP and with --watch
+  --client-ca FILE         verify client certificates against these CAs (mutual TLS); a caller
+                           without one must carry a bearer token
+  --require-client-cert    refuse TLS connections that present no valid client certificate
+  --mtls-listen ADDR       a TCP listener that requires a client certificate (an agents-only
+                           port) beside the --listen ones; repeatable; needs --client-ca
+
   --help, --version
 
 Exit status: 0 after a clean shutdown, 1 if it cannot start, 2 for a usage error.
 )";
 }
+
+namespace {
+
+bool IsLoopback(const ListenAddress& a) {
+  return a.is_unix || a.host == "localhost" || a.host == "::1" ||
+         absl::StartsWith(a.host, "127.");
+}
+
+// ParseIdentityOptions reads the identity and TLS flags and checks that they fit together and
+// with the listeners: plaintext never leaves loopback, and with an access policy every TCP
+// listener uses TLS.
+absl::Status ParseIdentityOptions(const CommandLine& cl, ServerOptions* o) {
+  o->access = cl.Value("access").value_or("");
+  if (std::optional<std::string> auth = cl.Value("auth")) {
+    if (*auth != "none") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--auth: only 'none' (development mode) is a mode; got '", *auth,
+          "': for verified callers give --access FILE"));
+    }
+    if (!o->access.empty()) {
+      return absl::InvalidArgumentError(
+          "--auth none and --access contradict each other: an access policy verifies every "
+          "caller; drop one");
+    }
+  }
+  o->tls_cert = cl.Value("tls-cert").value_or("");
+  o->tls_key = cl.Value("tls-key").value_or("");
+  o->client_ca = cl.Value("client-ca").value_or("");
+  o->require_client_cert = cl.Has("require-client-cert");
+  if (o->tls_cert.empty() != o->tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  const bool tls = !o->tls_cert.empty();
+  if (!o->client_ca.empty() && !tls) {
+    return absl::InvalidArgumentError("--client-ca needs TLS: add --tls-cert and --tls-key");
+  }
+  if (o->require_client_cert && o->client_ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--require-client-cert needs --client-ca (the CAs client certificates are checked "
+        "against)");
+  }
+  for (const std::string& l : cl.All("mtls-listen")) {
+    absl::StatusOr<ListenAddress> a = ParseListenAddress(l);
+    if (!a.ok()) return a.status();
+    if (a->is_unix) return absl::InvalidArgumentError("--mtls-listen: a TCP address, not unix:");
+    if (o->client_ca.empty()) {
+      return absl::InvalidArgumentError("--mtls-listen needs --client-ca");
+    }
+    o->mtls_listen.push_back(*a);
+  }
+  for (const ListenAddress& a : o->listen) {
+    if (a.is_unix || tls) continue;
+    if (!o->access.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen ", a.ToString(a.port), ": with --access every TCP listener uses TLS: add "
+          "--tls-cert FILE --tls-key FILE (or listen on a unix: socket)"));
+    }
+    if (!IsLoopback(a)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen ", a.ToString(a.port), ": plaintext on a non-loopback address lets anyone on "
+          "the network decide: add --tls-cert FILE --tls-key FILE and --access FILE, or listen on "
+          "127.0.0.1 or a unix: socket"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
@@ -57,8 +141,9 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
                         "idempotency-entries", "max-store-bytes", "max-closed-case-bytes",
                         "decision-log-rotate-bytes", "decision-log-max-files", "watch-interval",
-                        "max-in-flight"},
-             .booleans = {"help", "version", "fsync", "watch"}});
+                        "max-in-flight", "access", "auth", "tls-cert", "tls-key", "client-ca",
+                        "mtls-listen"},
+             .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
   o.help = cl->Has("help");
@@ -160,6 +245,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   if (!max_files.ok()) return max_files.status();
   if (*max_files < 0) return absl::InvalidArgumentError("--decision-log-max-files: must be >= 0");
   o.decision_log_max_files = static_cast<uint64_t>(*max_files);
+  RETURN_IF_ERROR(ParseIdentityOptions(*cl, &o));
   return o;
 }
 

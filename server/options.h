@@ -44,6 +44,14 @@ struct ServerOptions {
   uint64_t max_closed_case_bytes = uint64_t{16} << 20;
   uint64_t decision_log_rotate_bytes = 64 << 20;
   uint64_t decision_log_max_files = 0;  // 0: keep every file
+  // Identity (server/identity.h): the access policy ("": development mode), TLS on TCP
+  // listeners, mutual TLS.
+  std::string access;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string client_ca;
+  bool require_client_cert = false;
+  std::vector<ListenAddress> mtls_listen;  // TCP listeners that require a client certificate
   bool help = false;
   bool version = false;
 };

@@ -11,8 +11,11 @@ namespace {
 
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  WatchReactor(cases::CaseStore& store, const v1::WatchCasesRequest& request) : store_(store) {
-    std::shared_ptr<cases::CaseWatcher> watcher = store_.Watch(request, [this] { MaybeWrite(); });
+  WatchReactor(cases::CaseStore& store, const v1::WatchCasesRequest& request,
+               cases::TenantScope scope)
+      : store_(store) {
+    std::shared_ptr<cases::CaseWatcher> watcher =
+        store_.Watch(request, std::move(scope), [this] { MaybeWrite(); });
     {
       absl::MutexLock lock(&mu_);
       watcher_ = std::move(watcher);
@@ -91,8 +94,9 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 }  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(cases::CaseStore& store,
-                                                            const v1::WatchCasesRequest& request) {
-  return new WatchReactor(store, request);
+                                                            const v1::WatchCasesRequest& request,
+                                                            cases::TenantScope scope) {
+  return new WatchReactor(store, request, std::move(scope));
 }
 
 }  // namespace agate::server

@@ -14,9 +14,11 @@
 
 namespace agate::server {
 
-// NewWatchReactor starts streaming store's events matching request; the reactor deletes itself.
+// NewWatchReactor starts streaming store's events matching request within scope; the reactor
+// deletes itself.
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(cases::CaseStore& store,
-                                                            const v1::WatchCasesRequest& request);
+                                                            const v1::WatchCasesRequest& request,
+                                                            cases::TenantScope scope);
 
 }  // namespace agate::server
 

@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<WebhookPoster>> WebhookPoster::Start(cases::CaseS
 WebhookPoster::WebhookPoster(cases::CaseStore& store, ParsedUrl url, WebhookOptions options,
                              HttpPost http, service::Counters* counters)
     : store_(store), url_(std::move(url)), options_(options), http_(http), counters_(counters) {
-  watcher_ = store_.Watch({}, [this] {
+  watcher_ = store_.Watch({}, cases::TenantScope::All(), [this] {
     absl::MutexLock lock(&mu_);
     pending_ = true;
   });

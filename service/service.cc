@@ -54,6 +54,8 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
   if (options.idempotency.enabled) {
     ASSIGN_OR_RETURN(idempotency, IdempotencyCache::Create(clock, options.idempotency));
   }
+  auto audit = std::make_unique<AuditLog>(options.decision_log, clock);
+  options.decider.cases.audit = audit.get();
   Recovery recovery;
   std::optional<cases::JournalContents> contents;
   if (options.store != nullptr) {
@@ -63,8 +65,8 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
   ASSIGN_OR_RETURN(std::unique_ptr<cases::Decider> decider,
                    cases::Decider::Create(std::move(matrix), clock, options.decider,
                                           options.store, contents ? &*contents : nullptr));
-  std::unique_ptr<Service> service(
-      new Service(clock, options, std::move(decider), std::move(idempotency)));
+  std::unique_ptr<Service> service(new Service(clock, options, std::move(audit),
+                                              std::move(decider), std::move(idempotency)));
   service->recovery_ = recovery;
   if (options.store != nullptr) {
     service->recovery_.open_cases = service->cases().open_cases();
@@ -77,11 +79,12 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
   return service;
 }
 
-Service::Service(const Clock& clock, ServiceOptions options,
+Service::Service(const Clock& clock, ServiceOptions options, std::unique_ptr<AuditLog> audit,
                  std::unique_ptr<cases::Decider> decider,
                  std::unique_ptr<IdempotencyCache> idempotency)
     : clock_(clock),
       options_(options),
+      audit_(std::move(audit)),
       decider_(std::move(decider)),
       idempotency_(std::move(idempotency)) {}
 
@@ -123,14 +126,14 @@ absl::Status Service::SaveSignals() {
 }
 
 absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
-                               std::string* response_bytes) {
+                               std::string* response_bytes, absl::string_view caller) {
   if (response_bytes != nullptr) response_bytes->clear();
   if (absl::Status valid = engine::ValidateRequest(request, options_.limits); !valid.ok()) {
     Counters::Add(counters_.evaluate_errors);
     return valid;
   }
   if (idempotency_ == nullptr && options_.decision_log == nullptr && options_.store == nullptr) {
-    absl::StatusOr<engine::Decision> decision = decider_->Decide(request);
+    absl::StatusOr<engine::Decision> decision = decider_->Decide(request, nullptr, caller);
     if (!decision.ok()) {
       Counters::Add(counters_.evaluate_errors);
       return decision.status();
@@ -167,7 +170,7 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   }
 
   Sealer sealer(&key, &digest, response);
-  absl::StatusOr<engine::Decision> decision = decider_->Decide(request, &sealer);
+  absl::StatusOr<engine::Decision> decision = decider_->Decide(request, &sealer, caller);
   if (!decision.ok()) {
     Counters::Add(counters_.evaluate_errors);
     return decision.status();
@@ -193,7 +196,10 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   }
   counters_.CountDecision(decision->verdict);
   if (decision->redeemed) Counters::Add(counters_.redemptions);
-  Record(request, *response, digest, decision->decided_at);
+  // An escalation is written before the answer (its case is durable already), and so is a
+  // redemption (it spent an approval); an ALLOW is queued.
+  Record(request, *response, digest, decision->decided_at,
+         /*sync=*/decision->verdict != v1::VERDICT_ALLOW || decision->redeemed);
   // A decision that changed a case was committed with it. An ALLOW is kept by the decision log
   // alone (RecoverDecisions rebuilds its answer from the record); anything else (a verdict a
   // scope in force imposed, which changes no case) goes to the store in the background.
@@ -211,24 +217,29 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
 }
 
 void Service::Record(const v1::EvaluateRequest& request, const v1::EvaluateResponse& response,
-                     absl::string_view digest, absl::Time decided_at) {
+                     absl::string_view digest, absl::Time decided_at, bool sync) {
   if (options_.decision_log == nullptr) return;
-  // An escalation is written before the answer (its case is durable already); ALLOW is queued.
   // A failing log never fails a decision: DecisionLog counts, logs and retries. The body is
   // built in a per-thread buffer: no allocation per decision once it has grown.
   thread_local std::string body;
   body.clear();
   char hex[2 * 32];
   store::AppendDecisionRecordBody(request, response, DigestHex(digest, hex), decided_at, &body);
-  options_.decision_log->Append(body, /*sync=*/response.verdict() != v1::VERDICT_ALLOW)
-      .IgnoreError();
+  options_.decision_log->Append(body, sync).IgnoreError();
 }
 
-v1::GetStatsResponse Service::Stats() const {
+v1::ListKillSwitchesResponse Service::KillSwitches(const cases::TenantScope& scope) const {
+  v1::ListKillSwitchesResponse out;
+  for (v1::KillSwitch& k : cases().KillSwitches(scope)) *out.add_switches() = std::move(k);
+  return out;
+}
+
+v1::GetStatsResponse Service::Stats(const cases::TenantScope& scope) const {
   const std::shared_ptr<const engine::Matrix> matrix = decider_->matrix();
   v1::GetStatsResponse stats;
-  cases().Stats(matrix.get(), &stats);
+  cases().Stats(matrix.get(), scope, &stats);
   stats.set_matrix_version(matrix->version());
+  if (!scope.all()) return stats;
   for (int v = v1::VERDICT_ALLOW; v <= v1::VERDICT_DENY; ++v) {
     const engine::Verdict verdict = static_cast<engine::Verdict>(v);
     if (const uint64_t n = counters_.decisions(verdict); n > 0) {

@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "engine/matrix.h"
 #include "engine/request.h"
+#include "service/audit_log.h"
 #include "service/counters.h"
 #include "service/idempotency.h"
 #include "store/decision_log.h"
@@ -75,22 +76,34 @@ class Service {
   // When response_bytes is not null the answer may come as bytes (a replay, or a response this
   // call serialized anyway): if *response_bytes is not empty on return it holds the serialized
   // response and *response may be unset; the caller sends the bytes.
+  // caller is the verified agent's subject (empty in development mode): it is recorded in the
+  // cases the decision opens or joins, and may never acknowledge them.
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
-                        std::string* response_bytes = nullptr);
+                        std::string* response_bytes = nullptr, absl::string_view caller = {});
 
-  // The case lifecycle (see cases/case_store.h for the statuses).
+  // The case lifecycle (see cases/case_store.h for the statuses); reads see scope's tenants.
   absl::StatusOr<v1::Case> Acknowledge(const cases::Acknowledgement& ack) {
     return cases().Acknowledge(ack);
   }
-  absl::StatusOr<v1::Case> GetCase(const v1::GetCaseRequest& request) const {
-    return cases().Get(request.case_id());
+  absl::StatusOr<v1::Case> GetCase(const v1::GetCaseRequest& request,
+                                   const cases::TenantScope& scope = cases::TenantScope::All()) const {
+    return cases().Get(request.case_id(), scope);
   }
-  absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request) const {
-    return cases().List(request);
+  absl::StatusOr<v1::ListCasesResponse> ListCases(
+      const v1::ListCasesRequest& request,
+      const cases::TenantScope& scope = cases::TenantScope::All()) const {
+    return cases().List(request, scope);
   }
-  // Stats reports the case statistics of the current matrix's triggers, its version, the
-  // decisions by verdict and every metric.
-  v1::GetStatsResponse Stats() const;
+  // Stats reports the case statistics of the current matrix's triggers for scope's tenants and
+  // the matrix version; for every tenant (admins, development mode) also the decisions by verdict
+  // and every metric, which are not kept per tenant.
+  v1::GetStatsResponse Stats(const cases::TenantScope& scope = cases::TenantScope::All()) const;
+  // Kill switches (cases/case_store.h); the caller checked that by is an admin.
+  absl::StatusOr<v1::KillSwitch> SetKillSwitch(const v1::SetKillSwitchRequest& request,
+                                               const v1::Principal& by) {
+    return cases().SetKillSwitch(request, by);
+  }
+  v1::ListKillSwitchesResponse KillSwitches(const cases::TenantScope& scope) const;
   // Metrics returns every counter and gauge (service/counters.h), in a fixed order.
   std::vector<MetricSample> Metrics() const;
 
@@ -102,6 +115,7 @@ class Service {
   cases::CaseStore& cases() { return decider_->cases(); }
   const cases::CaseStore& cases() const { return decider_->cases(); }
   Counters& counters() { return counters_; }
+  AuditLog& audit() { return *audit_; }
   const Recovery& recovery() const { return recovery_; }
   std::shared_ptr<const engine::Matrix> matrix() const { return decider_->matrix(); }
 
@@ -112,17 +126,18 @@ class Service {
   }
 
  private:
-  Service(const Clock& clock, ServiceOptions options, std::unique_ptr<cases::Decider> decider,
-          std::unique_ptr<IdempotencyCache> idempotency);
+  Service(const Clock& clock, ServiceOptions options, std::unique_ptr<AuditLog> audit,
+          std::unique_ptr<cases::Decider> decider, std::unique_ptr<IdempotencyCache> idempotency);
   // RecoverDecisions loads the decisions within the idempotency window into the cache.
   absl::Status RecoverDecisions();
   // Record writes the decision's record to the decision log (an escalation before the answer,
   // an ALLOW in the background).
   void Record(const v1::EvaluateRequest& request, const v1::EvaluateResponse& response,
-              absl::string_view digest, absl::Time decided_at);
+              absl::string_view digest, absl::Time decided_at, bool sync);
 
   const Clock& clock_;
   const ServiceOptions options_;
+  std::unique_ptr<AuditLog> audit_;  // before decider_: the case store reports to it
   std::unique_ptr<cases::Decider> decider_;
   std::unique_ptr<IdempotencyCache> idempotency_;  // null when options.idempotency is off
   Counters counters_;

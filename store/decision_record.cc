@@ -192,6 +192,67 @@ void AppendDecisionRecordBody(const agate::v1::EvaluateRequest& request,
   if (!response.reason().empty()) AppendMember(",\"reason\":", response.reason(), &out);
 }
 
+namespace {
+
+void AppendPrincipal(const agate::v1::Principal& p, std::string* out) {
+  AppendMember(",\"principal\":{\"subject\":", p.subject(), out);
+  AppendMember(",\"issuer\":", p.issuer(), out);
+  AppendMember(",\"token_id\":", p.token_id(), out);
+  AppendMember(",\"certificate_sha256\":", p.certificate_sha256(), out);
+  std::string kind = agate::v1::PrincipalKind_Name(p.kind());
+  AppendMember(",\"kind\":", absl::string_view(kind).substr(sizeof("PRINCIPAL_KIND_") - 1), out);
+  out->push_back('}');
+}
+
+void AppendTime(absl::Time t, std::string* out) {
+  out->append("\"time\":\"");
+  AppendRfc3339Millis(t, out);
+  out->push_back('"');
+}
+
+}  // namespace
+
+void AppendCaseEventBody(const agate::v1::Case& c, const agate::v1::Transition& transition,
+                         std::string* out) {
+  AppendTime(absl::FromUnixSeconds(transition.time().seconds()) +
+                 absl::Nanoseconds(transition.time().nanos()),
+             out);
+  AppendMember(",\"event\":", "case", out);
+  AppendMember(",\"case_id\":", c.id(), out);
+  AppendMember(",\"tenant_id\":", c.tenant_id(), out);
+  AppendMember(",\"lane\":", c.lane(), out);
+  std::string state = agate::v1::CaseState_Name(transition.state());
+  AppendMember(",\"state\":", absl::string_view(state).substr(sizeof("CASE_STATE_") - 1), out);
+  AppendMember(",\"transition\":", transition.event(), out);
+  AppendMember(",\"comment\":", transition.comment(), out);
+  AppendPrincipal(transition.principal(), out);
+}
+
+void AppendKillSwitchBody(const agate::v1::KillSwitch& change, std::string* out) {
+  AppendTime(absl::FromUnixSeconds(change.set_at().seconds()) +
+                 absl::Nanoseconds(change.set_at().nanos()),
+             out);
+  AppendMember(",\"event\":", "kill_switch", out);
+  std::string scope = agate::v1::KillScope_Name(change.scope());
+  AppendMember(",\"scope\":", absl::string_view(scope).substr(sizeof("KILL_SCOPE_") - 1), out);
+  AppendMember(",\"tenant_id\":", change.tenant_id(), out);
+  AppendMember(",\"value\":", change.value(), out);
+  out->append(change.engaged() ? ",\"engaged\":true" : ",\"engaged\":false");
+  AppendMember(",\"reason\":", change.reason(), out);
+  AppendPrincipal(change.set_by(), out);
+}
+
+void AppendRefusalBody(absl::Time time, absl::string_view method, absl::string_view code,
+                       absl::string_view message, const agate::v1::Principal& principal,
+                       std::string* out) {
+  AppendTime(time, out);
+  AppendMember(",\"event\":", "refused", out);
+  AppendMember(",\"method\":", method, out);
+  AppendMember(",\"code\":", code, out);
+  AppendMember(",\"message\":", message, out);
+  AppendPrincipal(principal, out);
+}
+
 std::optional<RecordedAllow> ParseAllowRecord(absl::string_view line) {
   google::protobuf::Struct record;
   if (!google::protobuf::util::JsonStringToMessage(std::string(line), &record).ok()) {

@@ -62,6 +62,22 @@ struct RecordedAllow {
 // a well-formed record of an ALLOW decision.
 std::optional<RecordedAllow> ParseAllowRecord(absl::string_view line);
 
+// Audit records: what else the log keeps beside decisions, each with "event" naming its kind and
+// the verified principal as {"subject","issuer","token_id","certificate_sha256","kind"}:
+//   "event":"case"         a case transition (opened, vote:approve, approved, rejected, resolved,
+//                          redeemed, timeout:..., ...): "case_id","tenant_id","lane","state",
+//                          "transition","comment"
+//   "event":"kill_switch"  "scope","tenant_id","value","engaged","reason"
+//   "event":"refused"      a call refused for want of identity or permission: "method","code",
+//                          "message"
+// Each starts with "time" like a decision record.
+void AppendCaseEventBody(const agate::v1::Case& c, const agate::v1::Transition& transition,
+                         std::string* out);
+void AppendKillSwitchBody(const agate::v1::KillSwitch& change, std::string* out);
+void AppendRefusalBody(absl::Time time, absl::string_view method, absl::string_view code,
+                       absl::string_view message, const agate::v1::Principal& principal,
+                       std::string* out);
+
 // AppendRfc3339Millis appends t as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC; milliseconds rounded down;
 // clamped to years 0001..9999).
 void AppendRfc3339Millis(absl::Time t, std::string* out);

@@ -27,8 +27,10 @@
 namespace agate::store {
 namespace {
 
-// The schema this code writes (PRAGMA user_version). A newer one is refused.
-constexpr int kSchemaVersion = 1;
+// The schema this code writes (PRAGMA user_version). A newer one is refused; an older one is
+// brought up to date (version 2 added kill_switches, created below like every table; trigger
+// statistics per tenant are new keys in the same table).
+constexpr int kSchemaVersion = 2;
 
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS cases (
@@ -63,7 +65,18 @@ CREATE TABLE IF NOT EXISTS signals (
   key BLOB PRIMARY KEY,
   record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS kill_switches (
+  key BLOB PRIMARY KEY,
+  record BLOB NOT NULL
+);
 )sql";
+
+// TriggerStatsKey is the trigger_stats row of (trigger, tenant). Rows written before statistics
+// were per tenant are keyed by the trigger id alone (their tenant is "").
+std::string TriggerStatsKey(const store::v1::StoredTriggerStats& s) {
+  if (s.tenant_id().empty()) return s.stats().trigger_id();
+  return absl::StrCat(s.tenant_id().size(), "\x01", s.tenant_id(), s.stats().trigger_id());
+}
 
 }  // namespace
 
@@ -380,9 +393,20 @@ absl::Status SqliteStore::Commit(const cases::JournalBatch& batch) {
     for (const store::v1::StoredTriggerStats& s : batch.trigger_stats) {
       bytes.clear();
       s.SerializeToString(&bytes);
-      if (!stats.Bind(1, s.stats().trigger_id()).BindBlob(2, bytes).Run()) {
+      if (!stats.Bind(1, TriggerStatsKey(s)).BindBlob(2, bytes).Run()) {
         return Error("cannot write trigger statistics");
       }
+    }
+    Statement engage(*statements_,
+                     "INSERT INTO kill_switches(key, record) VALUES(?1, ?2) "
+                     "ON CONFLICT(key) DO UPDATE SET record = excluded.record");
+    Statement lift(*statements_, "DELETE FROM kill_switches WHERE key = ?1");
+    for (const store::v1::StoredKillSwitch& k : batch.kill_switches) {
+      bytes.clear();
+      k.SerializeToString(&bytes);
+      const bool ok = k.switch_().engaged() ? engage.BindBlob(1, k.key()).BindBlob(2, bytes).Run()
+                                            : lift.BindBlob(1, k.key()).Run();
+      if (!ok) return Error("cannot write a kill switch");
     }
     Statement decision(*statements_,
                        "INSERT INTO decisions(key, digest, decided_ms, response) "
@@ -517,6 +541,16 @@ absl::StatusOr<cases::JournalContents> SqliteStore::LoadCases() {
     }
   }
   if (!stats.ok()) return Error("cannot read the trigger statistics");
+  Statement kills(*statements_, "SELECT record FROM kill_switches ORDER BY rowid");
+  while (kills.Step()) {
+    store::v1::StoredKillSwitch& k = contents.kill_switches.emplace_back();
+    const absl::string_view bytes = kills.Blob(0);
+    if (!k.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(
+          absl::StrCat("durable store ", path_, ": a kill switch is unreadable"));
+    }
+  }
+  if (!kills.ok()) return Error("cannot read the kill switches");
   return contents;
 }
 

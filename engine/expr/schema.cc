@@ -37,6 +37,8 @@ constexpr FieldInfo kFields[] = {
      Type::kString},
     {Field::kActorRole, Field::kActor, "role", "actor.role", Type::kString},
     {Field::kActorScopes, Field::kActor, "scopes", "actor.scopes", Type::kListString},
+    {Field::kActorOnBehalfOf, Field::kActor, "on_behalf_of", "actor.on_behalf_of",
+     Type::kString},
     {Field::kModelConfidence, Field::kModel, "confidence", "model.confidence", Type::kDouble},
     {Field::kModelSentiment, Field::kModel, "sentiment", "model.sentiment", Type::kString},
     {Field::kModelLabels, Field::kModel, "labels", "model.labels", Type::kListString},

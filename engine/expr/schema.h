@@ -59,6 +59,7 @@ enum class Field : uint8_t {
   kActorCredentialId,
   kActorRole,
   kActorScopes,
+  kActorOnBehalfOf,
   kModelConfidence,
   kModelSentiment,
   kModelLabels,

@@ -114,7 +114,7 @@ class CaseJournalTest : public ::testing::Test {
     return r.value_or(v1::EvaluateResponse());
   }
   absl::StatusOr<v1::Case> Ack(const std::string& id, v1::Decision d, const std::string& who) {
-    return store_->Acknowledge({.case_id = id, .decision = d, .approver = who});
+    return store_->Acknowledge({.case_id = id, .decision = d, .actor = Actor::Unverified(who)});
   }
   // Restart replaces the store with one restored from what the journal kept.
   void Restart() { Start(); }
@@ -310,7 +310,7 @@ TEST_F(CaseJournalTest, StatisticsSurviveARestart) {
   ASSERT_TRUE(Ack(id, v1::DECISION_APPROVE, "finance-approver").ok());
   Restart();
   v1::GetStatsResponse stats;
-  store_->Stats(matrix_.get(), &stats);
+  store_->Stats(matrix_.get(), TenantScope::All(), &stats);
   const auto it =
       std::find_if(stats.triggers().begin(), stats.triggers().end(),
                    [](const v1::TriggerStats& s) { return s.trigger_id() == "refund-over-limit"; });

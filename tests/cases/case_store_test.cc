@@ -49,7 +49,7 @@ class CaseStoreTest : public ::testing::Test {
   }
   absl::StatusOr<v1::Case> Ack(const std::string& id, v1::Decision decision,
                                const std::string& approver) {
-    return store_.Acknowledge({.case_id = id, .decision = decision, .approver = approver});
+    return store_.Acknowledge({.case_id = id, .decision = decision, .actor = Actor::Unverified(approver)});
   }
   v1::Case Get(const std::string& id) {
     absl::StatusOr<v1::Case> c = store_.Get(id);
@@ -87,7 +87,7 @@ TEST_F(CaseStoreTest, HoldOpensAnOwnedTimedCase) {
   EXPECT_EQ(c.sla_deadline().seconds() - c.opened_at().seconds(), 30 * 60);
   EXPECT_EQ(c.on_timeout(), v1::TIMEOUT_BEHAVIOR_NOTIFY_BACKUP);
   EXPECT_EQ(c.matrix_version(), "1");
-  EXPECT_THAT(c.action_fingerprint(), SizeIs(16));
+  EXPECT_THAT(c.action_fingerprint(), SizeIs(64));
   EXPECT_THAT(c.request_ids(), ElementsAre("r1"));
   ASSERT_THAT(c.fired(), SizeIs(1));
   EXPECT_EQ(c.fired(0).trigger_id(), "low-confidence-customer-facing");
@@ -142,29 +142,29 @@ TEST_F(CaseStoreTest, AcknowledgeRejectsBadInputWithTheField) {
     absl::StatusCode code;
     std::string message;
   } cases[] = {
-      {{"", v1::DECISION_APPROVE, "support-lead", ""},
+      {{"", v1::DECISION_APPROVE, Actor::Unverified("support-lead"), ""},
        absl::StatusCode::kInvalidArgument,
        "case_id: required"},
-      {{id, v1::DECISION_UNSPECIFIED, "support-lead", ""},
+      {{id, v1::DECISION_UNSPECIFIED, Actor::Unverified("support-lead"), ""},
        absl::StatusCode::kInvalidArgument,
        "decision: required"},
-      {{id, v1::DECISION_APPROVE, "", ""},
+      {{id, v1::DECISION_APPROVE, Actor::Unverified(""), ""},
        absl::StatusCode::kInvalidArgument,
        "approver: required"},
-      {{id, v1::DECISION_APPROVE, std::string(300, 'a'), ""},
+      {{id, v1::DECISION_APPROVE, Actor::Unverified(std::string(300, 'a')), ""},
        absl::StatusCode::kInvalidArgument,
        "approver: longer than 256 bytes"},
-      {{id, v1::DECISION_APPROVE, "support-lead", std::string(5000, 'c')},
+      {{id, v1::DECISION_APPROVE, Actor::Unverified("support-lead"), std::string(5000, 'c')},
        absl::StatusCode::kInvalidArgument,
        "comment: longer than 4096 bytes"},
-      {{"case_nope", v1::DECISION_APPROVE, "support-lead", ""},
+      {{"case_nope", v1::DECISION_APPROVE, Actor::Unverified("support-lead"), ""},
        absl::StatusCode::kNotFound,
        "case case_nope not found"},
-      {{id, v1::DECISION_APPROVE, "mallory", ""},
+      {{id, v1::DECISION_APPROVE, Actor::Unverified("mallory"), ""},
        absl::StatusCode::kPermissionDenied,
        "only support-lead, support-manager may"},
       // The fallback may act only on route_to_fallback lanes (customer is notify_backup).
-      {{id, v1::DECISION_APPROVE, "business-owner", ""},
+      {{id, v1::DECISION_APPROVE, Actor::Unverified("business-owner"), ""},
        absl::StatusCode::kPermissionDenied,
        "approver business-owner may not act"},
   };
@@ -180,7 +180,7 @@ TEST_F(CaseStoreTest, OwnerOrBackupAcknowledgesOnceAndTheCaseCloses) {
   const std::string a = Decide(Make("r1", kHold)).case_id();
   absl::StatusOr<v1::Case> approved = store_.Acknowledge({.case_id = a,
                                                           .decision = v1::DECISION_APPROVE,
-                                                          .approver = "support-lead",
+                                                          .actor = Actor::Unverified("support-lead"),
                                                           .comment = "fine"});
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(approved->state(), v1::CASE_STATE_APPROVED);
@@ -452,10 +452,10 @@ TEST_F(CaseStoreTest, RetryCountsSlideWithTheWindow) {
 
 TEST_F(CaseStoreTest, WatchersSeeEveryTransitionInOrder) {
   int notified = 0;
-  std::shared_ptr<CaseWatcher> all = store_.Watch({}, [&] { ++notified; });
+  std::shared_ptr<CaseWatcher> all = store_.Watch({}, TenantScope::All(), [&] { ++notified; });
   v1::WatchCasesRequest only_ops;
   only_ops.set_lane("ops");
-  std::shared_ptr<CaseWatcher> ops = store_.Watch(only_ops, nullptr);
+  std::shared_ptr<CaseWatcher> ops = store_.Watch(only_ops, TenantScope::All(), nullptr);
   const std::string id = Decide(Make("r1", kHold)).case_id();
   ASSERT_TRUE(Ack(id, v1::DECISION_APPROVE, "support-lead").ok());
   WatchedEvent w1, w2, none;
@@ -485,7 +485,7 @@ class SmallCaseStoreTest : public CaseStoreTest {
 };
 
 TEST_F(SmallCaseStoreTest, ASlowWatcherLosesEventsAndIsToldHowMany) {
-  std::shared_ptr<CaseWatcher> slow = store_.Watch({}, nullptr);
+  std::shared_ptr<CaseWatcher> slow = store_.Watch({}, TenantScope::All(), nullptr);
   for (int i = 0; i < 3; ++i) {
     Request r = Make(absl::StrCat("r", i), kHold);
     r.set_item_id(absl::StrCat("i", i));
@@ -541,7 +541,8 @@ TEST_F(SmallCaseStoreTest, OnlyTheNewestClosedCasesAreKept) {
 // count alone would let them take gigabytes (a 30-minute soak grew 6 MB a minute).
 class ByteBoundedCaseStoreTest : public CaseStoreTest {
  protected:
-  ByteBoundedCaseStoreTest() : CaseStoreTest(CaseStoreOptions{.max_closed_case_bytes = 60'000}) {}
+  static constexpr size_t kBound = 70'000;
+  ByteBoundedCaseStoreTest() : CaseStoreTest(CaseStoreOptions{.max_closed_case_bytes = kBound}) {}
 
   // A closed HOLD case on item that `joins` requests joined.
   std::string ClosedCase(const std::string& item, int joins) {
@@ -560,10 +561,10 @@ TEST_F(ByteBoundedCaseStoreTest, TheOldestClosedCasesGoPastTheByteBound) {
   const std::string big = ClosedCase("big", 60);
   ASSERT_TRUE(store_.Get(big).ok());  // the newest closed case is kept, whatever its size
   const size_t big_bytes = store_.Get(big)->SpaceUsedLong();
-  ASSERT_GT(big_bytes, 30'000u) << "the test needs a case over half the bound";
-  ASSERT_LT(big_bytes, 60'000u);
+  ASSERT_GT(big_bytes, kBound / 2) << "the test needs a case over half the bound";
+  ASSERT_LT(big_bytes, kBound * 3 / 4) << "and room beside one of them";
 
-  const std::string second = ClosedCase("second", 60);  // together past 60,000 bytes
+  const std::string second = ClosedCase("second", 60);  // together past the bound
   EXPECT_EQ(store_.Get(big).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store_.Get(second).ok());
 
@@ -638,7 +639,7 @@ TEST_F(CaseStoreTest, StatsCountFiringsOutcomesAndTimeToDecision) {
   Decide(Make("r4", kAllow));
 
   v1::GetStatsResponse stats;
-  store_.Stats(matrix_.get(), &stats);
+  store_.Stats(matrix_.get(), TenantScope::All(), &stats);
   ASSERT_THAT(stats.triggers(), SizeIs(8));
   const v1::TriggerStats& low = stats.triggers(0);
   EXPECT_EQ(low.trigger_id(), "low-confidence-customer-facing");

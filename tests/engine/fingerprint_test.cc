@@ -23,7 +23,7 @@ TEST(FingerprintTest, SameActionSameFingerprintWhateverElseDiffers) {
       "model { confidence: 0.9 }");
   EXPECT_EQ(CanonicalAction(a), CanonicalAction(b));
   EXPECT_EQ(ActionFingerprint(a), ActionFingerprint(b));
-  EXPECT_THAT(ActionFingerprint(a), MatchesRegex("[0-9a-f]{16}"));
+  EXPECT_THAT(ActionFingerprint(a), MatchesRegex("[0-9a-f]{64}"));
 }
 
 TEST(FingerprintTest, AnyActionFieldOrTheTenantChangesIt) {

@@ -49,7 +49,7 @@ TEST_F(ServiceTest, CountsDecisionsByVerdictRedemptionsAndErrors) {
   ASSERT_TRUE(service_
                   ->Acknowledge({.case_id = id,
                                  .decision = v1::DECISION_APPROVE,
-                                 .approver = "finance-approver"})
+                                 .actor = cases::Actor::Unverified("finance-approver")})
                   .ok());
   engine::Request redeem = testing::MakeRequest("b2", testing::kBlock);
   redeem.mutable_approval()->set_case_id(id);

@@ -138,7 +138,10 @@ bool ServerProcess::Start(const std::string& binary, const std::vector<std::stri
     for (absl::string_view line : absl::StrSplit(log_, '\n')) {
       const size_t at = line.find("listening on ");
       if (at != absl::string_view::npos) {
-        addresses_.emplace_back(line.substr(at + 13));
+        // "listening on ADDR" or "listening on ADDR (TLS...)".
+        absl::string_view address = line.substr(at + 13);
+        address = address.substr(0, address.find(' '));
+        addresses_.emplace_back(address);
       }
     }
     int status;

@@ -279,6 +279,8 @@ class Machine {
         return Val::String(r_.actor().role());
       case Field::kActorScopes:
         return Val::Ptr(VK::kListString, &r_.actor().scopes());
+      case Field::kActorOnBehalfOf:
+        return Val::String(r_.actor().on_behalf_of());
       case Field::kModelConfidence:
         return Val::Double(r_.model().confidence());
       case Field::kModelSentiment:
