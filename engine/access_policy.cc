@@ -118,7 +118,7 @@ class PolicyParser {
       return {};
     }
     std::vector<std::string> tenants = reader_.StringList(*entry, "tenants", context);
-    if (tenants.empty() && !reader_.has_errors()) {
+    if (entry->value.IsNull() || (entry->value.IsSequence() && entry->value.size() == 0)) {
       reader_.Error(YamlReader::ValueAt(*entry), absl::StrCat(context, ": tenants is empty"));
     }
     return tenants;

@@ -20,6 +20,7 @@
 namespace agate::server {
 namespace {
 
+// Principals remembered per certificate or token at most (then forgotten all at once).
 constexpr size_t kMaxCertificates = 10'000;
 
 absl::Status Unauthenticated(absl::string_view why) {
@@ -132,6 +133,10 @@ absl::Status Identity::ReloadLocked() {
     absl::MutexLock cert_lock(&cert_mu_);
     certs_.clear();  // roles may have changed
   }
+  {
+    absl::MutexLock token_lock(&token_mu_);
+    tokens_.clear();
+  }
   spdlog::info("reloaded access policy {}", access_path_);
   return absl::OkStatus();
 }
@@ -158,6 +163,13 @@ absl::StatusOr<Caller> Identity::AuthenticateToken(absl::string_view token) cons
     return Unauthenticated("bearer tokens are not accepted: the access policy lists no issuer");
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const VerifiedToken> verified, s->verifier->Verify(token));
+  {
+    absl::MutexLock lock(&token_mu_);
+    auto it = tokens_.find(verified.get());
+    if (it != tokens_.end() && it->second.token.lock() == verified) {
+      return Caller{it->second.verified, s->policy};
+    }
+  }
   auto out = std::make_shared<Caller::Verified>();
   v1::Principal& p = out->principal;
   p.set_subject(verified->subject);
@@ -171,6 +183,9 @@ absl::StatusOr<Caller> Identity::AuthenticateToken(absl::string_view token) cons
     p.set_kind(v1::PRINCIPAL_KIND_PERSON);
   }
   out->groups = verified->groups;
+  absl::MutexLock lock(&token_mu_);
+  if (tokens_.size() >= kMaxCertificates) tokens_.clear();  // the verifier's own bound is lower
+  tokens_[verified.get()] = TokenEntry{verified, out};
   return Caller{std::move(out), s->policy};
 }
 

@@ -124,6 +124,14 @@ class Identity {
 
   absl::Mutex reload_mu_;
   std::optional<FileWatch> watch_ ABSL_GUARDED_BY(reload_mu_);  // the policy and its JWKS files
+  // Token principals by the verifier's cached VerifiedToken (alive while the verifier caches it):
+  // a repeated token costs two lookups and no allocation.
+  struct TokenEntry {
+    std::weak_ptr<const VerifiedToken> token;
+    std::shared_ptr<const Caller::Verified> verified;
+  };
+  mutable absl::Mutex token_mu_;
+  mutable absl::flat_hash_map<const VerifiedToken*, TokenEntry> tokens_ ABSL_GUARDED_BY(token_mu_);
   // Certificate principals by the certificate's PEM (a connection presents the same one on every
   // call): the SHA-256 and policy lookup are done once per certificate.
   mutable absl::Mutex cert_mu_;
