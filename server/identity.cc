@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "server/acceptor.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
 #include "spdlog/spdlog.h"
@@ -189,6 +190,24 @@ absl::StatusOr<Caller> Identity::AuthenticateToken(absl::string_view token) cons
   return Caller{std::move(out), s->policy};
 }
 
+absl::StatusOr<Caller> Identity::FromUid(const Snapshot& snapshot, uid_t uid) const {
+  const std::string subject = absl::StrCat("uid:", uid);
+  v1::PrincipalKind kind;
+  if (snapshot.policy->FindAgent(subject) != nullptr) {
+    kind = v1::PRINCIPAL_KIND_AGENT;
+  } else if (snapshot.policy->IsAdmin(subject)) {
+    kind = v1::PRINCIPAL_KIND_ADMIN;
+  } else {
+    return Unauthenticated(absl::StrCat(
+        "the Unix-socket peer ", subject, " is not in the access policy ",
+        snapshot.policy->file(), "; list it among the agents, or send a bearer token"));
+  }
+  auto verified = std::make_shared<Caller::Verified>();
+  verified->principal.set_subject(subject);
+  verified->principal.set_kind(kind);
+  return Caller{std::move(verified), snapshot.policy};
+}
+
 absl::StatusOr<Caller> Identity::FromCertificate(const Snapshot& snapshot,
                                                  const grpc::CallbackServerContext& context) const {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
@@ -238,6 +257,7 @@ absl::StatusOr<Caller> Identity::Authenticate(const grpc::CallbackServerContext&
   if (absl::string_view token = BearerToken(context); !token.empty()) {
     return AuthenticateToken(token);
   }
+  if (std::optional<uid_t> uid = Acceptor::PeerUid(context.peer())) return FromUid(*s, *uid);
   return FromCertificate(*s, context);
 }
 

@@ -5,6 +5,8 @@
 //   - a bearer token (`authorization: Bearer JWT`) from an issuer the policy lists, verified
 //     against its JWKS (server/jwt.h). Its subject is an agent if the policy lists it among the
 //     agents, an admin if among the admins, otherwise a person with the token's groups;
+//   - otherwise, on a Unix socket, the peer's uid (SO_PEERCRED, server/acceptor.h), named
+//     "uid:N" among the policy's agents or admins;
 //   - otherwise a client certificate (mutual TLS) whose URI SAN (e.g. a SPIFFE ID) the policy
 //     lists among the agents.
 // No credential, or one that does not verify, is UNAUTHENTICATED; a verified principal that may
@@ -25,6 +27,8 @@
 //   RETURN_IF_ERROR(identity->MayEvaluate(caller, request));
 #ifndef AGATE_SERVER_IDENTITY_H_
 #define AGATE_SERVER_IDENTITY_H_
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <memory>
@@ -114,6 +118,7 @@ class Identity {
   std::shared_ptr<const Snapshot> snapshot() const {
     return snapshot_.load(std::memory_order_acquire);
   }
+  absl::StatusOr<Caller> FromUid(const Snapshot& snapshot, uid_t uid) const;
   absl::StatusOr<Caller> FromCertificate(const Snapshot& snapshot,
                                          const grpc::CallbackServerContext& context) const;
 

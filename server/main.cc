@@ -1,5 +1,6 @@
 // agate-server: serves an escalation matrix over gRPC. See `agate-server --help`.
 #include <malloc.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/acceptor.h"
 #include "server/grpc_service.h"
 #include "server/identity.h"
 #include "server/listeners.h"
@@ -132,11 +134,37 @@ absl::StatusOr<std::unique_ptr<service::Service>> CreateService(
   return service;
 }
 
-// StartGrpc builds the gRPC server on every --listen and --mtls-listen address (TCP with TLS when
-// tls is not null) and logs where it listens.
-absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& options,
-                                                        GrpcService& grpc_service,
-                                                        const TlsFiles* tls) {
+// RaiseFileLimit raises the soft limit on open files to the hard limit and returns it: a server
+// with many connections must not run out at 1,024.
+int64_t RaiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      spdlog::info("open files: raised the limit from {} to {}", before, limit.rlim_cur);
+    } else {
+      getrlimit(RLIMIT_NOFILE, &limit);
+    }
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? int64_t{1} << 20 : static_cast<int64_t>(limit.rlim_cur);
+}
+
+// A running gRPC server and the acceptors of its plaintext listeners.
+struct Grpc {
+  std::vector<std::unique_ptr<Acceptor>> acceptors;
+  std::unique_ptr<grpc::Server> server;
+};
+
+// StartGrpc builds the gRPC server on every --listen and --mtls-listen address and logs where it
+// listens: TCP with TLS when tls is not null (gRPC accepts those), the plaintext ones (Unix
+// sockets, loopback TCP in development mode) through agate's own acceptors.
+absl::StatusOr<Grpc> StartGrpc(const ServerOptions& options, GrpcService& grpc_service,
+                               const TlsFiles* tls) {
+  const int64_t files = RaiseFileLimit();
+  const int64_t max_connections =
+      options.max_connections > 0 ? options.max_connections : std::max<int64_t>(16, files - 256);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -150,13 +178,13 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& opt
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes));
   struct Listener {
     ListenAddress address;
-    std::shared_ptr<grpc::ServerCredentials> credentials;
+    std::shared_ptr<grpc::ServerCredentials> credentials;  // null: an acceptor's
     const char* what;
   };
   std::vector<Listener> listeners;
   for (const ListenAddress& a : options.listen) {
     if (a.is_unix || tls == nullptr) {
-      listeners.push_back({a, grpc::InsecureServerCredentials(), ""});
+      listeners.push_back({a, nullptr, ""});
     } else {
       listeners.push_back({a, tls->ServerCredentials(options.require_client_cert),
                            options.client_ca.empty() ? " (TLS)" : " (TLS, client certificates)"});
@@ -166,28 +194,44 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& opt
     listeners.push_back({a, tls->ServerCredentials(/*require_client_cert=*/true),
                          " (TLS, client certificate required)"});
   }
+  Grpc grpc;
   std::vector<int> ports(listeners.size(), 0);
+  std::vector<Acceptor*> acceptor_of(listeners.size(), nullptr);
   for (size_t i = 0; i < listeners.size(); ++i) {
-    builder.AddListeningPort(listeners[i].address.grpc_uri(), listeners[i].credentials, &ports[i]);
+    if (listeners[i].credentials != nullptr) {
+      builder.AddListeningPort(listeners[i].address.grpc_uri(), listeners[i].credentials,
+                               &ports[i]);
+      continue;
+    }
+    absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
+        Acceptor::Listen(listeners[i].address, {.max_connections = max_connections,
+                                                .socket_mode = options.socket_mode,
+                                                .socket_group = options.socket_group});
+    if (!acceptor.ok()) return acceptor.status();
+    ports[i] = (*acceptor)->port();
+    acceptor_of[i] = acceptor->get();
+    grpc.acceptors.push_back(*std::move(acceptor));
   }
   builder.RegisterService(&grpc_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
+  grpc.server = builder.BuildAndStart();
+  if (grpc.server == nullptr) {
     return absl::UnavailableError("cannot start the gRPC server on the given addresses");
   }
   for (size_t i = 0; i < listeners.size(); ++i) {
     const ListenAddress& a = listeners[i].address;
     if (!a.is_unix && ports[i] == 0) {
-      server->Shutdown();
+      grpc.server->Shutdown();
       return absl::UnavailableError(absl::StrCat("cannot listen on ", a.ToString(0)));
     }
+    if (acceptor_of[i] != nullptr) acceptor_of[i]->Start(grpc.server.get());
     spdlog::info("listening on {}{}", a.ToString(ports[i]), listeners[i].what);
   }
+  spdlog::info("at most {} connections open at once on the plaintext listeners", max_connections);
   if (options.max_in_flight > 0) {
     spdlog::info("at most {} Evaluate calls in flight (--max-in-flight)", options.max_in_flight);
   }
-  server->GetHealthCheckService()->SetServingStatus("agate.v1.Agate", true);
-  return server;
+  grpc.server->GetHealthCheckService()->SetServingStatus("agate.v1.Agate", true);
+  return grpc;
 }
 
 // Reloadables: what SIGHUP and --watch re-read.
@@ -264,9 +308,12 @@ std::optional<Failure> Serve(const ServerOptions& options) {
     webhook = *std::move(w);
     spdlog::info("posting case events to {}", options.webhook);
   }
-  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-      StartGrpc(options, grpc_service, tls.get());
-  if (!server.ok()) return Failure{1, std::string(server.status().message())};
+  absl::StatusOr<Grpc> grpc = StartGrpc(options, grpc_service, tls.get());
+  if (!grpc.ok()) {
+    return Failure{grpc.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
+                   std::string(grpc.status().message())};
+  }
+  grpc::Server* server = grpc->server.get();
   // Start-up (YAML, compiling the matrix, recovery) freed what it allocated; give the pages back
   // before idling (docs/perf.md).
   malloc_trim(0);
@@ -292,9 +339,10 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   reloader.Stop();
   stop_watching.Notify();
   if (watcher.joinable()) watcher.join();
-  (*server)->GetHealthCheckService()->Shutdown();
-  (*server)->Shutdown(std::chrono::system_clock::now() +
-                      absl::ToChronoMilliseconds(options.drain_timeout));
+  grpc->acceptors.clear();  // no new connections
+  server->GetHealthCheckService()->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoMilliseconds(options.drain_timeout));
   maintenance.Stop();
   webhook.reset();
   maintenance.Finish();

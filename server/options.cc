@@ -26,6 +26,11 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
   --watch-interval D       how often --watch looks at the file (default 1s)
   --max-in-flight N        Evaluate calls in flight past which new ones get RESOURCE_EXHAUSTED
                            (default 256; 0: no bound)
+  --max-connections N      connections open at once on the plaintext listeners; past it a new
+                           one is closed at once (default: the file descriptor limit, which
+                           agate-server raises to its hard limit, minus 256)
+  --socket-mode MODE       a unix: listener's permissions (default 0660)
+  --socket-group GROUP     a unix: listener's group (default: the server's)
   --store KIND             sqlite (default): cases, decisions and the decision log persist in
                            --data-dir; memory: nothing on disk (lost on restart)
   --data-dir DIR           where the sqlite store keeps agate.db and decisions/ (default
@@ -142,7 +147,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "idempotency-entries", "max-store-bytes", "max-closed-case-bytes",
                         "decision-log-rotate-bytes", "decision-log-max-files", "watch-interval",
                         "max-in-flight", "access", "auth", "tls-cert", "tls-key", "client-ca",
-                        "mtls-listen"},
+                        "mtls-listen", "max-connections", "socket-mode", "socket-group"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -246,6 +251,19 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   if (*max_files < 0) return absl::InvalidArgumentError("--decision-log-max-files: must be >= 0");
   o.decision_log_max_files = static_cast<uint64_t>(*max_files);
   RETURN_IF_ERROR(ParseIdentityOptions(*cl, &o));
+  absl::StatusOr<int64_t> connections = cl->Int("max-connections", 0);
+  if (!connections.ok()) return connections.status();
+  o.max_connections = *connections;
+  if (std::optional<std::string> mode = cl->Value("socket-mode")) {
+    unsigned int bits = 0;
+    if (mode->empty() || mode->size() > 4 ||
+        !absl::numbers_internal::safe_strtou32_base(*mode, &bits, 8) || bits > 0777) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--socket-mode: an octal mode like 0660, got '", *mode, "'"));
+    }
+    o.socket_mode = static_cast<mode_t>(bits);
+  }
+  o.socket_group = cl->Value("socket-group").value_or("");
   return o;
 }
 

@@ -3,6 +3,8 @@
 #ifndef AGATE_SERVER_OPTIONS_H_
 #define AGATE_SERVER_OPTIONS_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -52,6 +54,11 @@ struct ServerOptions {
   std::string client_ca;
   bool require_client_cert = false;
   std::vector<ListenAddress> mtls_listen;  // TCP listeners that require a client certificate
+  // Connections: at most this many open at once on the plaintext listeners (0: from the file
+  // descriptor limit, keeping headroom); a Unix socket's mode and group.
+  int64_t max_connections = 0;
+  mode_t socket_mode = 0660;
+  std::string socket_group;
   bool help = false;
   bool version = false;
 };

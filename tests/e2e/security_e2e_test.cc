@@ -4,6 +4,8 @@
 //
 // Keys, certificates and tokens are generated here (tests/testing/pki.h), never committed.
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -460,6 +462,31 @@ TEST_F(SecurityE2eTest, TheDecisionLogRecordsWhoDidWhatAndWhatWasRefused) {
   testing::RunResult verify = testing::Run({AGATE_CLI_BIN, "verify-log", log_dir});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_THAT(verify.out, HasSubstr("chain intact"));
+}
+
+TEST(SecurityUnixTest, AUnixSocketPeerIsItsUid) {
+  testing::TempDir dir;
+  const std::string socket = dir.path() + "/agate.sock";
+  testing::WriteFileOrDie(dir.path() + "/access.yaml",
+                          absl::StrCat("version: 1\nagents:\n  - principal: uid:", getuid(),
+                                       "\n    tenants: [acme]\n"));
+  testing::ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
+                           {"--matrix", AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml",
+                            "--access", dir.path() + "/access.yaml", "--listen", "unix:" + socket,
+                            "--store", "memory", "--socket-mode", "0600"}))
+      << server.log();
+  struct stat st;
+  ASSERT_EQ(stat(socket.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  absl::StatusOr<std::unique_ptr<client::Client>> c =
+      client::Client::Create({.target = "unix:" + socket, .timeout = absl::Seconds(10)});
+  ASSERT_TRUE(c.ok());
+  absl::StatusOr<v1::EvaluateResponse> r = (*c)->Evaluate(Refund("u1", "acme", ""));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict(), v1::VERDICT_BLOCK);
+  EXPECT_THAT((*c)->Evaluate(Refund("u2", "globex", "")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("uid:")));
 }
 
 TEST(SecurityStartTest, PlaintextOffLoopbackAndAuthNoneWithAPolicyAreStartErrors) {
