@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "agate/v1/agate.grpc.pb.h"
+#include "client/client.h"
 #include "common/command_line.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -181,7 +182,7 @@ class Runner {
  public:
   Runner(std::vector<std::unique_ptr<v1::Agate::Stub>> stubs, std::vector<MixEntry> mix,
          int concurrency, double rate, absl::Duration duration, int64_t requests,
-         absl::Duration timeout, bool replay)
+         absl::Duration timeout, bool replay, std::string token)
       : stubs_(std::move(stubs)),
         mix_(std::move(mix)),
         concurrency_(concurrency),
@@ -190,6 +191,7 @@ class Runner {
         requests_(requests),
         timeout_(timeout),
         replay_(replay),
+        authorization_(token.empty() ? "" : absl::StrCat("Bearer ", token)),
         nonce_(absl::StrCat(absl::Hex(absl::Uniform<uint32_t>(absl::BitGen()), absl::kZeroPad8))) {
     std::vector<double> weights;
     for (const MixEntry& e : mix_) weights.push_back(e.weight);
@@ -301,6 +303,7 @@ class Runner {
   void Start(std::unique_ptr<Call> call, absl::Time intended) {
     call->intended = intended;
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    if (!authorization_.empty()) call->context.AddMetadata("authorization", authorization_);
     Call* raw = call.release();
     raw->started.store(true, std::memory_order_release);
     v1::Agate::Stub& stub = *stubs_[next_stub_.fetch_add(1) % stubs_.size()];
@@ -383,6 +386,7 @@ class Runner {
   const int64_t requests_;
   const absl::Duration timeout_;
   const bool replay_;        // send the mix's request_ids unchanged (measures replays)
+  const std::string authorization_;  // "Bearer <token>", or empty
   const std::string nonce_;  // makes this run's request_ids unique across runs
   std::atomic<uint64_t> next_stub_{0};
 
@@ -401,13 +405,15 @@ class Runner {
 int Main(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> cl =
       CommandLine::Parse(args, {.values = {"target", "connections", "concurrency", "rate",
-                                           "duration", "requests", "mix", "timeout"},
+                                           "duration", "requests", "mix", "timeout", "tls-ca",
+                                           "tls-cert", "tls-key", "token"},
                                 .booleans = {"json", "help", "replay"}});
   auto usage = [](absl::string_view message) {
     std::cerr
         << "agate-load: " << message
         << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "
-           "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]\n";
+           "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]\n"
+           "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token JWT]\n";
     return 2;
   };
   if (!cl.ok()) return usage(cl.status().message());
@@ -432,15 +438,24 @@ int Main(const std::vector<std::string>& args) {
   absl::StatusOr<std::vector<MixEntry>> mix = LoadMix(cl->Value("mix"));
   if (!mix.ok()) return usage(mix.status().message());
 
+  const client::ClientOptions security{.target = target,
+                                       .tls_ca = cl->Value("tls-ca").value_or(""),
+                                       .tls_cert = cl->Value("tls-cert").value_or(""),
+                                       .tls_key = cl->Value("tls-key").value_or(""),
+                                       .token = cl->Value("token").value_or("")};
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      client::ChannelCredentials(security);
+  if (!credentials.ok()) return usage(credentials.status().message());
   std::vector<std::unique_ptr<v1::Agate::Stub>> stubs;
   for (int64_t i = 0; i < *connections; ++i) {
     grpc::ChannelArguments channel_args;
     channel_args.SetInt("agate.load.connection", static_cast<int>(i));  // one TCP connection each
-    stubs.push_back(v1::Agate::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args)));
+    stubs.push_back(
+        v1::Agate::NewStub(grpc::CreateCustomChannel(target, *credentials, channel_args)));
   }
   Runner runner(std::move(stubs), *std::move(mix), static_cast<int>(*concurrency),
-                static_cast<double>(*rate), *duration, *requests, *timeout, cl->Has("replay"));
+                static_cast<double>(*rate), *duration, *requests, *timeout, cl->Has("replay"),
+                security.token);
   runner.Run();
   runner.Report(cl->Has("json"));
   return runner.clean() ? 0 : 1;

@@ -30,11 +30,8 @@ bool IsLoopbackTarget(absl::string_view target) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
-  if (options.target.empty()) return absl::InvalidArgumentError("target: required");
-  if (options.timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("timeout: must be positive");
-  }
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const ClientOptions& options) {
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError("tls_cert and tls_key go together (mutual TLS)");
   }
@@ -56,6 +53,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     }
     credentials = grpc::SslCredentials(ssl);
   }
+  return credentials;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  if (options.target.empty()) return absl::InvalidArgumentError("target: required");
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timeout: must be positive");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   ChannelCredentials(options));
   return std::unique_ptr<Client>(new Client(std::move(options), std::move(credentials)));
 }
 

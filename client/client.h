@@ -55,6 +55,11 @@ struct ClientCounters {
   uint64_t failed_open = 0;    // no answer: synthetic ALLOW
 };
 
+// ChannelCredentials returns the credentials options ask for: TLS (or mutual TLS) from the PEM
+// files, else plaintext. The errors of Client::Create for the TLS files and the token.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const ClientOptions& options);
+
 class Client {
  public:
   // Create checks options: INVALID_ARGUMENT for an empty target, a non-positive timeout, a token

@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
-#include "server/matrix_reloader.h"
+#include "common/file_watch.h"
 
 namespace agate::server {
 namespace {
@@ -280,7 +280,9 @@ absl::StatusOr<JwtVerifier::Verified> JwtVerifier::VerifyUncached(absl::string_v
   const Issuer& issuer = *issuers_[issuer_it->second];
   std::shared_ptr<const JwkSet> keys = issuer.keys.load(std::memory_order_acquire);
   const JwkSet::Key* key = keys->Find(header.kid);
-  if (key == nullptr) return Refuse("kid ", Quote(header.kid), " is not in ", keys->source());
+  if (key == nullptr) {
+    return Refuse("kid ", Quote(header.kid), " is not among the keys of issuer ", Quote(issuer.config.issuer));
+  }
   if (key->algorithm() != header.algorithm) {
     return Refuse("alg ", JwsAlgorithmName(header.algorithm), " does not match key ",
                   Quote(header.kid), " (", JwsAlgorithmName(key->algorithm()), ")");

@@ -27,7 +27,7 @@
 // attacker nothing and let junk evict good tokens.
 //
 // Keys: Create reads every JWKS file. ReloadKeys re-reads each file whose stamp (inode, size,
-// mtime, ctime: server/matrix_reloader.h's FileStamp) changed since it was last read; a file that
+// mtime, ctime: common/file_watch.h's FileStamp) changed since it was last read; a file that
 // is missing or invalid keeps the keys its issuer had, and is not read again until it changes.
 // Call it periodically (a stat per issuer when nothing changed) or on SIGHUP.
 //

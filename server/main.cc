@@ -226,7 +226,10 @@ absl::StatusOr<Grpc> StartGrpc(const ServerOptions& options, GrpcService& grpc_s
     if (acceptor_of[i] != nullptr) acceptor_of[i]->Start(grpc.server.get());
     spdlog::info("listening on {}{}", a.ToString(ports[i]), listeners[i].what);
   }
-  spdlog::info("at most {} connections open at once on the plaintext listeners", max_connections);
+  if (!grpc.acceptors.empty()) {
+    spdlog::info("at most {} connections open at once on the plaintext listeners",
+                 max_connections);
+  }
   if (options.max_in_flight > 0) {
     spdlog::info("at most {} Evaluate calls in flight (--max-in-flight)", options.max_in_flight);
   }
