@@ -32,10 +32,10 @@ struct CaseStore::Record {
   // The lane as the case keeps it (its definition when the case opened): owner, backup,
   // fallback, SLA, on_timeout, actions, required evidence.
   std::shared_ptr<const Lane> lane;
-  std::string open_key;          // lane '\0' scope key: the OPEN-case index
-  std::string canonical_action;  // what an approval is bound to
-  std::string workflow_key;      // ScopesInForce::WorkflowKey
-  std::string credential_key;    // ScopesInForce::CredentialKey
+  std::string open_key;           // lane '\0' scope key: the OPEN-case index
+  std::string canonical_action;   // what an approval is bound to
+  std::string workflow_key;       // ScopesInForce::WorkflowKey
+  std::string credential_key;     // ScopesInForce::CredentialKey
   std::vector<uint64_t> related;  // the cases the opening decision touched (itself included)
   absl::flat_hash_set<std::string> triggers;
   std::array<bool, ScopesInForce::kKinds> in_force{};
@@ -271,12 +271,12 @@ void CaseStore::Impose(const Request& request, Decision* decision) {
     decision->imposed.reset();
     decision->sla_deadline = absl::InfinitePast();
     decision->missing_evidence.clear();
-    decision->reason = absl::StrCat(
-        "stopped by a kill switch on ", KillScopeName(k.scope()), " ",
-        k.scope() == v1::KILL_SCOPE_TENANT ? k.tenant_id()
-                                            : absl::StrCat(k.value(), " of tenant ", k.tenant_id()),
-        " (set by ", k.set_by().subject(), " at ", Rfc3339(FromTimestamp(k.set_at())), ": ",
-        k.reason(), ")");
+    decision->reason = absl::StrCat("stopped by a kill switch on ", KillScopeName(k.scope()), " ",
+                                    k.scope() == v1::KILL_SCOPE_TENANT
+                                        ? k.tenant_id()
+                                        : absl::StrCat(k.value(), " of tenant ", k.tenant_id()),
+                                    " (set by ", k.set_by().subject(), " at ",
+                                    Rfc3339(FromTimestamp(k.set_at())), ": ", k.reason(), ")");
     return;
   }
   const Record& f = *by_seq_.at(match->id);
@@ -292,9 +292,9 @@ void CaseStore::Impose(const Request& request, Decision* decision) {
   }
   switch (match->kind) {
     case ScopesInForce::kDisabled:
-      decision->reason = absl::StrCat("credential ", request.actor().credential_id(),
-                                      " is disabled by case ", f.c.id(),
-                                      " until it is acknowledged");
+      decision->reason =
+          absl::StrCat("credential ", request.actor().credential_id(), " is disabled by case ",
+                       f.c.id(), " until it is acknowledged");
       break;
     case ScopesInForce::kPaused:
       decision->reason = absl::StrCat("workflow ", request.workflow_id(), " is paused by case ",
@@ -303,6 +303,8 @@ void CaseStore::Impose(const Request& request, Decision* decision) {
     case ScopesInForce::kSafeMode:
       decision->reason = absl::StrCat("workflow ", request.workflow_id(), " is in safe mode (case ",
                                       f.c.id(), "): only critical actions are evaluated normally");
+      break;
+    case ScopesInForce::kKilled:  // answered above
       break;
   }
 }
@@ -326,8 +328,8 @@ bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* 
   if (c.redeemed()) return fail("the approval was already redeemed");
   const absl::Time now = clock_.Now();
   if (c.has_approval_expires_at() && now > FromTimestamp(c.approval_expires_at())) {
-    return fail(absl::StrCat("the approval expired at ",
-                             Rfc3339(FromTimestamp(c.approval_expires_at()))));
+    return fail(
+        absl::StrCat("the approval expired at ", Rfc3339(FromTimestamp(c.approval_expires_at()))));
   }
   if (c.agent_id() != request.agent_id()) {
     return fail(absl::StrCat("the approval is for agent '", c.agent_id(), "', not '",
@@ -385,9 +387,9 @@ bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* 
   for (Record* r : related) {
     r->c.set_redeemed(true);
     decision->case_ids.push_back(r->c.id());
-    Transition(*r, now, "redeemed", ServerPrincipal(),
-               absl::StrCat("request ", request.request_id(), " (decision ", decision->id.view(),
-                            ")"));
+    Transition(
+        *r, now, "redeemed", ServerPrincipal(),
+        absl::StrCat("request ", request.request_id(), " (decision ", decision->id.view(), ")"));
   }
   decision->reason =
       absl::StrCat("approved by ", approver, " in case ", named->c.id(), "; redeemed once");
@@ -471,8 +473,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
       const TriggerStats::Key key(trigger.id, c.tenant_id());
       trigger_stats_.Opened(key, lane.name);
       journal_buffer_.TouchTrigger(key);
-      c.mutable_evidence()->add_rules(
-          absl::StrCat(trigger.id, ": ", trigger.condition->source()));
+      c.mutable_evidence()->add_rules(absl::StrCat(trigger.id, ": ", trigger.condition->source()));
     }
   }
   c.add_request_ids(request.request_id());
@@ -494,8 +495,8 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     }
   }
   auto* history = packet.mutable_recent_history();
-  history->Add(absl::StrCat(Rfc3339(now), " ", engine::VerdictName(decision.verdict),
-                            " decision ", decision.id.view(), " request ", request.request_id()));
+  history->Add(absl::StrCat(Rfc3339(now), " ", engine::VerdictName(decision.verdict), " decision ",
+                            decision.id.view(), " request ", request.request_id()));
   std::rotate(history->begin(), history->end() - 1, history->end());  // newest first
   while (static_cast<size_t>(history->size()) > options_.max_history_lines) history->RemoveLast();
 
@@ -557,9 +558,9 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
     journal_buffer_.TouchTrigger(key);
   }
   if (state == v1::CASE_STATE_APPROVED) {
-    const absl::Duration ttl =
-        record.lane->approval_ttl > absl::ZeroDuration() ? record.lane->approval_ttl
-                                                         : record.lane->sla;
+    const absl::Duration ttl = record.lane->approval_ttl > absl::ZeroDuration()
+                                   ? record.lane->approval_ttl
+                                   : record.lane->sla;
     *record.c.mutable_approval_expires_at() = ToTimestamp(now + ttl);
   }
   Transition(record, now, event, by, comment);
@@ -598,7 +599,8 @@ void CaseStore::RunTimeout(Record& record, absl::Time now) {
     }
     c.set_current_owner(to);
     Arm(record, now);
-    Transition(record, now, event, ServerPrincipal(), absl::StrCat(overdue, "; ", to, " owns it now"));
+    Transition(record, now, event, ServerPrincipal(),
+               absl::StrCat(overdue, "; ", to, " owns it now"));
   };
   switch (c.on_timeout()) {
     case v1::TIMEOUT_BEHAVIOR_NOTIFY_BACKUP:
@@ -669,27 +671,27 @@ absl::Status CaseStore::Authorize(const Record& record, const Acknowledgement& a
     return absl::PermissionDeniedError(
         absl::StrCat(who, " is an agent: agents never acknowledge cases (case ", c.id(), ")"));
   }
-  if (std::find(c.requested_by().begin(), c.requested_by().end(), who) !=
-      c.requested_by().end()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        who, " asked for the action of case ", c.id(), ": it may not acknowledge its own case"));
+  if (std::find(c.requested_by().begin(), c.requested_by().end(), who) != c.requested_by().end()) {
+    return absl::PermissionDeniedError(absl::StrCat(who, " asked for the action of case ", c.id(),
+                                                    ": it may not acknowledge its own case"));
   }
   const bool fallback_may_act =
       c.on_timeout() == v1::TIMEOUT_BEHAVIOR_ROUTE_TO_FALLBACK && !c.fallback().empty();
   std::vector<std::string> may = {c.owner()};
   if (!c.backup().empty()) may.push_back(c.backup());
   if (fallback_may_act) may.push_back(c.fallback());
-  if (std::none_of(may.begin(), may.end(),
-                   [&](const std::string& group) { return ack.actor.ActsFor(group, c.tenant_id()); })) {
+  if (std::none_of(may.begin(), may.end(), [&](const std::string& group) {
+        return ack.actor.ActsFor(group, c.tenant_id());
+      })) {
     return absl::PermissionDeniedError(absl::StrCat("approver ", who, " may not act on case ",
                                                     c.id(), " (lane ", c.lane(), "): only ",
                                                     absl::StrJoin(may, ", "), " may"));
   }
   if (ack.decision == v1::DECISION_APPROVE && !record.lane->requester_may_approve &&
       !c.on_behalf_of().empty() && who == c.on_behalf_of()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(who, " asked for the action of case ", c.id(), " through the agent; lane ",
-                     c.lane(), " does not let the requester approve it"));
+    return absl::PermissionDeniedError(absl::StrCat(who, " asked for the action of case ", c.id(),
+                                                    " through the agent; lane ", c.lane(),
+                                                    " does not let the requester approve it"));
   }
   return absl::OkStatus();
 }
@@ -735,9 +737,9 @@ absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
     // A quorum: each distinct person counts once; the case is APPROVED at the Nth.
     for (const v1::Vote& v : c.votes()) {
       if (v.principal().subject() == who && v.decision() == v1::DECISION_APPROVE) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            who, " already approved case ", c.id(), "; it needs ", required,
-            " distinct approvers (", c.votes_size(), " so far)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(who, " already approved case ", c.id(), "; it needs ", required,
+                         " distinct approvers (", c.votes_size(), " so far)"));
       }
     }
     v1::Vote& vote = *c.add_votes();
@@ -785,9 +787,9 @@ absl::StatusOr<v1::KillSwitch> CaseStore::SetKillSwitch(const v1::SetKillSwitchR
   const bool tenant_wide = request.scope() == v1::KILL_SCOPE_TENANT;
   if (tenant_wide != request.value().empty()) {
     return absl::InvalidArgumentError(
-        tenant_wide ? "value: must be empty for a tenant kill switch"
-                    : absl::StrCat("value: required: the ", KillScopeName(request.scope()),
-                                   " id to stop"));
+        tenant_wide
+            ? "value: must be empty for a tenant kill switch"
+            : absl::StrCat("value: required: the ", KillScopeName(request.scope()), " id to stop"));
   }
   if (request.engaged() && request.reason().empty()) {
     return absl::InvalidArgumentError("reason: required to engage a kill switch");
@@ -954,16 +956,15 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
     const v1::KillSwitch& k = stored.switch_();
     const uint64_t id = next_kill_id_++;
     kill_switches_[id] = k;
-    scopes_.Set(ScopesInForce::kKilled,
-                ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()), id, true);
+    scopes_.Set(ScopesInForce::kKilled, ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()),
+                id, true);
   }
   // What restoring itself changed (cases forgotten past the limits) is not a new change.
   journal_buffer_.Discard();
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id,
-                                        const TenantScope& scope) const {
+absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id, const TenantScope& scope) const {
   if (case_id.empty()) return absl::InvalidArgumentError("case_id: required");
   absl::MutexLock lock(&mu_);
   const Record* record = FindRecord(case_id);

@@ -13,9 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
-#include "server/acceptor.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
+#include "server/acceptor.h"
 #include "spdlog/spdlog.h"
 
 namespace agate::server {
@@ -24,9 +24,7 @@ namespace {
 // Principals remembered per certificate or token at most (then forgotten all at once).
 constexpr size_t kMaxCertificates = 10'000;
 
-absl::Status Unauthenticated(absl::string_view why) {
-  return absl::UnauthenticatedError(why);
-}
+absl::Status Unauthenticated(absl::string_view why) { return absl::UnauthenticatedError(why); }
 
 // BearerToken returns the token of an `authorization: Bearer ...` metadata entry, "" if none.
 absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
@@ -117,8 +115,9 @@ std::string Identity::Summary() const {
   auto n = [](size_t count, absl::string_view what) {
     return absl::StrCat(count, " ", what, count == 1 ? "" : "s");
   };
-  return absl::StrCat(n(p.agents().size(), "agent"), ", ", n(p.operators().size(), "operator group"),
-                      ", ", n(p.admin_count(), "admin"), ", ", n(p.issuers().size(), "token issuer"));
+  return absl::StrCat(n(p.agents().size(), "agent"), ", ",
+                      n(p.operators().size(), "operator group"), ", ", n(p.admin_count(), "admin"),
+                      ", ", n(p.issuers().size(), "token issuer"));
 }
 
 absl::Status Identity::ReloadLocked() {
@@ -198,9 +197,9 @@ absl::StatusOr<Caller> Identity::FromUid(const Snapshot& snapshot, uid_t uid) co
   } else if (snapshot.policy->IsAdmin(subject)) {
     kind = v1::PRINCIPAL_KIND_ADMIN;
   } else {
-    return Unauthenticated(absl::StrCat(
-        "the Unix-socket peer ", subject, " is not in the access policy ",
-        snapshot.policy->file(), "; list it among the agents, or send a bearer token"));
+    return Unauthenticated(absl::StrCat("the Unix-socket peer ", subject,
+                                        " is not in the access policy ", snapshot.policy->file(),
+                                        "; list it among the agents, or send a bearer token"));
   }
   auto verified = std::make_shared<Caller::Verified>();
   verified->principal.set_subject(subject);
@@ -229,9 +228,9 @@ absl::StatusOr<Caller> Identity::FromCertificate(const Snapshot& snapshot,
     return Unauthenticated("the client certificate has no URI SAN to name an agent by");
   }
   if (snapshot.policy->FindAgent(uri) == nullptr) {
-    return Unauthenticated(
-        absl::StrCat("the client certificate's principal ", uri,
-                     " is not an agent of the access policy ", snapshot.policy->file()));
+    return Unauthenticated(absl::StrCat("the client certificate's principal ", uri,
+                                        " is not an agent of the access policy ",
+                                        snapshot.policy->file()));
   }
   auto verified = std::make_shared<Caller::Verified>();
   verified->principal.set_subject(uri);
@@ -261,7 +260,8 @@ absl::StatusOr<Caller> Identity::Authenticate(const grpc::CallbackServerContext&
   return FromCertificate(*s, context);
 }
 
-absl::Status Identity::MayEvaluate(const Caller& caller, const v1::EvaluateRequest& request) const {
+absl::Status Identity::MayEvaluate(const Caller& caller, absl::string_view tenant_id,
+                                   absl::string_view agent_id) const {
   if (caller.development()) return absl::OkStatus();
   const v1::Principal& p = caller.principal();
   const engine::AccessPolicy::Agent* agent = caller.policy->FindAgent(p.subject());
@@ -269,16 +269,15 @@ absl::Status Identity::MayEvaluate(const Caller& caller, const v1::EvaluateReque
     return absl::PermissionDeniedError(
         absl::StrCat(p.subject(), " is not an agent: only agents call Evaluate"));
   }
-  if (!agent->MayAct(request.tenant_id())) {
+  if (!agent->MayAct(tenant_id)) {
     return absl::PermissionDeniedError(
-        absl::StrCat("tenant_id: agent ", p.subject(), " may not act for tenant '",
-                     request.tenant_id(), "' (its tenants: ", absl::StrJoin(agent->tenants, ", "),
-                     ")"));
+        absl::StrCat("tenant_id: agent ", p.subject(), " may not act for tenant '", tenant_id,
+                     "' (its tenants: ", absl::StrJoin(agent->tenants, ", "), ")"));
   }
-  if (!agent->MayClaim(request.agent_id())) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("agent_id: ", p.subject(), " may act as ",
-                     absl::StrJoin(agent->agent_ids, ", "), ", not '", request.agent_id(), "'"));
+  if (!agent->MayClaim(agent_id)) {
+    return absl::PermissionDeniedError(absl::StrCat("agent_id: ", p.subject(), " may act as ",
+                                                    absl::StrJoin(agent->agent_ids, ", "),
+                                                    ", not '", agent_id, "'"));
   }
   return absl::OkStatus();
 }
@@ -302,9 +301,9 @@ absl::StatusOr<cases::Actor> Identity::Approver(const Caller& caller,
   const v1::Principal& p = caller.principal();
   for (const std::string* claim : {&request.approver(), &from_metadata}) {
     if (!claim->empty() && *claim != p.subject()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "approver: the verified caller is ", p.subject(), "; the request claims '", *claim,
-          "' (the approver is always the caller)"));
+      return absl::PermissionDeniedError(absl::StrCat("approver: the verified caller is ",
+                                                      p.subject(), "; the request claims '", *claim,
+                                                      "' (the approver is always the caller)"));
     }
   }
   cases::Actor actor;
@@ -322,7 +321,8 @@ cases::TenantScope Identity::Sees(const Caller& caller) const {
     return cases::TenantScope::All();
   }
   if (caller.principal().kind() == v1::PRINCIPAL_KIND_AGENT) {
-    const engine::AccessPolicy::Agent* agent = caller.policy->FindAgent(caller.principal().subject());
+    const engine::AccessPolicy::Agent* agent =
+        caller.policy->FindAgent(caller.principal().subject());
     return cases::TenantScope::Only(agent == nullptr ? std::vector<std::string>{} : agent->tenants);
   }
   return cases::TenantScope::Only(caller.policy->TenantsOperatedBy(caller.verified->groups));
@@ -332,8 +332,8 @@ absl::Status Identity::MayAdminister(const Caller& caller) const {
   if (caller.development() || caller.principal().kind() == v1::PRINCIPAL_KIND_ADMIN) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat(caller.principal().subject(), " is not an admin: only admins set kill switches"));
+  return absl::PermissionDeniedError(absl::StrCat(
+      caller.principal().subject(), " is not an admin: only admins set kill switches"));
 }
 
 }  // namespace agate::server

@@ -87,7 +87,11 @@ class Identity {
   absl::StatusOr<Caller> AuthenticateToken(absl::string_view token) const;
 
   // MayEvaluate: agents only, for their tenants, as the agent ids they may claim.
-  absl::Status MayEvaluate(const Caller& caller, const v1::EvaluateRequest& request) const;
+  absl::Status MayEvaluate(const Caller& caller, const v1::EvaluateRequest& request) const {
+    return MayEvaluate(caller, request.tenant_id(), request.agent_id());
+  }
+  absl::Status MayEvaluate(const Caller& caller, absl::string_view tenant_id,
+                           absl::string_view agent_id) const;
   // Approver returns the actor an Acknowledge acts as: the verified person with their groups'
   // tenants (PERMISSION_DENIED when the request claims someone else), or in development mode the
   // claimed name (INVALID_ARGUMENT when the metadata and the field disagree).
@@ -111,8 +115,8 @@ class Identity {
     std::shared_ptr<const engine::AccessPolicy> policy;
     std::shared_ptr<JwtVerifier> verifier;  // null when the policy lists no issuer
   };
-  Identity(std::string access_path, const Clock& clock) : access_path_(std::move(access_path)),
-                                                          clock_(clock) {}
+  Identity(std::string access_path, const Clock& clock)
+      : access_path_(std::move(access_path)), clock_(clock) {}
   static absl::StatusOr<std::shared_ptr<const Snapshot>> Load(const std::string& path,
                                                               const Clock& clock);
   std::shared_ptr<const Snapshot> snapshot() const {

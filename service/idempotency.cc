@@ -157,9 +157,25 @@ IdempotencyCache::Result IdempotencyCache::Find(absl::string_view key, absl::str
   return kHit;
 }
 
+bool IdempotencyCache::FindWire(absl::string_view key, absl::string_view wire_digest,
+                                std::string* response) const {
+  const Digest wire = Prefix(wire_digest);
+  if (wire == Digest{}) return false;
+  const size_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  const uint32_t n = FindLocked(shard, key, hash);
+  if (n == SlotIndex::kNone) return false;
+  const Slot& slot = shard.slots[n];
+  if (slot.wire != wire || slot.decided_at < clock_.Now() - options_.window) return false;
+  const absl::string_view bytes = slot.response();
+  response->append(bytes.data(), bytes.size());
+  return true;
+}
+
 bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
                               absl::string_view response, absl::Time decided_at,
-                              std::string* existing) {
+                              std::string* existing, absl::string_view wire_digest) {
   const absl::Time horizon = clock_.Now() - options_.window;
   if (decided_at < horizon) return true;  // too old to keep: nothing to replay
   const size_t hash = Hash(key);
@@ -192,6 +208,7 @@ bool IdempotencyCache::Insert(absl::string_view key, absl::string_view digest,
   slot.Assign(key, response);
   slot.live = true;
   slot.digest = Prefix(digest);
+  slot.wire = wire_digest.empty() ? Digest{} : Prefix(wire_digest);
   slot.hash = hash;
   slot.decided_at = decided_at;
   shard.order.push_back(n);

@@ -8,7 +8,7 @@
 // across a restart: the server Inserts them back at start-up.
 //
 // Memory is bounded: at most max_entries responses are kept (a 192-byte slot each, plus 20 to 36
-// bytes of index and ring; a key and response larger than 128 bytes, an escalation's, add a heap
+// bytes of index and ring; a key and response larger than 112 bytes, an escalation's, add a heap
 // buffer); past that (or the window) the oldest are forgotten first, so under a sustained rate
 // above max_entries per window the effective window shrinks (docs/operations.md, "Durability").
 //
@@ -41,8 +41,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agate/v1/agate.pb.h"
-#include "common/page_region.h"
 #include "common/clock.h"
+#include "common/page_region.h"
 #include "engine/request.h"
 #include "service/slot_index.h"
 
@@ -71,8 +71,8 @@ class IdempotencyCache {
 
   // Create reserves the memory of a full cache (backed as it fills). RESOURCE_EXHAUSTED naming
   // the size when it cannot be reserved (strict overcommit, ulimit -v).
-  static absl::StatusOr<std::unique_ptr<IdempotencyCache>> Create(
-      const Clock& clock, IdempotencyOptions options = {});
+  static absl::StatusOr<std::unique_ptr<IdempotencyCache>> Create(const Clock& clock,
+                                                                  IdempotencyOptions options = {});
   ~IdempotencyCache();
   IdempotencyCache(const IdempotencyCache&) = delete;
   IdempotencyCache& operator=(const IdempotencyCache&) = delete;
@@ -86,8 +86,17 @@ class IdempotencyCache {
   // Insert keeps response (serialized) for key unless key is already kept: then it returns false
   // and, if existing is not null, copies the kept response's bytes into it (the first answer
   // stands). Entries decided before the window are not kept. The bytes are copied.
+  // wire_digest (optional) identifies the request's bytes as they arrived: FindWire answers a
+  // request that comes again byte for byte without it being parsed.
   bool Insert(absl::string_view key, absl::string_view digest, absl::string_view response,
-              absl::Time decided_at, std::string* existing = nullptr);
+              absl::Time decided_at, std::string* existing = nullptr,
+              absl::string_view wire_digest = {});
+
+  // FindWire is Find for a request identified by the digest of its bytes: true, with the kept
+  // response's bytes appended to *response, only when key was decided within the window for
+  // exactly these bytes. false says nothing (Find decides: the same contents may come in other
+  // bytes).
+  bool FindWire(absl::string_view key, absl::string_view wire_digest, std::string* response) const;
 
   // size returns how many responses are kept.
   size_t size() const;
@@ -104,7 +113,7 @@ class IdempotencyCache {
   // key and response take 60-100 bytes), else in a heap buffer the slot keeps for the entries
   // that reuse it. 192 bytes: three cache lines, the first holding the key.
   struct Slot {
-    static constexpr size_t kInlineBytes = 128;
+    static constexpr size_t kInlineBytes = 112;
     absl::string_view key() const { return absl::string_view(bytes(), key_size); }
     absl::string_view response() const {
       return absl::string_view(bytes() + key_size, response_size);
@@ -120,6 +129,7 @@ class IdempotencyCache {
     uint32_t heap_capacity = 0;
     bool live = false;  // false: forgotten (or replaced) but still in `order`
     Digest digest{};
+    Digest wire{};    // of the request's bytes as they arrived; all zero: unknown
     size_t hash = 0;  // of the key: forgetting the slot need not read the key's cache line
     absl::Time decided_at;
   };

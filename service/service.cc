@@ -20,6 +20,10 @@ static_assert(v1::EvaluateResponse::kReplayedFieldNumber == 17);
 
 void MarkReplayed(std::string* bytes) { bytes->append(kReplayedSuffix, sizeof(kReplayedSuffix)); }
 
+absl::string_view AsStringView(const std::array<unsigned char, 32>& digest) {
+  return absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
 // Sealer encodes the final decision into the caller's response when the case store commits the
 // decision with the cases it changed, and keeps the bytes.
 class Sealer final : public cases::DecisionSealer {
@@ -63,10 +67,10 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
     recovery.cases = contents->cases.size();
   }
   ASSIGN_OR_RETURN(std::unique_ptr<cases::Decider> decider,
-                   cases::Decider::Create(std::move(matrix), clock, options.decider,
-                                          options.store, contents ? &*contents : nullptr));
-  std::unique_ptr<Service> service(new Service(clock, options, std::move(audit),
-                                              std::move(decider), std::move(idempotency)));
+                   cases::Decider::Create(std::move(matrix), clock, options.decider, options.store,
+                                          contents ? &*contents : nullptr));
+  std::unique_ptr<Service> service(
+      new Service(clock, options, std::move(audit), std::move(decider), std::move(idempotency)));
   service->recovery_ = recovery;
   if (options.store != nullptr) {
     service->recovery_.open_cases = service->cases().open_cases();
@@ -125,8 +129,20 @@ absl::Status Service::SaveSignals() {
   return options_.store->SaveSignals(decider_->signals().Export());
 }
 
+bool Service::Replay(const WireRequest& wire, std::string* response_bytes) {
+  if (idempotency_ == nullptr) return false;
+  thread_local std::string key;  // a retry allocates nothing
+  key.clear();
+  absl::StrAppend(&key, wire.tenant_id, absl::string_view("\0", 1), wire.request_id);
+  response_bytes->clear();
+  if (!idempotency_->FindWire(key, AsStringView(wire.digest), response_bytes)) return false;
+  MarkReplayed(response_bytes);
+  return true;
+}
+
 absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
-                               std::string* response_bytes, absl::string_view caller) {
+                               std::string* response_bytes, absl::string_view caller,
+                               const WireRequest* wire) {
   if (response_bytes != nullptr) response_bytes->clear();
   if (absl::Status valid = engine::ValidateRequest(request, options_.limits); !valid.ok()) {
     Counters::Add(counters_.evaluate_errors);
@@ -182,7 +198,8 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   std::string& bytes = sealer.bytes();
   if (idempotency_ != nullptr) {
     std::string first;
-    if (!idempotency_->Insert(key, digest, bytes, decision->decided_at, &first)) {
+    if (!idempotency_->Insert(key, digest, bytes, decision->decided_at, &first,
+                              wire != nullptr ? AsStringView(wire->digest) : "")) {
       // The same request raced with itself: the first answer stands (its case was joined, not
       // duplicated).
       MarkReplayed(&first);
@@ -203,9 +220,8 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   // A decision that changed a case was committed with it. An ALLOW is kept by the decision log
   // alone (RecoverDecisions rebuilds its answer from the record); anything else (a verdict a
   // scope in force imposed, which changes no case) goes to the store in the background.
-  const bool enqueue =
-      options_.store != nullptr && !sealer.sealed() &&
-      (decision->verdict != v1::VERDICT_ALLOW || options_.decision_log == nullptr);
+  const bool enqueue = options_.store != nullptr && !sealer.sealed() &&
+                       (decision->verdict != v1::VERDICT_ALLOW || options_.decision_log == nullptr);
   if (enqueue) {
     options_.store->EnqueueDecision(cases::DecisionRow{.key = std::move(key),
                                                        .digest = std::move(digest),

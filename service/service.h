@@ -34,6 +34,7 @@
 #include "service/audit_log.h"
 #include "service/counters.h"
 #include "service/idempotency.h"
+#include "service/wire_request.h"
 #include "store/decision_log.h"
 #include "store/sqlite_store.h"
 
@@ -78,15 +79,25 @@ class Service {
   // response and *response may be unset; the caller sends the bytes.
   // caller is the verified agent's subject (empty in development mode): it is recorded in the
   // cases the decision opens or joins, and may never acknowledge them.
+  // wire, when not null, is request as it arrived (WireRequest::Scan): the answer is kept with
+  // its digest, for Replay.
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
-                        std::string* response_bytes = nullptr, absl::string_view caller = {});
+                        std::string* response_bytes = nullptr, absl::string_view caller = {},
+                        const WireRequest* wire = nullptr);
+
+  // Replay answers a request sent again byte for byte: true, with the first answer's bytes
+  // (marked replayed) in *response_bytes, when wire's ids were decided within the idempotency
+  // window for exactly these bytes. false otherwise, and then Evaluate decides (the same request
+  // may come in other bytes). The caller has authorized wire's ids.
+  bool Replay(const WireRequest& wire, std::string* response_bytes);
 
   // The case lifecycle (see cases/case_store.h for the statuses); reads see scope's tenants.
   absl::StatusOr<v1::Case> Acknowledge(const cases::Acknowledgement& ack) {
     return cases().Acknowledge(ack);
   }
-  absl::StatusOr<v1::Case> GetCase(const v1::GetCaseRequest& request,
-                                   const cases::TenantScope& scope = cases::TenantScope::All()) const {
+  absl::StatusOr<v1::Case> GetCase(
+      const v1::GetCaseRequest& request,
+      const cases::TenantScope& scope = cases::TenantScope::All()) const {
     return cases().Get(request.case_id(), scope);
   }
   absl::StatusOr<v1::ListCasesResponse> ListCases(

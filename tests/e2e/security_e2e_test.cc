@@ -76,12 +76,12 @@ class SecurityE2eTest : public ::testing::Test {
     const std::string& dir = dir_.path();
     // The server's certificate, the agent's client certificate, and a rogue CA's.
     const testing::TestCa ca = testing::TestCa::Create();
-    server_cert_ = testing::WritePem(
-        dir, "server",
-        testing::IssueCert(ca, {.common_name = "localhost",
-                                .dns_sans = {"localhost"},
-                                .ip_sans = {"127.0.0.1"},
-                                .usage = testing::CertUsage::kServer}));
+    server_cert_ =
+        testing::WritePem(dir, "server",
+                          testing::IssueCert(ca, {.common_name = "localhost",
+                                                  .dns_sans = {"localhost"},
+                                                  .ip_sans = {"127.0.0.1"},
+                                                  .usage = testing::CertUsage::kServer}));
     testing::WriteFileOrDie(dir + "/ca.crt", ca.pem().cert_pem);
     testing::WritePem(dir, "agent",
                       testing::IssueCert(ca, {.common_name = "support-bot",
@@ -122,12 +122,12 @@ admins:
     matrix.replace(financial, triggers - financial, kQuorumLane);
     testing::WriteFileOrDie(dir + "/matrix.yaml", matrix);
 
-    ASSERT_TRUE(server_.Start(AGATE_SERVER_BIN,
-                              {"--matrix", dir + "/matrix.yaml", "--access", dir + "/access.yaml",
-                               "--tls-cert", dir + "/server.crt", "--tls-key", dir + "/server.key",
-                               "--client-ca", dir + "/ca.crt", "--listen", "127.0.0.1:0",
-                               "--mtls-listen", "127.0.0.1:0", "--data-dir", dir + "/data"},
-                              /*listeners=*/2))
+    ASSERT_TRUE(server_.Start(
+        AGATE_SERVER_BIN,
+        {"--matrix", dir + "/matrix.yaml", "--access", dir + "/access.yaml", "--tls-cert",
+         dir + "/server.crt", "--tls-key", dir + "/server.key", "--client-ca", dir + "/ca.crt",
+         "--listen", "127.0.0.1:0", "--mtls-listen", "127.0.0.1:0", "--data-dir", dir + "/data"},
+        /*listeners=*/2))
         << server_.log();
     address_ = server_.address(0);
     mtls_address_ = server_.address(1);
@@ -138,11 +138,10 @@ admins:
   std::string Token(const std::string& subject, const std::string& groups = "[]",
                     const std::string& extra = "", int64_t expires_in = 600) const {
     const int64_t now = absl::ToUnixSeconds(absl::Now());
-    return testing::SignJwt(
-        idp_key_, R"({"alg":"RS256","kid":"rsa-1","typ":"JWT"})",
-        absl::StrCat(R"({"iss":")", kIssuer, R"(","aud":"agate","sub":")", subject,
-                     R"(","groups":)", groups, R"(,"iat":)", now, R"(,"exp":)", now + expires_in,
-                     extra, "}"));
+    return testing::SignJwt(idp_key_, R"({"alg":"RS256","kid":"rsa-1","typ":"JWT"})",
+                            absl::StrCat(R"({"iss":")", kIssuer, R"(","aud":"agate","sub":")",
+                                         subject, R"(","groups":)", groups, R"(,"iat":)", now,
+                                         R"(,"exp":)", now + expires_in, extra, "}"));
   }
 
   // Connect returns a client on address: the agent's certificate (cert "agent"), a token, or
@@ -150,13 +149,13 @@ admins:
   std::unique_ptr<client::Client> Connect(const std::string& token, const std::string& cert = "",
                                           const std::string& address = "") const {
     const std::string& dir = dir_.path();
-    absl::StatusOr<std::unique_ptr<client::Client>> c = client::Client::Create(
-        {.target = address.empty() ? address_ : address,
-         .timeout = absl::Seconds(10),
-         .tls_ca = dir + "/ca.crt",
-         .tls_cert = cert.empty() ? "" : dir + "/" + cert + ".crt",
-         .tls_key = cert.empty() ? "" : dir + "/" + cert + ".key",
-         .token = token});
+    absl::StatusOr<std::unique_ptr<client::Client>> c =
+        client::Client::Create({.target = address.empty() ? address_ : address,
+                                .timeout = absl::Seconds(10),
+                                .tls_ca = dir + "/ca.crt",
+                                .tls_cert = cert.empty() ? "" : dir + "/" + cert + ".crt",
+                                .tls_key = cert.empty() ? "" : dir + "/" + cert + ".key",
+                                .token = token});
     EXPECT_TRUE(c.ok()) << c.status();
     return *std::move(c);
   }
@@ -167,7 +166,8 @@ admins:
     request.set_decision(decision);
     v1::AcknowledgeResponse response;
     std::unique_ptr<grpc::ClientContext> context = c.NewContext();
-    absl::Status s = client::FromGrpcStatus(c.stub().Acknowledge(context.get(), request, &response));
+    absl::Status s =
+        client::FromGrpcStatus(c.stub().Acknowledge(context.get(), request, &response));
     if (!s.ok()) return s;
     return response.case_();
   }
@@ -243,8 +243,8 @@ TEST_F(SecurityE2eTest, AnApprovalByTheOwnersQuorumIsRedeemedOnceByTheAgent) {
 
 TEST_F(SecurityE2eTest, ACallWithoutACredentialIsUnauthenticated) {
   auto nobody = Connect("");
-  EXPECT_THAT(nobody->Evaluate(Refund("x")), StatusIs(absl::StatusCode::kUnauthenticated,
-                                                       HasSubstr("no credential")));
+  EXPECT_THAT(nobody->Evaluate(Refund("x")),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("no credential")));
   EXPECT_THAT(ListStatus(*nobody), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("")));
 }
 
@@ -258,14 +258,14 @@ TEST_F(SecurityE2eTest, EveryBadTokenIsUnauthenticated) {
   {
     // Swap the payload for one that claims more, keeping the signature.
     const size_t a = tampered.find('.'), b = tampered.rfind('.');
-    const std::string payload = testing::Base64Url(absl::StrCat(
-        R"({"iss":"https://idp.test","aud":"agate","sub":"root@example.com","exp":)", now + 600,
-        "}"));
+    const std::string payload = testing::Base64Url(
+        absl::StrCat(R"({"iss":"https://idp.test","aud":"agate","sub":"root@example.com","exp":)",
+                     now + 600, "}"));
     tampered = tampered.substr(0, a + 1) + payload + tampered.substr(b);
   }
-  const std::string claims = absl::StrCat(R"({"iss":"https://idp.test","aud":"agate",)",
-                                          R"("sub":"bob@example.com","groups":["finance-approver"],)",
-                                          R"("exp":)", now + 600, "}");
+  const std::string claims = absl::StrCat(
+      R"({"iss":"https://idp.test","aud":"agate",)",
+      R"("sub":"bob@example.com","groups":["finance-approver"],)", R"("exp":)", now + 600, "}");
   const struct {
     std::string name;
     std::string token;
@@ -289,8 +289,7 @@ TEST_F(SecurityE2eTest, EveryBadTokenIsUnauthenticated) {
                     testing::Base64Url(claims), "."),
        "none"},
       {"HS256 with the public key",
-       testing::HmacJwt(idp_key_.PublicPem(), R"({"alg":"HS256","kid":"rsa-1"})", claims),
-       "HS256"},
+       testing::HmacJwt(idp_key_.PublicPem(), R"({"alg":"HS256","kid":"rsa-1"})", claims), "HS256"},
   };
   for (const auto& attack : attacks) {
     SCOPED_TRACE(attack.name);
@@ -316,9 +315,9 @@ TEST_F(SecurityE2eTest, AnAgentNeverApprovesItsOwnCase) {
   v1::AcknowledgeResponse response;
   std::unique_ptr<grpc::ClientContext> context = claiming->NewContext();
   context->AddMetadata("x-agate-approver", "finance-approver");
-  EXPECT_THAT(client::FromGrpcStatus(
-                  claiming->stub().Acknowledge(context.get(), request, &response)),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the verified caller")));
+  EXPECT_THAT(
+      client::FromGrpcStatus(claiming->stub().Acknowledge(context.get(), request, &response)),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the verified caller")));
   EXPECT_EQ(StateOf(id), v1::CASE_STATE_OPEN);
 }
 
@@ -377,6 +376,27 @@ TEST_F(SecurityE2eTest, AnAgentCannotClaimAnotherAgentId) {
   auto bob = Connect(Token("bob@example.com", R"(["finance-approver"])"));
   EXPECT_THAT(bob->Evaluate(Refund("r3")),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not an agent")));
+}
+
+TEST_F(SecurityE2eTest, ARetryIsAuthorizedLikeTheFirstCall) {
+  Clients();
+  // The agent's call, then the same bytes again: the retry is answered from the cache.
+  const v1::EvaluateRequest request = Refund("retry-1");
+  absl::StatusOr<v1::EvaluateResponse> first = agent_->Evaluate(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::EvaluateResponse> again = agent_->Evaluate(request);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed());
+  EXPECT_EQ(again->decision_id(), first->decision_id());
+  // Anyone else sending those bytes is refused as on a first call, never answered.
+  auto globex_bot = Connect(Token("globex-bot"));
+  EXPECT_THAT(globex_bot->Evaluate(request),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("tenant_id")));
+  auto bob = Connect(Token("bob@example.com", R"(["finance-approver"])"));
+  EXPECT_THAT(bob->Evaluate(request),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not an agent")));
+  EXPECT_THAT(Connect("")->Evaluate(request),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("credential")));
 }
 
 TEST_F(SecurityE2eTest, PlaintextToATlsListenerAndAForeignCertificateGetNoAnswer) {
@@ -454,10 +474,11 @@ TEST_F(SecurityE2eTest, TheDecisionLogRecordsWhoDidWhatAndWhatWasRefused) {
   const std::string log = ReadFile(log_dir + "/decisions-000001.jsonl");
   EXPECT_THAT(log, HasSubstr(R"("event":"case","case_id":")" + id));
   EXPECT_THAT(log, HasSubstr(R"("transition":"rejected")"));
-  EXPECT_THAT(log, HasSubstr(
-                       R"("principal":{"subject":"bob@example.com","issuer":"https://idp.test",)"
-                       R"("token_id":"tok-7")"));
-  EXPECT_THAT(log, HasSubstr(R"("event":"refused","method":"Acknowledge","code":"PERMISSION_DENIED")"));
+  EXPECT_THAT(log,
+              HasSubstr(R"("principal":{"subject":"bob@example.com","issuer":"https://idp.test",)"
+                        R"("token_id":"tok-7")"));
+  EXPECT_THAT(log,
+              HasSubstr(R"("event":"refused","method":"Acknowledge","code":"PERMISSION_DENIED")"));
   EXPECT_THAT(log, HasSubstr(absl::StrCat(R"("subject":")", kAgent)));
   testing::RunResult verify = testing::Run({AGATE_CLI_BIN, "verify-log", log_dir});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;

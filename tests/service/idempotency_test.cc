@@ -71,6 +71,26 @@ TEST(IdempotencyCacheTest, TheSameDigestIsAHitWithTheStoredResponse) {
   EXPECT_EQ(when, clock.Now());
 }
 
+TEST(IdempotencyCacheTest, FindWireAnswersOnlyTheSameBytesWithinTheWindow) {
+  FakeClock clock;
+  std::unique_ptr<IdempotencyCache> cache = *IdempotencyCache::Create(clock);
+  const std::string wire(32, 'w');
+  std::string out;
+  EXPECT_FALSE(cache->FindWire("k", wire, &out));
+  ASSERT_TRUE(
+      cache->Insert("k", "d", Answer("dec1").SerializeAsString(), clock.Now(), nullptr, wire));
+  ASSERT_TRUE(cache->Insert("k2", "d", Answer("dec2").SerializeAsString(), clock.Now()));
+  EXPECT_TRUE(cache->FindWire("k", wire, &out));
+  EXPECT_EQ(DecisionIdOf(out), "dec1");
+  out.clear();
+  EXPECT_FALSE(cache->FindWire("k", std::string(32, 'x'), &out));    // other bytes
+  EXPECT_FALSE(cache->FindWire("k2", wire, &out));                   // kept without its bytes
+  EXPECT_FALSE(cache->FindWire("k2", std::string(32, '\0'), &out));  // "unknown" matches nothing
+  EXPECT_TRUE(out.empty());
+  clock.Advance(absl::Minutes(11));
+  EXPECT_FALSE(cache->FindWire("k", wire, &out));
+}
+
 TEST(IdempotencyCacheTest, TheFirstAnswerStands) {
   FakeClock clock;
   std::unique_ptr<IdempotencyCache> owned = *IdempotencyCache::Create(clock);
@@ -84,7 +104,8 @@ TEST(IdempotencyCacheTest, TheFirstAnswerStands) {
 
 TEST(IdempotencyCacheTest, EntriesExpireAfterTheWindow) {
   FakeClock clock;
-  std::unique_ptr<IdempotencyCache> owned = *IdempotencyCache::Create(clock, {.window = absl::Minutes(10)});
+  std::unique_ptr<IdempotencyCache> owned =
+      *IdempotencyCache::Create(clock, {.window = absl::Minutes(10)});
   IdempotencyCache& cache = *owned;
   ASSERT_TRUE(cache.Insert("k", "d", Answer("old").SerializeAsString(), clock.Now()));
   clock.Advance(absl::Minutes(10) + absl::Seconds(1));
@@ -138,7 +159,8 @@ TEST(IdempotencyCacheTest, ReusedSlotsKeepEveryAnswerExact) {
 
 TEST(IdempotencyCacheTest, AnEntryReplacedPastTheWindowIsForgottenOnce) {
   FakeClock clock;
-  std::unique_ptr<IdempotencyCache> owned = *IdempotencyCache::Create(clock, {.window = absl::Minutes(1), .max_entries = 1600});
+  std::unique_ptr<IdempotencyCache> owned =
+      *IdempotencyCache::Create(clock, {.window = absl::Minutes(1), .max_entries = 1600});
   IdempotencyCache& cache = *owned;
   // Recent entries first, in every shard; then one decided earlier (as Recover may insert it).
   for (int i = 0; i < 100; ++i) {

@@ -99,5 +99,55 @@ TEST_F(ServiceTest, AReplayIsTheSameDecisionMarkedReplayed) {
   EXPECT_EQ(service_->cases().open_cases(), 1u);
 }
 
+TEST_F(ServiceTest, TheSameBytesAgainAreReplayedWithoutAParse) {
+  const engine::Request request = testing::MakeRequest("r1", testing::kHold);
+  const std::string bytes = request.SerializeAsString();
+  WireRequest wire;
+  ASSERT_TRUE(WireRequest::Scan(bytes, &wire));
+  std::string replayed;
+  EXPECT_FALSE(service_->Replay(wire, &replayed));  // not decided yet
+  v1::EvaluateResponse first;
+  ASSERT_TRUE(service_->Evaluate(request, &first, nullptr, "", &wire).ok());
+  ASSERT_TRUE(service_->Replay(wire, &replayed));
+  v1::EvaluateResponse again;
+  ASSERT_TRUE(again.ParseFromString(replayed));
+  EXPECT_TRUE(again.replayed());
+  EXPECT_EQ(again.decision_id(), first.decision_id());
+  EXPECT_EQ(again.case_id(), first.case_id());
+
+  // The same contents in other bytes (an unknown field added) are not a byte-for-byte retry:
+  // Replay leaves them to Evaluate, which still replays them by their contents.
+  const std::string other_bytes = bytes + std::string("\xf8\x3f\x01", 3);  // field 1023
+  WireRequest other;
+  ASSERT_TRUE(WireRequest::Scan(other_bytes, &other));
+  EXPECT_EQ(other.request_id, wire.request_id);
+  EXPECT_FALSE(service_->Replay(other, &replayed));
+  EXPECT_TRUE(Evaluate(request).replayed());
+  // Other contents under the same request_id: Replay does not answer, Evaluate refuses.
+  engine::Request changed = request;
+  changed.set_item_id("another-item");
+  const std::string changed_bytes = changed.SerializeAsString();
+  ASSERT_TRUE(WireRequest::Scan(changed_bytes, &other));
+  EXPECT_FALSE(service_->Replay(other, &replayed));
+  v1::EvaluateResponse refused;
+  EXPECT_THAT(service_->Evaluate(changed, &refused, nullptr, "", &other),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("request_id")));
+  EXPECT_EQ(service_->cases().open_cases(), 1u);
+}
+
+TEST(ServiceWithoutIdempotencyTest, ReplaysNothing) {
+  FakeClock clock;
+  std::unique_ptr<Service> service =
+      *Service::Create(testing::BundledMatrix(), clock, {.idempotency = {.enabled = false}});
+  const engine::Request request = testing::MakeRequest("r1", testing::kHold);
+  const std::string bytes = request.SerializeAsString();
+  WireRequest wire;
+  ASSERT_TRUE(WireRequest::Scan(bytes, &wire));
+  v1::EvaluateResponse response;
+  ASSERT_TRUE(service->Evaluate(request, &response, nullptr, "", &wire).ok());
+  std::string replayed;
+  EXPECT_FALSE(service->Replay(wire, &replayed));
+}
+
 }  // namespace
 }  // namespace agate::service
