@@ -1,12 +1,8 @@
 #include "engine/yaml_reader.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <exception>
 #include <sstream>
 #include <utility>
@@ -14,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/bounded_file.h"
 #include "common/utf8.h"
 
 namespace agate::engine {
@@ -86,8 +83,6 @@ class DocumentEvents : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
-std::string MiB(size_t bytes) { return absl::StrCat(bytes >> 20, " MiB"); }
-
 }  // namespace
 
 std::string Quote(absl::string_view s) { return absl::StrCat("'", s, "'"); }
@@ -105,51 +100,18 @@ std::string DidYouMean(absl::string_view word, absl::Span<const absl::string_vie
 absl::StatusOr<std::string> ReadYamlFile(const std::string& path, size_t max_bytes,
                                          absl::string_view what,
                                          std::vector<Diagnostic>* diagnostics) {
-  auto fail = [&](absl::StatusCode code, std::string message) -> absl::Status {
-    Diagnostic d{path, {}, Severity::kError, std::move(message)};
-    absl::Status status(code, d.ToString());
-    if (diagnostics != nullptr) diagnostics->push_back(std::move(d));
-    return status;
-  };
-  auto fail_errno = [&](int error) {
-    const absl::Status status = absl::ErrnoToStatus(error, "cannot read");
-    return fail(status.code(), std::string(status.message()));
-  };
-  auto too_large = [&](absl::string_view size) {
-    return fail(absl::StatusCode::kInvalidArgument,
-                absl::StrCat(what, " is larger than ", MiB(max_bytes), size));
-  };
-
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail_errno(errno);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return fail_errno(errno);
-  if (S_ISDIR(st.st_mode)) return fail_errno(EISDIR);
-  if (st.st_size > static_cast<off_t>(max_bytes)) {
-    return too_large(absl::StrCat(" (", st.st_size, " bytes)"));
-  }
-
-  // Read at most one byte past the limit: files that lie about their size (pipes, /proc) too.
-  std::string text;
-  text.resize(max_bytes + 1);
-  size_t size = 0;
-  while (size < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno);
-    }
-    if (n == 0) break;
-    size += static_cast<size_t>(n);
-  }
-  if (size > max_bytes) return too_large("");
-  text.resize(size);
-  return text;
+  absl::StatusOr<std::string> text = ReadBoundedFile(path, max_bytes);
+  if (text.ok()) return text;
+  const bool too_large = absl::IsOutOfRange(text.status());
+  Diagnostic d{path,
+               {},
+               Severity::kError,
+               too_large ? absl::StrCat(what, " is ", text.status().message())
+                         : std::string(text.status().message())};
+  absl::Status status(too_large ? absl::StatusCode::kInvalidArgument : text.status().code(),
+                      d.ToString());
+  if (diagnostics != nullptr) diagnostics->push_back(std::move(d));
+  return status;
 }
 
 YamlReader::YamlReader(absl::string_view text, absl::string_view file, absl::string_view what,
@@ -281,8 +243,7 @@ std::string YamlReader::Optional(const Fields& fields, absl::string_view key) {
 }
 
 std::optional<std::string> YamlReader::Required(const Fields& fields, absl::string_view key,
-                                                const YAML::Node& map,
-                                                absl::string_view context) {
+                                                const YAML::Node& map, absl::string_view context) {
   const Entry* entry = Find(fields, key);
   if (entry == nullptr) {
     Error(At(map), absl::StrCat(context, ": missing required key ", Quote(key)));
@@ -350,11 +311,11 @@ std::vector<Diagnostic> YamlReader::TakeDiagnostics() && {
                    absl::StrCat("too many errors; ", errors - kMaxReported, " more not shown")});
   }
   if (warnings > kMaxReported) {
-    out.push_back(
-        Diagnostic{file_,
-                   {},
-                   Severity::kWarning,
-                   absl::StrCat("too many warnings; ", warnings - kMaxReported, " more not shown")});
+    out.push_back(Diagnostic{
+        file_,
+        {},
+        Severity::kWarning,
+        absl::StrCat("too many warnings; ", warnings - kMaxReported, " more not shown")});
   }
   return out;
 }

@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,18 +18,15 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "grpcpp/server_posix.h"
+#include "server/listeners.h"
 #include "spdlog/spdlog.h"
 
 namespace agate::server {
 namespace {
-
-absl::Status CannotListen(const ListenAddress& a, absl::string_view why) {
-  return absl::UnavailableError(absl::StrCat("cannot listen on ", a.ToString(a.port), ": ", why));
-}
 
 // Unix peers by descriptor, for PeerUid: the socket's inode tells a reused descriptor apart.
 struct UnixPeer {
@@ -77,45 +74,11 @@ absl::StatusOr<int> ListenUnix(const ListenAddress& a, const AcceptorOptions& op
       const std::string why = std::strerror(errno);
       close(fd);
       unlink(a.path.c_str());
-      return CannotListen(a, absl::StrCat("cannot give the socket to group ",
-                                          options.socket_group, ": ", why));
+      return CannotListen(
+          a, absl::StrCat("cannot give the socket to group ", options.socket_group, ": ", why));
     }
   }
   return fd;
-}
-
-absl::StatusOr<std::pair<int, int>> ListenTcp(const ListenAddress& a) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(a.port);
-  if (int rc = getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return CannotListen(a, gai_strerror(rc));
-  }
-  std::string why = "no address";
-  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-      why = errno == EADDRINUSE ? "address already in use" : std::strerror(errno);
-      close(fd);
-      continue;
-    }
-    sockaddr_storage bound{};
-    socklen_t length = sizeof(bound);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
-    const int chosen = bound.ss_family == AF_INET6
-                           ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                           : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    freeaddrinfo(found);
-    return std::make_pair(fd, chosen);
-  }
-  freeaddrinfo(found);
-  return CannotListen(a, why);
 }
 
 }  // namespace

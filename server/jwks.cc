@@ -1,23 +1,20 @@
 #include "server/jwks.h"
 
-#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
-#include <cerrno>
 #include <cstdint>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/bounded_file.h"
 #include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -246,39 +243,6 @@ class JwkReader {
   std::optional<std::string> kid_;
 };
 
-// ReadFile reads at most max_bytes of path; errors name the path.
-absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  auto fail_errno = [&](int error) {
-    return absl::ErrnoToStatus(error, absl::StrCat("cannot read ", path));
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail_errno(errno);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return fail_errno(errno);
-  if (S_ISDIR(st.st_mode)) return fail_errno(EISDIR);
-  // Read one byte past the limit: files that lie about their size (pipes, /proc) too.
-  std::string text(max_bytes + 1, '\0');
-  size_t size = 0;
-  while (size < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno);
-    }
-    if (n == 0) break;
-    size += static_cast<size_t>(n);
-  }
-  if (size > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
-  }
-  text.resize(size);
-  return text;
-}
-
 }  // namespace
 
 absl::string_view JwsAlgorithmName(JwsAlgorithm algorithm) {
@@ -403,8 +367,13 @@ absl::StatusOr<std::shared_ptr<const JwkSet>> JwkSet::Parse(absl::string_view js
 }
 
 absl::StatusOr<std::shared_ptr<const JwkSet>> JwkSet::Load(const std::string& path) {
-  ASSIGN_OR_RETURN(const std::string json, ReadFile(path, kMaxFileBytes));
-  return Parse(json, path);
+  absl::StatusOr<std::string> json = ReadBoundedFile(path, kMaxFileBytes);
+  if (!json.ok()) {
+    return absl::Status(absl::IsOutOfRange(json.status()) ? absl::StatusCode::kInvalidArgument
+                                                          : json.status().code(),
+                        absl::StrCat(path, ": ", json.status().message()));
+  }
+  return Parse(*json, path);
 }
 
 const JwkSet::Key* JwkSet::Find(absl::string_view kid) const {

@@ -1,6 +1,8 @@
 #include "server/listeners.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -15,38 +17,6 @@
 
 namespace agate::server {
 namespace {
-
-absl::Status CannotListen(const ListenAddress& a, absl::string_view why) {
-  return absl::UnavailableError(absl::StrCat("cannot listen on ", a.ToString(a.port), ": ", why));
-}
-
-// ProbeTcp binds the address itself first: gRPC's BuildAndStart only says "failed", and with
-// SO_REUSEPORT off a busy port must be a clear error.
-absl::Status ProbeTcp(const ListenAddress& a) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(a.port);
-  if (int rc = getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return CannotListen(a, gai_strerror(rc));
-  }
-  absl::Status status = absl::OkStatus();
-  for (addrinfo* ai = found; ai != nullptr && status.ok(); ai = ai->ai_next) {
-    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      status =
-          CannotListen(a, errno == EADDRINUSE ? "address already in use" : std::strerror(errno));
-    }
-    close(fd);
-  }
-  freeaddrinfo(found);
-  return status;
-}
 
 // ProbeUnix refuses a socket another server answers on, removes a stale one, and refuses to
 // replace anything that is not a socket.
@@ -72,9 +42,51 @@ absl::Status ProbeUnix(const ListenAddress& a) {
 
 }  // namespace
 
+absl::Status CannotListen(const ListenAddress& a, absl::string_view why) {
+  return absl::UnavailableError(absl::StrCat("cannot listen on ", a.ToString(a.port), ": ", why));
+}
+
+absl::StatusOr<std::pair<int, int>> ListenTcp(const ListenAddress& a) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(a.port);
+  if (int rc = getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return CannotListen(a, gai_strerror(rc));
+  }
+  std::string why = "no address";
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+      why = errno == EADDRINUSE ? "address already in use" : std::strerror(errno);
+      close(fd);
+      continue;
+    }
+    sockaddr_storage bound{};
+    socklen_t length = sizeof(bound);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
+    const int chosen = bound.ss_family == AF_INET6
+                           ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                           : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    freeaddrinfo(found);
+    return std::make_pair(fd, chosen);
+  }
+  freeaddrinfo(found);
+  return CannotListen(a, why);
+}
+
 absl::Status ProbeListenAddress(const ListenAddress& a) {
   if (a.is_unix) return ProbeUnix(a);
-  return a.port == 0 ? absl::OkStatus() : ProbeTcp(a);
+  if (a.port == 0) return absl::OkStatus();
+  absl::StatusOr<std::pair<int, int>> listening = ListenTcp(a);
+  if (!listening.ok()) return listening.status();
+  close(listening->first);
+  return absl::OkStatus();
 }
 
 }  // namespace agate::server

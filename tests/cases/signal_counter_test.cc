@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fixtures.h"
 
 namespace agate::cases {
 
@@ -14,11 +14,7 @@ using engine::Request;
 namespace {
 
 
-Request Parse(absl::string_view text) {
-  Request r;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(std::string(text), &r)) << text;
-  return r;
-}
+Request Parse(absl::string_view text) { return testing::ParseRequest(text); }
 
 Request Retries(int n, absl::string_view tenant = "t1", absl::string_view workflow = "w1") {
   return Parse(absl::StrCat("tenant_id: '", tenant, "' workflow_id: '", workflow,

@@ -8,19 +8,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fixtures.h"
 
 namespace agate::service {
 
 using engine::Request;
 namespace {
 
-Request Parse(absl::string_view text) {
-  Request r;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(std::string(text), &r)) << text;
-  return r;
-}
+Request Parse(absl::string_view text) { return testing::ParseRequest(text); }
 
 v1::EvaluateResponse Answer(absl::string_view decision_id) {
   v1::EvaluateResponse r;

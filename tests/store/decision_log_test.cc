@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace agate::store {
 namespace {
@@ -32,23 +33,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-// StatusIs matches an absl::Status or absl::StatusOr with this code and a matching message.
-MATCHER_P2(StatusIs, code, message_matcher,
-           absl::StrCat(negation ? "not " : "", "status ", absl::StatusCodeToString(code),
-                        " whose message ",
-                        ::testing::DescribeMatcher<std::string>(message_matcher))) {
-  const absl::Status& status = StatusOf(arg);
-  *result_listener << "status " << status;
-  return status.code() == code &&
-         ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
+using testing::StatusIs;
 
 const std::string kGenesis(64, '0');
 
