@@ -1,39 +1,10 @@
-// Counts heap allocations on the engine's ALLOW path with a replaced global operator new.
-// A count is deterministic where a time is not: the ALLOW path must allocate nothing.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+// Counts heap allocations on the engine's ALLOW path (tests/testing/counting_new.h).
 #include "cases/decider.h"
 #include "common/clock.h"
 #include "engine/evaluator.h"
 #include "engine/matrix.h"
 #include "gtest/gtest.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-
-void* CountedAlloc(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t size) { return CountedAlloc(size); }
-void* operator new[](std::size_t size) { return CountedAlloc(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "tests/testing/counting_new.h"
 
 namespace agate::engine {
 namespace {
@@ -62,12 +33,12 @@ class AllocationTest : public ::testing::Test {
   }
 
   long AllocationsOf(const Request& request, int iterations) {
-    const long before = g_allocations.load();
+    const long before = testing::Allocations();
     for (int i = 0; i < iterations; ++i) {
       Decision d = Evaluate(matrix_, request, clock_.Now());
       if (d.id.view().empty()) return -1;
     }
-    return g_allocations.load() - before;
+    return testing::Allocations() - before;
   }
 
   FakeClock clock_;
@@ -91,12 +62,12 @@ TEST_F(AllocationTest, TheWholeDecisionPathAllocatesNothingOnAllow) {
   absl::StatusOr<Decision> warm = decider->Decide(quiet);
   ASSERT_TRUE(warm.ok());
   ASSERT_EQ(warm->verdict, v1::VERDICT_ALLOW);
-  const long before = g_allocations.load();
+  const long before = testing::Allocations();
   for (int i = 0; i < 1000; ++i) {
     absl::StatusOr<Decision> d = decider->Decide(quiet);
     if (!d.ok()) FAIL();
   }
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(testing::Allocations() - before, 0);
 }
 
 TEST_F(AllocationTest, CounterSeesTheAllocationsOfAnEscalation) {
