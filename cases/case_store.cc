@@ -47,6 +47,9 @@ struct CaseStore::Record {
 namespace {
 
 constexpr size_t kMaxApproverBytes = 256;
+// Case ids are agate's ("case_" and a ULID); a filter names a lane, tenant or owner: 256 bytes
+// bound them like request ids, and an error quotes at most this much.
+constexpr size_t kMaxIdBytes = 256;
 constexpr size_t kMaxCommentBytes = 4096;
 constexpr size_t kMaxAttached = 64;
 constexpr size_t kMaxLinks = 20;
@@ -63,6 +66,17 @@ const v1::Principal& ServerPrincipal() {
 }
 // Agents whose requests opened or joined a case, kept per case at most.
 constexpr size_t kMaxRequesters = 32;
+
+// CheckId refuses an empty (when required) or over-long id, naming the field.
+absl::Status CheckId(absl::string_view field, absl::string_view value, bool required) {
+  if (required && value.empty())
+    return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  if (value.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": longer than ", kMaxIdBytes, " bytes (", value.size(), ")"));
+  }
+  return absl::OkStatus();
+}
 
 constexpr absl::string_view kSep("\0", 1);
 
@@ -698,7 +712,7 @@ absl::Status CaseStore::Authorize(const Record& record, const Acknowledgement& a
 
 absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
   const std::string& who = ack.actor.principal.subject();
-  if (ack.case_id.empty()) return absl::InvalidArgumentError("case_id: required");
+  RETURN_IF_ERROR(CheckId("case_id", ack.case_id, /*required=*/true));
   if (ack.decision != v1::DECISION_APPROVE && ack.decision != v1::DECISION_REJECT &&
       ack.decision != v1::DECISION_RESOLVE) {
     return absl::InvalidArgumentError("decision: required: APPROVE, REJECT or RESOLVE");
@@ -965,7 +979,7 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
 }
 
 absl::StatusOr<v1::Case> CaseStore::Get(absl::string_view case_id, const TenantScope& scope) const {
-  if (case_id.empty()) return absl::InvalidArgumentError("case_id: required");
+  RETURN_IF_ERROR(CheckId("case_id", case_id, /*required=*/true));
   absl::MutexLock lock(&mu_);
   const Record* record = FindRecord(case_id);
   if (record == nullptr || !scope.Contains(record->c.tenant_id())) {
@@ -982,6 +996,14 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
     return absl::InvalidArgumentError(
         absl::StrCat("page_size: must be in [0, ", kMaxPage, "], got ", request.page_size()));
   }
+  if (!v1::CaseState_IsValid(request.state())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state: unknown case state ", static_cast<int>(request.state())));
+  }
+  RETURN_IF_ERROR(CheckId("lane", request.lane(), /*required=*/false));
+  RETURN_IF_ERROR(CheckId("tenant_id", request.tenant_id(), /*required=*/false));
+  RETURN_IF_ERROR(CheckId("owner", request.owner(), /*required=*/false));
+  RETURN_IF_ERROR(CheckId("page_token", request.page_token(), /*required=*/false));
   const int page = request.page_size() == 0 ? kDefaultPage : request.page_size();
   uint64_t before = 0;  // 0: from the newest
   if (!request.page_token().empty() &&
@@ -1015,6 +1037,11 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
     last = it->first;
   }
   return response;
+}
+
+absl::Status CaseStore::CheckWatchFilter(const v1::WatchCasesRequest& filter) {
+  RETURN_IF_ERROR(CheckId("lane", filter.lane(), /*required=*/false));
+  return CheckId("tenant_id", filter.tenant_id(), /*required=*/false);
 }
 
 std::shared_ptr<CaseWatcher> CaseStore::Watch(const v1::WatchCasesRequest& filter,

@@ -113,10 +113,9 @@ class CaseStore {
   // the store), with restore's cases, SLA timers (deadlines already passed run at the next
   // RunDueTimers), scopes in force and trigger statistics when restore is not null.
   // INVALID_ARGUMENT for restored contents that do not fit together (a duplicate seq or id).
-  static absl::StatusOr<std::unique_ptr<CaseStore>> Create(const Clock& clock,
-                                                           CaseStoreOptions options = {},
-                                                           CaseJournal* journal = nullptr,
-                                                           const JournalContents* restore = nullptr);
+  static absl::StatusOr<std::unique_ptr<CaseStore>> Create(
+      const Clock& clock, CaseStoreOptions options = {}, CaseJournal* journal = nullptr,
+      const JournalContents* restore = nullptr);
   ~CaseStore();
   CaseStore(const CaseStore&) = delete;
   CaseStore& operator=(const CaseStore&) = delete;
@@ -140,15 +139,20 @@ class CaseStore {
   // where the lane forbids it). Returns the updated case.
   absl::StatusOr<v1::Case> Acknowledge(const Acknowledgement& ack);
 
-  // Get returns a case (NOT_FOUND if unknown, forgotten, or outside scope).
+  // Get returns a case (NOT_FOUND if unknown, forgotten, or outside scope; INVALID_ARGUMENT for
+  // an empty case_id or one over 256 bytes, which the error does not quote).
   absl::StatusOr<v1::Case> Get(absl::string_view case_id,
                                const TenantScope& scope = TenantScope::All()) const;
 
   // List returns cases matching request's filters within scope, newest first. INVALID_ARGUMENT
-  // for a page_size outside [0, 1000] or a page_token this store did not issue.
+  // naming the field for an unknown state, a filter over 256 bytes, a page_size outside
+  // [0, 1000] or a page_token this store did not issue.
   absl::StatusOr<v1::ListCasesResponse> List(const v1::ListCasesRequest& request,
                                              const TenantScope& scope = TenantScope::All()) const;
 
+  // CheckWatchFilter: INVALID_ARGUMENT naming the field for a filter Watch would not take (an id
+  // longer than 256 bytes).
+  static absl::Status CheckWatchFilter(const v1::WatchCasesRequest& filter);
   // Watch subscribes to events of scope's cases from now on. notify is called (possibly under the
   // store's lock, from any thread) after an event was buffered: it must not block nor call the
   // CaseStore.
@@ -219,12 +223,11 @@ class CaseStore {
   // forgets the oldest past max_closed_cases or max_closed_case_bytes.
   void KeepClosed(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
-             const v1::Principal& by, absl::string_view comment)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+             const v1::Principal& by, absl::string_view comment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Transition appends to the case's history (unless past the cap, for joins), journals the
   // transition, publishes it and (but joins) audits it.
-  void Transition(Record& record, absl::Time now, absl::string_view event,
-                  const v1::Principal& by, absl::string_view comment, bool in_history = true)
+  void Transition(Record& record, absl::Time now, absl::string_view event, const v1::Principal& by,
+                  absl::string_view comment, bool in_history = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Arm(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetInForce(Record& record, ScopesInForce::Kind kind, bool on)

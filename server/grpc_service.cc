@@ -265,6 +265,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcService::WatchCases(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
   v1::WatchCasesRequest request;
   absl::Status s = Parse(request_bytes, &request);
+  if (s.ok()) s = cases::CaseStore::CheckWatchFilter(request);
   absl::StatusOr<Caller> caller = absl::UnknownError("");
   if (s.ok()) {
     caller = Authenticate(context, "WatchCases");

@@ -44,11 +44,14 @@ for line in sys.stdin:
     decision = "resolve" if c["verdict"] == "VERDICT_DENY" else "approve"
     print(c["id"], decision, who.get(c["lane"], "nobody"))' |
       while read -r id decision approver; do
-        if "$cli" ack --server "$addr" --case "$id" --decision "$decision" \
-          --approver "$approver" >/dev/null 2>>"$work/ack.err"; then
+        if err=$("$cli" ack --server "$addr" --case "$id" --decision "$decision" \
+          --approver "$approver" 2>&1 >/dev/null); then
           echo ok >>"$work/acks"
+        elif [[ $err == *", not OPEN: it cannot be acknowledged"* ]]; then
+          # The case moved on (its SLA ran out) between the listing and this ack: not an error.
+          echo "raced $id" >>"$work/acks"
         else
-          echo "failed $id" >>"$work/acks"
+          echo "failed $id: ${err//$'\n'/ }" >>"$work/acks"
         fi
       done || echo "failed listing the open cases" >>"$work/acks"
     sleep 2
@@ -87,7 +90,8 @@ work, watcher_alive, operator_ok = sys.argv[1], sys.argv[2] == "1", sys.argv[3] 
 load = json.load(open(f"{work}/load.json"))
 rss = [tuple(map(int, l.split())) for l in open(f"{work}/rss") if l.strip()]
 acks = [l.strip() for l in open(f"{work}/acks")]
-failed_acks = [a for a in acks if a != "ok"]
+raced_acks = [a for a in acks if a.startswith("raced ")]
+failed_acks = [a for a in acks if a != "ok" and not a.startswith("raced ")]
 events = sum(1 for _ in open(f"{work}/events.jsonl"))
 half = [kb for t, kb in rss if t >= rss[-1][0] / 2] or [rss[-1][1]]
 growth = (half[-1] - half[0]) / half[0] * 100 if half[0] else 0
@@ -96,7 +100,10 @@ print(f"soak: {load['requests']} requests in {load['seconds']:.0f} s ({load['rps
       f"max {load['latency_us']['max']:.0f} us")
 print(f"soak: errors {load['errors'] or 'none'}; verdict mismatches {load['mismatches']}; "
       f"verdicts {load['verdicts']}")
-print(f"soak: acknowledgements {len(acks) - len(failed_acks)} ok, {len(failed_acks)} failed; "
+for a in failed_acks[:10]:
+    print(f"soak: {a}")
+print(f"soak: acknowledgements {len(acks) - len(failed_acks) - len(raced_acks)} ok, "
+      f"{len(raced_acks)} raced a timeout, {len(failed_acks)} failed; "
       f"{events} case events watched; watcher {'alive' if watcher_alive else 'DEAD'}; "
       f"operator {'ran to the end' if operator_ok else 'DIED early'}")
 print(f"soak: RSS KiB first {rss[0][1]}, max {max(kb for _, kb in rss)}, last {rss[-1][1]}; "

@@ -17,14 +17,14 @@ namespace agate::cases {
 namespace {
 
 using engine::Request;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using testing::kAllow;
 using testing::kBlock;
 using testing::kDeny;
 using testing::kHold;
 using testing::kRetries;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 Request Make(absl::string_view id, absl::string_view fields) {
@@ -49,7 +49,8 @@ class CaseStoreTest : public ::testing::Test {
   }
   absl::StatusOr<v1::Case> Ack(const std::string& id, v1::Decision decision,
                                const std::string& approver) {
-    return store_.Acknowledge({.case_id = id, .decision = decision, .actor = Actor::Unverified(approver)});
+    return store_.Acknowledge(
+        {.case_id = id, .decision = decision, .actor = Actor::Unverified(approver)});
   }
   v1::Case Get(const std::string& id) {
     absl::StatusOr<v1::Case> c = store_.Get(id);
@@ -135,6 +136,44 @@ TEST_F(CaseStoreTest, EveryFiredLaneOpensItsCaseAndTheWinnerIsReported) {
   EXPECT_THAT(lanes, ElementsAre("customer", "security", "financial"));
 }
 
+TEST_F(CaseStoreTest, GetListAndWatchRefuseBadIdsAndFiltersNamingTheField) {
+  const std::string huge(900'000, 'x');
+  absl::Status get = store_.Get(huge).status();
+  EXPECT_EQ(get.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(get.message(), "case_id: longer than 256 bytes (900000)");  // not echoed
+  EXPECT_EQ(store_.Get("").status().message(), "case_id: required");
+
+  struct Case {
+    v1::ListCasesRequest request;
+    std::string message;
+  } cases[5];
+  cases[0].request.set_state(static_cast<v1::CaseState>(99));
+  cases[0].message = "state: unknown case state 99";
+  cases[1].request.set_lane(huge);
+  cases[1].message = "lane: longer than 256 bytes";
+  cases[2].request.set_tenant_id(huge);
+  cases[2].message = "tenant_id: longer than 256 bytes";
+  cases[3].request.set_owner(huge);
+  cases[3].message = "owner: longer than 256 bytes";
+  cases[4].request.set_page_token(huge);
+  cases[4].message = "page_token: longer than 256 bytes";
+  for (const Case& c : cases) {
+    absl::Status status = store_.List(c.request).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_THAT(status.message(), HasSubstr(c.message));
+    EXPECT_LT(status.message().size(), 100u);
+  }
+  v1::ListCasesRequest open;
+  open.set_state(v1::CASE_STATE_OPEN);
+  EXPECT_TRUE(store_.List(open).ok());
+
+  v1::WatchCasesRequest watch;
+  EXPECT_TRUE(CaseStore::CheckWatchFilter(watch).ok());
+  watch.set_tenant_id(huge);
+  EXPECT_THAT(CaseStore::CheckWatchFilter(watch).message(),
+              HasSubstr("tenant_id: longer than 256 bytes"));
+}
+
 TEST_F(CaseStoreTest, AcknowledgeRejectsBadInputWithTheField) {
   const std::string id = Decide(Make("r1", kHold)).case_id();
   struct Case {
@@ -160,6 +199,9 @@ TEST_F(CaseStoreTest, AcknowledgeRejectsBadInputWithTheField) {
       {{"case_nope", v1::DECISION_APPROVE, Actor::Unverified("support-lead"), ""},
        absl::StatusCode::kNotFound,
        "case case_nope not found"},
+      {{std::string(900'000, 'x'), v1::DECISION_APPROVE, Actor::Unverified("support-lead"), ""},
+       absl::StatusCode::kInvalidArgument,
+       "case_id: longer than 256 bytes (900000)"},
       {{id, v1::DECISION_APPROVE, Actor::Unverified("mallory"), ""},
        absl::StatusCode::kPermissionDenied,
        "only support-lead, support-manager may"},
@@ -178,10 +220,11 @@ TEST_F(CaseStoreTest, AcknowledgeRejectsBadInputWithTheField) {
 
 TEST_F(CaseStoreTest, OwnerOrBackupAcknowledgesOnceAndTheCaseCloses) {
   const std::string a = Decide(Make("r1", kHold)).case_id();
-  absl::StatusOr<v1::Case> approved = store_.Acknowledge({.case_id = a,
-                                                          .decision = v1::DECISION_APPROVE,
-                                                          .actor = Actor::Unverified("support-lead"),
-                                                          .comment = "fine"});
+  absl::StatusOr<v1::Case> approved =
+      store_.Acknowledge({.case_id = a,
+                          .decision = v1::DECISION_APPROVE,
+                          .actor = Actor::Unverified("support-lead"),
+                          .comment = "fine"});
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(approved->state(), v1::CASE_STATE_APPROVED);
   EXPECT_EQ(approved->history().rbegin()->actor(), "support-lead");
@@ -253,7 +296,7 @@ TEST_F(CaseStoreTest, RedemptionNeedsTheSameTenantAndActionAndAnApproval) {
        "the action differs from the approved one"},
       {"another tenant",
        testing::ParseRequest("request_id: 'r4' tenant_id: 't9' workflow_id: 'refunds' "
-             "item_id: 'i1' action { type: 'refund' amount: 300 }"),
+                             "item_id: 'i1' action { type: 'refund' amount: 300 }"),
        "the case belongs to another tenant"},
       {"a lane the approval does not cover",
        Make("r5", "action { type: 'refund' amount: 300 } model { sentiment: 'hostile' }"),
@@ -480,8 +523,8 @@ TEST_F(CaseStoreTest, WatchersSeeEveryTransitionInOrder) {
 class SmallCaseStoreTest : public CaseStoreTest {
  protected:
   SmallCaseStoreTest()
-      : CaseStoreTest(
-            CaseStoreOptions{.max_open_cases = 3, .max_closed_cases = 2, .watcher = {.max_events = 2}}) {}
+      : CaseStoreTest(CaseStoreOptions{
+            .max_open_cases = 3, .max_closed_cases = 2, .watcher = {.max_events = 2}}) {}
 };
 
 TEST_F(SmallCaseStoreTest, ASlowWatcherLosesEventsAndIsToldHowMany) {

@@ -398,6 +398,36 @@ TEST_F(E2eTest, CasesOpenWatchAcknowledgeAndRedeemOnce) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(E2eTest, AnOverlongCaseIdAndAnUnknownStateGetShortInvalidArgumentErrors) {
+  std::unique_ptr<client::Client> c = Connect(tcp_);
+  const std::string huge(900'000, 'x');
+  grpc::ClientContext get_context;
+  v1::GetCaseRequest get;
+  get.set_case_id(huge);
+  v1::GetCaseResponse got;
+  const grpc::Status g = c->stub().GetCase(&get_context, get, &got);
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(g.error_message(), "case_id: longer than 256 bytes (900000)");
+
+  grpc::ClientContext list_context;
+  v1::ListCasesRequest list;
+  list.set_state(static_cast<v1::CaseState>(99));
+  v1::ListCasesResponse listed;
+  const grpc::Status l = c->stub().ListCases(&list_context, list, &listed);
+  EXPECT_EQ(l.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(l.error_message(), "state: unknown case state 99");
+
+  grpc::ClientContext watch_context;
+  v1::WatchCasesRequest watch;
+  watch.set_lane(huge);
+  auto reader = c->stub().WatchCases(&watch_context, watch);
+  v1::CaseEvent event;
+  EXPECT_FALSE(reader->Read(&event));
+  const grpc::Status w = reader->Finish();
+  EXPECT_EQ(w.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(w.error_message(), HasSubstr("lane: longer than 256 bytes"));
+}
+
 TEST_F(E2eTest, AWatcherThatDisconnectsDoesNotDisturbTheServer) {
   std::unique_ptr<client::Client> c = Connect(tcp_);
   for (int i = 0; i < 3; ++i) {
