@@ -385,9 +385,9 @@ class Runner {
   const absl::Duration duration_;
   const int64_t requests_;
   const absl::Duration timeout_;
-  const bool replay_;        // send the mix's request_ids unchanged (measures replays)
+  const bool replay_;                // send the mix's request_ids unchanged (measures replays)
   const std::string authorization_;  // "Bearer <token>", or empty
-  const std::string nonce_;  // makes this run's request_ids unique across runs
+  const std::string nonce_;          // makes this run's request_ids unique across runs
   std::atomic<uint64_t> next_stub_{0};
 
   absl::Mutex mu_;
@@ -403,17 +403,15 @@ class Runner {
 };
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<CommandLine> cl =
-      CommandLine::Parse(args, {.values = {"target", "connections", "concurrency", "rate",
-                                           "duration", "requests", "mix", "timeout", "tls-ca",
-                                           "tls-cert", "tls-key", "token"},
-                                .booleans = {"json", "help", "replay"}});
+  absl::StatusOr<CommandLine> cl = CommandLine::Parse(
+      args, {.values = {"target", "connections", "concurrency", "rate", "duration", "requests",
+                        "mix", "timeout", "tls-ca", "tls-cert", "tls-key", "token"},
+             .booleans = {"json", "help", "replay"}});
   auto usage = [](absl::string_view message) {
-    std::cerr
-        << "agate-load: " << message
-        << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "
-           "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]\n"
-           "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token JWT]\n";
+    std::cerr << "agate-load: " << message
+              << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "
+                 "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]\n"
+                 "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token JWT]\n";
     return 2;
   };
   if (!cl.ok()) return usage(cl.status().message());

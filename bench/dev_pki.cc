@@ -41,10 +41,10 @@ int main(int argc, char** argv) {
   WriteFileOrDie(dir + "/jwks.json", Jwks({{&idp, "dev-1"}}));
   const int64_t now = absl::ToUnixSeconds(absl::Now());
   auto token = [&](const std::string& subject, const std::string& groups) {
-    return SignJwt(idp, R"({"alg":"ES256","kid":"dev-1","typ":"JWT"})",
-                   absl::StrCat(R"({"iss":"https://idp.local","aud":"agate","sub":")", subject,
-                                R"(","groups":)", groups, R"(,"iat":)", now, R"(,"exp":)",
-                                now + 86400, "}"));
+    return SignJwt(
+        idp, R"({"alg":"ES256","kid":"dev-1","typ":"JWT"})",
+        absl::StrCat(R"({"iss":"https://idp.local","aud":"agate","sub":")", subject,
+                     R"(","groups":)", groups, R"(,"iat":)", now, R"(,"exp":)", now + 86400, "}"));
   };
   WriteFileOrDie(dir + "/bob.token", token("bob@example.com", R"(["finance-approver"])") + "\n");
   WriteFileOrDie(dir + "/admin.token", token("root@example.com", "[]") + "\n");

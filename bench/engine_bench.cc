@@ -17,11 +17,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "engine/evaluator.h"
-#include "service/idempotency.h"
-#include "engine/matrix.h"
 #include "cases/decider.h"
 #include "cases/signal_counter.h"
+#include "engine/evaluator.h"
+#include "engine/matrix.h"
+#include "service/idempotency.h"
 #include "service/service.h"
 
 namespace agate::engine {
@@ -153,7 +153,8 @@ class TailCounters {
 // pages between them go cold (the time asleep is not counted; 50,000 calls, ~6 s).
 void BM_IdempotencyFindInsertFull(benchmark::State& state) {
   const auto pause = std::chrono::microseconds(state.range(0));
-  std::unique_ptr<service::IdempotencyCache> owned = *service::IdempotencyCache::Create(RealClock());
+  std::unique_ptr<service::IdempotencyCache> owned =
+      *service::IdempotencyCache::Create(RealClock());
   service::IdempotencyCache& cache = *owned;
   Request request = AllowRequest();
   v1::EvaluateResponse response;
@@ -316,7 +317,8 @@ std::shared_ptr<const Matrix> Generated(int n, bool indexed) {
 
 // range(0) triggers, range(1) indexed or not; an ALLOW request whose type no rule names.
 void BM_EvaluateAllowGenerated(benchmark::State& state) {
-  const std::shared_ptr<const Matrix> matrix = Generated(static_cast<int>(state.range(0)), state.range(1) == 1);
+  const std::shared_ptr<const Matrix> matrix =
+      Generated(static_cast<int>(state.range(0)), state.range(1) == 1);
   const Request request = AllowRequest();
   for (auto _ : state) {
     Decision d = Evaluate(matrix, request, RealClock().Now());

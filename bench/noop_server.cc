@@ -12,8 +12,8 @@
 
 #include "agate/v1/agate.grpc.pb.h"
 #include "common/command_line.h"
-#include "grpcpp/grpcpp.h"
 #include "common/listen_address.h"
+#include "grpcpp/grpcpp.h"
 
 namespace {
 

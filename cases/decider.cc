@@ -24,8 +24,7 @@ Decider::Decider(std::shared_ptr<const engine::Matrix> matrix, const Clock& cloc
       cases_(std::move(cases)) {}
 
 absl::StatusOr<engine::Decision> Decider::Decide(const engine::Request& request,
-                                                 DecisionSealer* sealer,
-                                                 absl::string_view caller) {
+                                                 DecisionSealer* sealer, absl::string_view caller) {
   signals_.Record(request);
   engine::Decision decision =
       engine::Evaluate(matrix(), request, clock_.Now(), {.counter = &signals_});

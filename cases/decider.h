@@ -43,9 +43,8 @@ class Decider {
   // only; it must outlive the Decider) and start from restore (null: empty), see
   // CaseStore::Create for its errors. clock must outlive the Decider.
   static absl::StatusOr<std::unique_ptr<Decider>> Create(
-      std::shared_ptr<const engine::Matrix> matrix, const Clock& clock,
-      DeciderOptions options = {}, CaseJournal* journal = nullptr,
-      const JournalContents* restore = nullptr);
+      std::shared_ptr<const engine::Matrix> matrix, const Clock& clock, DeciderOptions options = {},
+      CaseJournal* journal = nullptr, const JournalContents* restore = nullptr);
 
   // Decide decides request, which must have passed engine::ValidateRequest, for caller (the
   // verified agent's subject; empty in development mode). When the decision changes a case,

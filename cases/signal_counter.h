@@ -56,8 +56,8 @@ class SlidingWindowCounter : public engine::expr::SignalCounter {
   // Record adds request's signals (each count > 0) at the clock's now.
   void Record(const engine::Request& request);
 
-  // Count implements engine::expr::SignalCounter: events of (request's tenant, workflow, signal) within
-  // window up to now, including those Record added for request itself.
+  // Count implements engine::expr::SignalCounter: events of (request's tenant, workflow, signal)
+  // within window up to now, including those Record added for request itself.
   int64_t Count(const engine::Request& request, absl::string_view signal,
                 absl::Duration window) const override;
 

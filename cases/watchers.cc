@@ -37,8 +37,7 @@ CaseWatcher::CaseWatcher(v1::WatchCasesRequest filter, TenantScope scope, Watche
       notify_(std::move(notify)) {}
 
 bool CaseWatcher::Matches(const v1::Case& c) const {
-  return scope_.Contains(c.tenant_id()) &&
-         (filter_.lane().empty() || filter_.lane() == c.lane()) &&
+  return scope_.Contains(c.tenant_id()) && (filter_.lane().empty() || filter_.lane() == c.lane()) &&
          (filter_.tenant_id().empty() || filter_.tenant_id() == c.tenant_id());
 }
 
@@ -73,8 +72,8 @@ uint64_t CaseWatcher::dropped_total() const {
   return dropped_total_;
 }
 
-std::shared_ptr<CaseWatcher> WatcherSet::Add(const v1::WatchCasesRequest& filter,
-                                             TenantScope scope, std::function<void()> notify) {
+std::shared_ptr<CaseWatcher> WatcherSet::Add(const v1::WatchCasesRequest& filter, TenantScope scope,
+                                             std::function<void()> notify) {
   auto watcher =
       std::make_shared<CaseWatcher>(filter, std::move(scope), limits_, std::move(notify));
   watchers_.push_back(watcher);

@@ -14,14 +14,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/client.h"
+#include "client/grpc_status.h"
 #include "common/command_line.h"
+#include "common/json_string.h"
 #include "engine/access_policy.h"
 #include "engine/matrix.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
-#include "common/json_string.h"
 #include "service/service.h"
-#include "client/grpc_status.h"
 #include "store/decision_log.h"
 
 namespace agate::cli {
@@ -336,8 +336,8 @@ int Stats(const CommandLine& cl) {
       std::vector<std::string> labels;
       for (const auto& [k, v] : m.labels()) labels.push_back(absl::StrCat(k, "=\"", v, "\""));
       std::sort(labels.begin(), labels.end());
-      std::cout << m.name() << (labels.empty() ? "" : "{" + absl::StrJoin(labels, ",") + "}")
-                << " " << m.value() << "\n";
+      std::cout << m.name() << (labels.empty() ? "" : "{" + absl::StrJoin(labels, ",") + "}") << " "
+                << m.value() << "\n";
     }
   }
   return 0;

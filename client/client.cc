@@ -6,9 +6,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/grpc_status.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
-#include "client/grpc_status.h"
 
 namespace agate::client {
 
@@ -37,9 +37,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
   }
   const bool tls = !options.tls_ca.empty() || !options.tls_cert.empty();
   if (!options.token.empty() && !tls && !IsLoopbackTarget(options.target)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "token: refusing to send a bearer token in the clear to ", options.target,
-        ": give the server's CA (--tls-ca) or use a loopback or unix: target"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token: refusing to send a bearer token in the clear to ", options.target,
+                     ": give the server's CA (--tls-ca) or use a loopback or unix: target"));
   }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (tls) {

@@ -43,8 +43,9 @@ class PolicyParser {
   std::shared_ptr<const AccessPolicy> Build(const YAML::Node& root) {
     const absl::string_view context = "the access policy";
     if (root.IsNull()) {
-      reader_.Error({1, 1}, "the access policy is empty; expected a mapping with version, "
-                            "issuers, agents, operators and admins");
+      reader_.Error({1, 1},
+                    "the access policy is empty; expected a mapping with version, "
+                    "issuers, agents, operators and admins");
       return nullptr;
     }
     if (!root.IsMap()) {
@@ -192,13 +193,12 @@ bool AccessPolicy::Agent::MayAct(absl::string_view tenant) const {
 }
 
 bool AccessPolicy::Agent::MayClaim(absl::string_view agent_id) const {
-  return agent_ids.empty() || std::find(agent_ids.begin(), agent_ids.end(), agent_id) !=
-                                  agent_ids.end();
+  return agent_ids.empty() ||
+         std::find(agent_ids.begin(), agent_ids.end(), agent_id) != agent_ids.end();
 }
 
-AccessPolicy::AccessPolicy(std::string file, std::vector<Issuer> issuers,
-                           std::vector<Agent> agents, std::vector<Operator> operators,
-                           std::vector<std::string> admins)
+AccessPolicy::AccessPolicy(std::string file, std::vector<Issuer> issuers, std::vector<Agent> agents,
+                           std::vector<Operator> operators, std::vector<std::string> admins)
     : file_(std::move(file)),
       issuers_(std::move(issuers)),
       agents_(std::move(agents)),

@@ -66,7 +66,7 @@ struct Decision {
   int lane = -1;
   std::optional<Imposition> imposed;
   absl::Time sla_deadline = absl::InfinitePast();  // unset for ALLOW
-  std::vector<int> missing_evidence;  // indices into the reported lane's evidence list
+  std::vector<int> missing_evidence;               // indices into the reported lane's evidence list
 
   // Set by the case lifecycle: the case of the reported lane (opened, joined, redeemed or
   // imposing), every case the decision touched, and why the verdict is what it is when `fired`

@@ -4,8 +4,8 @@
 
 namespace agate::engine {
 
-Decision Evaluate(std::shared_ptr<const Matrix> matrix_ptr, const Request& request,
-                  absl::Time now, const expr::EvalContext& context) {
+Decision Evaluate(std::shared_ptr<const Matrix> matrix_ptr, const Request& request, absl::Time now,
+                  const expr::EvalContext& context) {
   Decision decision;
   decision.matrix = std::move(matrix_ptr);
   const Matrix& matrix = *decision.matrix;

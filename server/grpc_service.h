@@ -43,10 +43,10 @@ struct GrpcServiceOptions {
 
 // Every method raw (bytes in, bytes out): see the header comment. Every call is authenticated
 // and authorized by Identity (server/identity.h) before the service sees it.
-using RawAgateService = v1::Agate::WithRawCallbackMethod_Evaluate<
-    v1::Agate::WithRawCallbackMethod_Acknowledge<v1::Agate::WithRawCallbackMethod_GetCase<
-        v1::Agate::WithRawCallbackMethod_ListCases<v1::Agate::WithRawCallbackMethod_WatchCases<
-            v1::Agate::WithRawCallbackMethod_GetStats<
+using RawAgateService =
+    v1::Agate::WithRawCallbackMethod_Evaluate<v1::Agate::WithRawCallbackMethod_Acknowledge<
+        v1::Agate::WithRawCallbackMethod_GetCase<v1::Agate::WithRawCallbackMethod_ListCases<
+            v1::Agate::WithRawCallbackMethod_WatchCases<v1::Agate::WithRawCallbackMethod_GetStats<
                 v1::Agate::WithRawCallbackMethod_SetKillSwitch<
                     v1::Agate::WithRawCallbackMethod_ListKillSwitches<
                         v1::Agate::CallbackService>>>>>>>>;

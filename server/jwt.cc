@@ -12,9 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/file_watch.h"
 #include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
-#include "common/file_watch.h"
 
 namespace agate::server {
 namespace {
@@ -281,7 +281,8 @@ absl::StatusOr<JwtVerifier::Verified> JwtVerifier::VerifyUncached(absl::string_v
   std::shared_ptr<const JwkSet> keys = issuer.keys.load(std::memory_order_acquire);
   const JwkSet::Key* key = keys->Find(header.kid);
   if (key == nullptr) {
-    return Refuse("kid ", Quote(header.kid), " is not among the keys of issuer ", Quote(issuer.config.issuer));
+    return Refuse("kid ", Quote(header.kid), " is not among the keys of issuer ",
+                  Quote(issuer.config.issuer));
   }
   if (key->algorithm() != header.algorithm) {
     return Refuse("alg ", JwsAlgorithmName(header.algorithm), " does not match key ",

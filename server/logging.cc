@@ -51,8 +51,8 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text) {
   for (const auto& l : kLevels) {
     if (text == l.name) return l.level;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--log-level: unknown level '", text, "'; one of trace, debug, info, warn, error, off"));
+  return absl::InvalidArgumentError(absl::StrCat("--log-level: unknown level '", text,
+                                                 "'; one of trace, debug, info, warn, error, off"));
 }
 
 absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text) {

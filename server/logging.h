@@ -25,7 +25,6 @@ absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text);
 // SetUpLogging configures the default logger.
 void SetUpLogging(LogLevel level, LogFormat format);
 
-
 // RouteProtobufLogs sends libprotobuf's own log lines to spdlog at debug level (a client sending
 // undecodable requests must not be able to flood the log) and remembers, per thread, the last
 // error it reported, so that a failed parse can say why (TakeProtobufError).

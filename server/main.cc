@@ -1,13 +1,13 @@
 // agate-server: serves an escalation matrix over gRPC. See `agate-server --help`.
 #include <malloc.h>
-#include <sys/resource.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <iostream>
-#include <thread>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,7 +59,8 @@ absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrix(const std::stri
     }
   }
   if (!matrix.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("the matrix ", path, " is invalid; not starting"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the matrix ", path, " is invalid; not starting"));
   }
   spdlog::info("loaded matrix {} (name {}, version {}): {} lanes, {} triggers", path,
                (*matrix)->name(), (*matrix)->version(), (*matrix)->lanes().size(),
@@ -79,13 +80,13 @@ absl::StatusOr<Storage> OpenStorage(const ServerOptions& options) {
     spdlog::warn("--store memory: cases and decisions are not persisted (lost on restart)");
     return storage;
   }
-  ASSIGN_OR_RETURN(storage.sqlite,
-                   store::SqliteStore::Open(
-                       {.dir = options.data_dir,
-                        .fsync = options.fsync,
-                        .decision_retention = options.idempotency_window,
-                        .max_decisions = static_cast<size_t>(options.idempotency_entries),
-                        .max_bytes = options.max_store_bytes}));
+  ASSIGN_OR_RETURN(
+      storage.sqlite,
+      store::SqliteStore::Open({.dir = options.data_dir,
+                                .fsync = options.fsync,
+                                .decision_retention = options.idempotency_window,
+                                .max_decisions = static_cast<size_t>(options.idempotency_entries),
+                                .max_bytes = options.max_store_bytes}));
   absl::StatusOr<std::unique_ptr<store::DecisionLog>> log =
       store::DecisionLog::Open({.dir = absl::StrCat(options.data_dir, "/decisions"),
                                 .rotate_bytes = options.decision_log_rotate_bytes,
@@ -227,8 +228,7 @@ absl::StatusOr<Grpc> StartGrpc(const ServerOptions& options, GrpcService& grpc_s
     spdlog::info("listening on {}{}", a.ToString(ports[i]), listeners[i].what);
   }
   if (!grpc.acceptors.empty()) {
-    spdlog::info("at most {} connections open at once on the plaintext listeners",
-                 max_connections);
+    spdlog::info("at most {} connections open at once on the plaintext listeners", max_connections);
   }
   if (options.max_in_flight > 0) {
     spdlog::info("at most {} Evaluate calls in flight (--max-in-flight)", options.max_in_flight);

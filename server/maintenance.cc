@@ -10,8 +10,7 @@
 
 namespace agate::server {
 
-Maintenance::Maintenance(service::Service& service, const Clock& clock,
-                         MaintenanceOptions options)
+Maintenance::Maintenance(service::Service& service, const Clock& clock, MaintenanceOptions options)
     : service_(service),
       clock_(clock),
       options_(options),

@@ -75,8 +75,7 @@ Exit status: 0 after a clean shutdown, 1 if it cannot start, 2 for a usage error
 namespace {
 
 bool IsLoopback(const ListenAddress& a) {
-  return a.is_unix || a.host == "localhost" || a.host == "::1" ||
-         absl::StartsWith(a.host, "127.");
+  return a.is_unix || a.host == "localhost" || a.host == "::1" || absl::StartsWith(a.host, "127.");
 }
 
 // ParseIdentityOptions reads the identity and TLS flags and checks that they fit together and
@@ -86,9 +85,9 @@ absl::Status ParseIdentityOptions(const CommandLine& cl, ServerOptions* o) {
   o->access = cl.Value("access").value_or("");
   if (std::optional<std::string> auth = cl.Value("auth")) {
     if (*auth != "none") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--auth: only 'none' (development mode) is a mode; got '", *auth,
-          "': for verified callers give --access FILE"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--auth: only 'none' (development mode) is a mode; got '", *auth,
+                       "': for verified callers give --access FILE"));
     }
     if (!o->access.empty()) {
       return absl::InvalidArgumentError(
@@ -124,13 +123,15 @@ absl::Status ParseIdentityOptions(const CommandLine& cl, ServerOptions* o) {
   for (const ListenAddress& a : o->listen) {
     if (a.is_unix || tls) continue;
     if (!o->access.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--listen ", a.ToString(a.port), ": with --access every TCP listener uses TLS: add "
-          "--tls-cert FILE --tls-key FILE (or listen on a unix: socket)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--listen ", a.ToString(a.port),
+                       ": with --access every TCP listener uses TLS: add "
+                       "--tls-cert FILE --tls-key FILE (or listen on a unix: socket)"));
     }
     if (!IsLoopback(a)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--listen ", a.ToString(a.port), ": plaintext on a non-loopback address lets anyone on "
+          "--listen ", a.ToString(a.port),
+          ": plaintext on a non-loopback address lets anyone on "
           "the network decide: add --tls-cert FILE --tls-key FILE and --access FILE, or listen on "
           "127.0.0.1 or a unix: socket"));
     }
@@ -142,12 +143,32 @@ absl::Status ParseIdentityOptions(const CommandLine& cl, ServerOptions* o) {
 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
-      args, {.values = {"matrix", "listen", "log-level", "log-format", "max-request-bytes",
-                        "drain-timeout", "webhook", "store", "data-dir", "idempotency-window",
-                        "idempotency-entries", "max-store-bytes", "max-closed-case-bytes",
-                        "decision-log-rotate-bytes", "decision-log-max-files", "watch-interval",
-                        "max-in-flight", "access", "auth", "tls-cert", "tls-key", "client-ca",
-                        "mtls-listen", "max-connections", "socket-mode", "socket-group"},
+      args, {.values = {"matrix",
+                        "listen",
+                        "log-level",
+                        "log-format",
+                        "max-request-bytes",
+                        "drain-timeout",
+                        "webhook",
+                        "store",
+                        "data-dir",
+                        "idempotency-window",
+                        "idempotency-entries",
+                        "max-store-bytes",
+                        "max-closed-case-bytes",
+                        "decision-log-rotate-bytes",
+                        "decision-log-max-files",
+                        "watch-interval",
+                        "max-in-flight",
+                        "access",
+                        "auth",
+                        "tls-cert",
+                        "tls-key",
+                        "client-ca",
+                        "mtls-listen",
+                        "max-connections",
+                        "socket-mode",
+                        "socket-group"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;

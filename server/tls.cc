@@ -88,8 +88,8 @@ absl::StatusOr<std::vector<std::string>> CheckTlsFiles(const TlsFileOptions& opt
         absl::StrCat("--tls-key ", options.key, ": not a PEM private key (or encrypted)"));
   }
   if (!match) {
-    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", options.key,
-                                                   " is not the key of --tls-cert ", options.cert));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-key ", options.key, " is not the key of --tls-cert ", options.cert));
   }
   if (expired) {
     return absl::InvalidArgumentError(

@@ -53,10 +53,9 @@ absl::StatusOr<ParsedUrl> ParseWebhookUrl(absl::string_view url);
 
 class WebhookPoster {
  public:
-  static absl::StatusOr<std::unique_ptr<WebhookPoster>> Start(cases::CaseStore& store,
-                                                              absl::string_view url,
-                                                              WebhookOptions options = {},
-                                                              service::Counters* counters = nullptr);
+  static absl::StatusOr<std::unique_ptr<WebhookPoster>> Start(
+      cases::CaseStore& store, absl::string_view url, WebhookOptions options = {},
+      service::Counters* counters = nullptr);
   ~WebhookPoster();
 
   // delivered counts events posted with a 2xx answer; failed counts events given up on.

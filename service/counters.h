@@ -23,18 +23,18 @@
 namespace agate::service {
 
 // COUNTER(member, name, help): incremented where the event happens.
-#define AGATE_COUNTERS(COUNTER)                                                                \
-  COUNTER(shed_calls, "agate_shed_calls_total",                                                \
-          "Evaluate calls answered RESOURCE_EXHAUSTED because the server was overloaded")      \
-  COUNTER(redemptions, "agate_redemptions_total", "Approvals redeemed for ALLOW")              \
-  COUNTER(evaluate_errors, "agate_evaluate_errors_total",                                      \
-          "Evaluate calls that got no decision (invalid, overloaded, store unavailable)")      \
+#define AGATE_COUNTERS(COUNTER)                                                                 \
+  COUNTER(shed_calls, "agate_shed_calls_total",                                                 \
+          "Evaluate calls answered RESOURCE_EXHAUSTED because the server was overloaded")       \
+  COUNTER(redemptions, "agate_redemptions_total", "Approvals redeemed for ALLOW")               \
+  COUNTER(evaluate_errors, "agate_evaluate_errors_total",                                       \
+          "Evaluate calls that got no decision (invalid, overloaded, store unavailable)")       \
   COUNTER(matrix_reloads, "agate_matrix_reloads_total", "Matrix reloads that swapped a matrix") \
-  COUNTER(matrix_reload_failures, "agate_matrix_reload_failures_total",                        \
-          "Matrix reloads that failed (the running matrix kept serving)")                      \
-  COUNTER(webhook_deliveries, "agate_webhook_deliveries_total",                                \
-          "Case events posted to the webhook with a 2xx answer")                               \
-  COUNTER(webhook_failures, "agate_webhook_failures_total",                                    \
+  COUNTER(matrix_reload_failures, "agate_matrix_reload_failures_total",                         \
+          "Matrix reloads that failed (the running matrix kept serving)")                       \
+  COUNTER(webhook_deliveries, "agate_webhook_deliveries_total",                                 \
+          "Case events posted to the webhook with a 2xx answer")                                \
+  COUNTER(webhook_failures, "agate_webhook_failures_total",                                     \
           "Case events the webhook was given up on after every attempt")
 
 class Counters {

@@ -61,7 +61,8 @@ std::vector<MetricSample> Service::Metrics() const {
                 "Commits the durable store failed (the change is retried)",
                 static_cast<double>(s.commit_errors));
     out.Counter("agate_store_decision_rows_written_total",
-                "Decision rows written in the background", static_cast<double>(s.decisions_written));
+                "Decision rows written in the background",
+                static_cast<double>(s.decisions_written));
     out.Counter("agate_store_decision_rows_dropped_total",
                 "Decision rows dropped because too many waited",
                 static_cast<double>(s.decisions_dropped));

@@ -229,9 +229,9 @@ void AppendCaseEventBody(const agate::v1::Case& c, const agate::v1::Transition& 
 }
 
 void AppendKillSwitchBody(const agate::v1::KillSwitch& change, std::string* out) {
-  AppendTime(absl::FromUnixSeconds(change.set_at().seconds()) +
-                 absl::Nanoseconds(change.set_at().nanos()),
-             out);
+  AppendTime(
+      absl::FromUnixSeconds(change.set_at().seconds()) + absl::Nanoseconds(change.set_at().nanos()),
+      out);
   AppendMember(",\"event\":", "kill_switch", out);
   std::string scope = agate::v1::KillScope_Name(change.scope());
   AppendMember(",\"scope\":", absl::string_view(scope).substr(sizeof("KILL_SCOPE_") - 1), out);

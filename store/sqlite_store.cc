@@ -308,8 +308,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOption
       new SqliteStore(std::move(options), clock, db, lock_fd, path));
 }
 
-SqliteStore::SqliteStore(SqliteStoreOptions options, const Clock& clock, sqlite3* db,
-                         int lock_fd, std::string path)
+SqliteStore::SqliteStore(SqliteStoreOptions options, const Clock& clock, sqlite3* db, int lock_fd,
+                         std::string path)
     : options_(std::move(options)),
       clock_(clock),
       lock_fd_(lock_fd),
@@ -555,7 +555,7 @@ absl::StatusOr<cases::JournalContents> SqliteStore::LoadCases() {
 }
 
 absl::StatusOr<std::vector<cases::DecisionRow>> SqliteStore::LoadDecisions(absl::Time since,
-                                                                            size_t limit) {
+                                                                           size_t limit) {
   absl::MutexLock lock(&mu_);
   std::vector<cases::DecisionRow> rows;
   Statement select(*statements_,

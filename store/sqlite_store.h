@@ -80,8 +80,8 @@ class SqliteStore : public cases::CaseJournal {
   };
 
   // Open opens (or creates) the store in options.dir and takes the dir's lock.
-  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
-      SqliteStoreOptions options, const Clock& clock = RealClock());
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(SqliteStoreOptions options,
+                                                           const Clock& clock = RealClock());
   // The destructor writes the queued decision rows, stops the background thread and releases
   // the lock.
   ~SqliteStore() override;
@@ -97,7 +97,7 @@ class SqliteStore : public cases::CaseJournal {
   // LoadDecisions reads the newest decision rows (at most limit) decided at or after since, oldest
   // first.
   absl::StatusOr<std::vector<cases::DecisionRow>> LoadDecisions(absl::Time since,
-                                                                 size_t limit = SIZE_MAX);
+                                                                size_t limit = SIZE_MAX);
   // LoadTransitions reads the journaled transitions of one case, oldest first (every one, also
   // the joins past the case's own history cap).
   absl::StatusOr<std::vector<::agate::v1::Transition>> LoadTransitions(uint64_t case_seq);

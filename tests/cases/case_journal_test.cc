@@ -22,14 +22,14 @@ namespace agate::cases {
 namespace {
 
 using engine::Request;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using testing::kAllow;
 using testing::kBlock;
 using testing::kDeny;
 using testing::kHold;
 using testing::kRetries;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 Request Make(absl::string_view id, absl::string_view fields,

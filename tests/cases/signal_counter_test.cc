@@ -13,7 +13,6 @@ namespace agate::cases {
 using engine::Request;
 namespace {
 
-
 Request Parse(absl::string_view text) { return testing::ParseRequest(text); }
 
 Request Retries(int n, absl::string_view tenant = "t1", absl::string_view workflow = "w1") {

@@ -28,10 +28,9 @@ TEST(ClientTest, OnlyStatusesWithoutADecisionAreNoAnswer) {
 
 TEST(ClientTest, CreateRefusesAnEmptyTargetAndANonPositiveTimeout) {
   EXPECT_EQ(Client::Create({.target = ""}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Client::Create({.target = "127.0.0.1:1", .timeout = absl::ZeroDuration()})
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Client::Create({.target = "127.0.0.1:1", .timeout = absl::ZeroDuration()}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(Client::Create({.target = "127.0.0.1:1"}).ok());
 }
 

@@ -24,7 +24,8 @@ std::vector<std::string> Diagnostics(const std::string& yaml) {
 
 TEST(AccessPolicyTest, ReadsEverySectionAndResolvesJwksPaths) {
   std::vector<Diagnostic> found;
-  absl::StatusOr<std::shared_ptr<const AccessPolicy>> p = ParseAccessPolicy(R"(version: 1
+  absl::StatusOr<std::shared_ptr<const AccessPolicy>> p =
+      ParseAccessPolicy(R"(version: 1
 issuers:
   - issuer: https://idp.example.com
     audience: agate
@@ -42,8 +43,7 @@ operators:
 admins:
   - subject: alice@example.com
 )",
-                                                                            "/etc/agate/access.yaml",
-                                                                            &found);
+                        "/etc/agate/access.yaml", &found);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_THAT(found, IsEmpty());
   const AccessPolicy& policy = **p;

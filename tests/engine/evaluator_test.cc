@@ -337,7 +337,8 @@ TEST(EvaluatorTest, RunTimeErrorsFailClosedAndAreReported) {
   EXPECT_TRUE(d.fired[0].values[0].value.has_null_value());
 
   // CEL's heterogeneous equality: a number is simply not equal to "gold" (no error).
-  d = Evaluate(matrix, With("attributes { fields { key: 'tier' value { number_value: 3 } } }"), clock.Now());
+  d = Evaluate(matrix, With("attributes { fields { key: 'tier' value { number_value: 3 } } }"),
+               clock.Now());
   EXPECT_EQ(d.verdict, v1::VERDICT_ALLOW);
   EXPECT_TRUE(d.fired.empty());
 }
@@ -371,13 +372,15 @@ triggers:
   EXPECT_TRUE(m->TriggersForActionType("send_reply").empty());
   FakeClock clock;
   const std::shared_ptr<const Matrix> matrix = m;
-  Decision d = Evaluate(matrix, 
-      With("action { type: 'refund' amount: 20 critical: true irreversible: true }"), clock.Now());
+  Decision d = Evaluate(
+      matrix, With("action { type: 'refund' amount: 20 critical: true irreversible: true }"),
+      clock.Now());
   // refund-missing-attr fails at run time (no attributes.x) and fires: fail closed.
   EXPECT_THAT(FiredIds(d), ElementsAre("any-critical", "refund-big", "any-irreversible",
                                        "credit-or-refund", "refund-missing-attr"));
   // Another type: the indexed triggers cannot fire, not even by failing.
-  d = Evaluate(matrix, With("action { type: 'send_reply' amount: 20 critical: true }"), clock.Now());
+  d = Evaluate(matrix, With("action { type: 'send_reply' amount: 20 critical: true }"),
+               clock.Now());
   EXPECT_THAT(FiredIds(d), ElementsAre("any-critical"));
 }
 

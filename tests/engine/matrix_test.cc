@@ -253,11 +253,13 @@ INSTANTIATE_TEST_SUITE_P(Cases, MatrixStructuralErrorTest, ::testing::ValuesIn(S
 
 TEST(MatrixTest, RejectsAnOwnerOrConditionThatIsNotUtf8) {
   // A lane whose owner is not UTF-8 could never be acknowledged: the loader refuses it.
-  const std::string owner = "version: 1\nlanes:\n  l:\n    owner: lead\xff\n    sla: 1h\n"
-                            "    verdict: HOLD\ntriggers:\n  - {id: t, lane: l, when: \"true\"}\n";
+  const std::string owner =
+      "version: 1\nlanes:\n  l:\n    owner: lead\xff\n    sla: 1h\n"
+      "    verdict: HOLD\ntriggers:\n  - {id: t, lane: l, when: \"true\"}\n";
   EXPECT_THAT(Errors(owner), ElementsAre("m.yaml:4:12: error: owner is not valid UTF-8"));
-  const std::string when = "version: 1\nlanes:\n  l: {owner: a, sla: 1h, verdict: HOLD}\n"
-                           "triggers:\n  - id: t\n    lane: l\n    when: action.type == 'x\xc3'\n";
+  const std::string when =
+      "version: 1\nlanes:\n  l: {owner: a, sla: 1h, verdict: HOLD}\n"
+      "triggers:\n  - id: t\n    lane: l\n    when: action.type == 'x\xc3'\n";
   EXPECT_THAT(Errors(when), ElementsAre("m.yaml:7:11: error: when is not valid UTF-8"));
 }
 

@@ -138,8 +138,9 @@ TEST(IdentityCreateTest, DevelopmentModeNeedsNoPolicyAndABadPolicyIsAStartError)
   EXPECT_TRUE((*dev)->development());
   EXPECT_EQ((*dev)->Summary(), "development mode");
   testing::TempDir dir;
-  testing::WriteFileOrDie(dir.path() + "/access.yaml",
-                          "version: 1\nissuers:\n  - issuer: x\n    audience: a\n    jwks: missing.json\n");
+  testing::WriteFileOrDie(
+      dir.path() + "/access.yaml",
+      "version: 1\nissuers:\n  - issuer: x\n    audience: a\n    jwks: missing.json\n");
   EXPECT_THAT(Identity::Create(dir.path() + "/access.yaml"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.json")));
 }

@@ -248,8 +248,9 @@ TEST(JwkSetTest, LoadNamesTheFileItCannotRead) {
                                               HasSubstr(absl::StrCat(missing, ": cannot read"))));
   const std::string big = dir.path() + "/big.json";
   WriteFileOrDie(big, std::string(JwkSet::kMaxFileBytes + 1, ' '));
-  EXPECT_THAT(JwkSet::Load(big), StatusIs(absl::StatusCode::kInvalidArgument,
-                                          HasSubstr(absl::StrCat(big, ": larger than 1 MiB (1048577 bytes)"))));
+  EXPECT_THAT(JwkSet::Load(big),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat(big, ": larger than 1 MiB (1048577 bytes)"))));
   const std::string bad = dir.path() + "/bad.json";
   WriteFileOrDie(bad, "{");
   EXPECT_THAT(JwkSet::Load(bad), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -404,7 +405,8 @@ TEST_F(JwtVerifierTest, RefusesEveryBadTokenWithItsReason) {
       {"unknown issuer", Token(k.rsa, "rsa-1", {{"iss", R"("https://evil.example.com")"}}),
        "unknown issuer https://evil.example.com"},
       {"no iss", Token(k.rsa, "rsa-1", {{"iss", ""}}), "the token has no iss"},
-      {"unknown kid", Token(k.rsa, "k9"), "kid k9 is not among the keys of issuer https://idp.example.com"},
+      {"unknown kid", Token(k.rsa, "k9"),
+       "kid k9 is not among the keys of issuer https://idp.example.com"},
       {"RS256 header on an EC key", SignJwt(k.ec, Header("RS256", "ec-1"), payload),
        "alg RS256 does not match key ec-1 (ES256)"},
       {"ES256 header on an Ed25519 key", SignJwt(k.ed, Header("ES256", "ed-1"), payload),
@@ -508,9 +510,10 @@ TEST_F(JwtVerifierTest, EachIssuerUsesOnlyItsOwnKeysAndGroupsClaim) {
   EXPECT_EQ((*token)->issuer, "https://other.example.com");
   EXPECT_THAT((*token)->groups, ElementsAre("admin"));
   // The first issuer's key does not vouch for the second issuer's tokens.
-  EXPECT_THAT((*verifier)->Verify(Token(keys().ec, "ec-1", other)),
-              StatusIs(absl::StatusCode::kUnauthenticated,
-                       HasSubstr("kid ec-1 is not among the keys of issuer https://other.example.com")));
+  EXPECT_THAT(
+      (*verifier)->Verify(Token(keys().ec, "ec-1", other)),
+      StatusIs(absl::StatusCode::kUnauthenticated,
+               HasSubstr("kid ec-1 is not among the keys of issuer https://other.example.com")));
   // Each issuer's audience.
   EXPECT_THAT((*verifier)->Verify(Token(keys().ec, "ec-1", {{"aud", R"("agate-prod")"}})),
               StatusIs(absl::StatusCode::kUnauthenticated,

@@ -46,10 +46,9 @@ TEST(MaintenanceTest, SnapshotsCountWindowsEveryIntervalAndAtFinish) {
       *service::Service::Create(testing::BundledMatrix(), clock, options);
   Maintenance maintenance(*service, clock, {.snapshot_interval = absl::Seconds(5)});
   v1::EvaluateResponse response;
-  ASSERT_TRUE(service
-                  ->Evaluate(testing::MakeRequest("r1", "signals { key: 'retry' value: 1 }"),
-                             &response)
-                  .ok());
+  ASSERT_TRUE(
+      service->Evaluate(testing::MakeRequest("r1", "signals { key: 'retry' value: 1 }"), &response)
+          .ok());
   maintenance.RunOnce();
   EXPECT_THAT(*sqlite->LoadSignals(), ::testing::IsEmpty());  // not due yet
   clock.Advance(absl::Seconds(5));

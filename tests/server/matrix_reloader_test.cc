@@ -253,11 +253,10 @@ TEST_F(MatrixReloaderTest, CasesOpenedBeforeAReloadKeepTheirLane) {
     return response;
   };
   auto ack = [&](const std::string& id, const std::string& approver) {
-    return service_->Acknowledge(
-        {.case_id = id,
-         .decision = v1::DECISION_APPROVE,
-         .actor = cases::Actor::Unverified(approver),
-         .comment = ""});
+    return service_->Acknowledge({.case_id = id,
+                                  .decision = v1::DECISION_APPROVE,
+                                  .actor = cases::Actor::Unverified(approver),
+                                  .comment = ""});
   };
   const v1::EvaluateResponse before_1 = open("i1");
   const v1::EvaluateResponse before_2 = open("i2");

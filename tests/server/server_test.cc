@@ -10,8 +10,8 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "common/command_line.h"
 #include "cases/case_store.h"
+#include "common/command_line.h"
 #include "engine/decision_codec.h"
 #include "engine/evaluator.h"
 #include "gmock/gmock.h"
@@ -184,10 +184,10 @@ TEST(LoggingTest, RejectsUnknownLevelsAndFormats) {
   EXPECT_THAT(std::string(ParseLogFormat("xml").status().message()), HasSubstr("--log-format"));
   EXPECT_EQ(*ParseLogLevel("off"), LogLevel::kOff);
   EXPECT_EQ(*ParseLogFormat("json"), LogFormat::kJson);
-  EXPECT_THAT(std::string(ParseServerOptions({"--matrix", "m.yaml", "--log-level", "loud"})
-                              .status()
-                              .message()),
-              HasSubstr("--log-level"));
+  EXPECT_THAT(
+      std::string(
+          ParseServerOptions({"--matrix", "m.yaml", "--log-level", "loud"}).status().message()),
+      HasSubstr("--log-level"));
 }
 
 TEST(StatusTest, MapsCodesAndMessages) {

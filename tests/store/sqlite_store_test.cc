@@ -182,8 +182,7 @@ TEST_F(SqliteStoreTest, OnlyTheNewestMaxDecisionsAreKeptAndLoaded) {
   for (int i = 0; i < 200 && store->LoadDecisions(absl::InfinitePast())->size() > 31; ++i) {
     absl::SleepFor(absl::Milliseconds(20));
   }
-  absl::StatusOr<std::vector<cases::DecisionRow>> kept =
-      store->LoadDecisions(absl::InfinitePast());
+  absl::StatusOr<std::vector<cases::DecisionRow>> kept = store->LoadDecisions(absl::InfinitePast());
   EXPECT_LE(kept->size(), 31u);
   EXPECT_GE(kept->size(), 30u);
   EXPECT_EQ(kept->back().key, "k99");

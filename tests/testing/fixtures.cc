@@ -39,8 +39,8 @@ engine::Request MakeRequest(absl::string_view id, absl::string_view fields) {
 }
 
 absl::StatusOr<v1::EvaluateResponse> DecideAndEncode(cases::Decider& decider,
-                                                      const engine::Request& request,
-                                                      cases::DecisionSealer* sealer) {
+                                                     const engine::Request& request,
+                                                     cases::DecisionSealer* sealer) {
   ASSIGN_OR_RETURN(engine::Decision decision, decider.Decide(request, sealer));
   v1::EvaluateResponse response;
   engine::EncodeDecision(decision, &response);

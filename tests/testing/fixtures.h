@@ -49,8 +49,8 @@ inline constexpr char kRetries[] = "action { type: 'sync' } signals { key: 'retr
 // DecideAndEncode runs the decision path (Decide, then EncodeDecision) and returns the response
 // a client would get.
 absl::StatusOr<v1::EvaluateResponse> DecideAndEncode(cases::Decider& decider,
-                                                      const engine::Request& request,
-                                                      cases::DecisionSealer* sealer = nullptr);
+                                                     const engine::Request& request,
+                                                     cases::DecisionSealer* sealer = nullptr);
 
 }  // namespace agate::testing
 
