@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/proto_time.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "engine/decision_codec.h"
 #include "engine/fingerprint.h"
@@ -42,6 +43,7 @@ struct CaseStore::Record {
   uint64_t generation = 0;  // of the armed timer
   bool timer_armed = false;
   size_t closed_bytes = 0;  // counted in closed_bytes_ once closed
+  size_t open_bytes = 0;    // counted in open_bytes_ while OPEN
 };
 
 namespace {
@@ -84,8 +86,21 @@ bool IsRedeemable(Verdict v) {
   return v == v1::VERDICT_HOLD || v == v1::VERDICT_PARK_ITEM || v == v1::VERDICT_BLOCK;
 }
 
+// A link longer than this is kept as an attached entry only.
+constexpr size_t kMaxLinkBytes = 2048;
+
 bool IsLink(absl::string_view value) {
-  return absl::StartsWith(value, "https://") || absl::StartsWith(value, "http://");
+  return value.size() <= kMaxLinkBytes &&
+         (absl::StartsWith(value, "https://") || absl::StartsWith(value, "http://"));
+}
+
+// Utf8Prefix returns value's first bytes, at most limit, ending at a character boundary (value is
+// valid UTF-8: the request was validated).
+absl::string_view Utf8Prefix(absl::string_view value, size_t limit) {
+  if (value.size() <= limit) return value;
+  size_t n = limit;
+  while (n > 0 && (static_cast<unsigned char>(value[n]) & 0xC0) == 0x80) --n;
+  return value.substr(0, n);
 }
 
 std::string ScopeKeyOf(engine::Scope scope, const Request& request) {
@@ -243,11 +258,7 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision, Decisi
     const Lane& l = matrix.lanes()[lane];
     if (!open_by_key_.contains(OpenKeyOf(l.name, l.scope, request))) ++to_open;
   }
-  if (to_open > 0 && open_count_.load() + to_open > options_.max_open_cases) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("case store full: ", open_count_.load(), " cases are open (the limit is ",
-                     options_.max_open_cases, "); acknowledge cases or raise the limit"));
-  }
+  if (to_open > 0) RETURN_IF_ERROR(CheckRoom(to_open, request.tenant_id()));
 
   std::vector<Record*> touched;
   std::vector<Record*> opened;
@@ -464,7 +475,8 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     open_by_key_[record->open_key] = record->seq;
     by_id_[c.id()] = record->seq;
     by_seq_[record->seq] = std::move(owned);
-    open_count_.fetch_add(1);
+    CountOpen(*record);
+    index_.Add(record->seq, v1::CASE_STATE_OPEN, lane.name, request.tenant_id());
     opened->push_back(record);
     Arm(*record, now);
     if (lane.verdict == v1::VERDICT_SAFE_MODE) SetInForce(*record, ScopesInForce::kSafeMode, true);
@@ -495,19 +507,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     c.mutable_request_ids()->erase(c.mutable_request_ids()->begin());
   }
   v1::EvidencePacket& packet = *c.mutable_evidence();
-  for (const auto& [name, value] : request.evidence()) {
-    if (value.empty()) continue;
-    if (name == "original_input") packet.set_original_input(value);
-    if (name == "retrieved_context") packet.set_retrieved_context(value);
-    if (IsLink(value) && static_cast<size_t>(packet.links_size()) < kMaxLinks &&
-        std::find(packet.links().begin(), packet.links().end(), value) == packet.links().end()) {
-      packet.add_links(value);
-    }
-    if (packet.attached().contains(name) ||
-        static_cast<size_t>(packet.attached_size()) < kMaxAttached) {
-      (*packet.mutable_attached())[name] = value;
-    }
-  }
+  KeepEvidence(request, &packet);
   auto* history = packet.mutable_recent_history();
   history->Add(absl::StrCat(Rfc3339(now), " ", engine::VerdictName(decision.verdict), " decision ",
                             decision.id.view(), " request ", request.request_id()));
@@ -528,6 +528,81 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
   return record;
 }
 
+void CaseStore::CountOpen(Record& record) {
+  open_count_.fetch_add(1);
+  ++open_per_tenant_[record.c.tenant_id()];
+}
+
+void CaseStore::MeasureOpen(Record& record) {
+  const size_t bytes = record.c.SpaceUsedLong();
+  open_bytes_ = open_bytes_ - record.open_bytes + bytes;
+  record.open_bytes = bytes;
+}
+
+absl::Status CaseStore::CheckRoom(size_t to_open, absl::string_view tenant) const {
+  if (open_count_.load() + to_open > options_.max_open_cases) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("case store full: ", open_count_.load(), " cases are open (the limit is ",
+                     options_.max_open_cases, "); acknowledge cases or raise the limit"));
+  }
+  if (options_.max_open_cases_per_tenant > 0) {
+    auto it = open_per_tenant_.find(tenant);
+    const size_t open = it == open_per_tenant_.end() ? 0 : it->second;
+    if (open + to_open > options_.max_open_cases_per_tenant) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "tenant ", tenant, " has ", open, " open cases, its quota is ",
+          options_.max_open_cases_per_tenant, ": acknowledge its cases or raise the quota"));
+    }
+  }
+  if (open_bytes_ >= options_.max_open_case_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("case store full: the open cases hold ", open_bytes_, " bytes (the budget is ",
+                     options_.max_open_case_bytes, "); acknowledge cases or raise the budget"));
+  }
+  return absl::OkStatus();
+}
+
+void CaseStore::KeepEvidence(const Request& request, v1::EvidencePacket* packet) const {
+  size_t kept_total = 0;  // what the case keeps of its entries, counted once per name
+  for (const auto& [name, value] : packet->attached()) kept_total += value.size();
+  for (const auto& [name, value] : request.evidence()) {
+    if (value.empty()) continue;
+    const bool attach = packet->attached().contains(name) ||
+                        static_cast<size_t>(packet->attached_size()) < kMaxAttached;
+    if (!attach && name != "original_input" && name != "retrieved_context" && !IsLink(value)) {
+      continue;
+    }
+    size_t replaced = 0;
+    if (auto old = packet->attached().find(name); old != packet->attached().end()) {
+      replaced = old->second.size();
+    }
+    const size_t others = kept_total - replaced;
+    const size_t room =
+        options_.max_evidence_case_bytes > others ? options_.max_evidence_case_bytes - others : 0;
+    const absl::string_view kept =
+        Utf8Prefix(value, std::min(options_.max_evidence_entry_bytes, room));
+    if (kept.size() < value.size()) {
+      v1::TruncatedEvidence& cut = (*packet->mutable_truncated())[name];
+      cut.set_size(value.size());
+      cut.set_sha256(std::string());
+      ThreadSha256().HexAppend(value, cut.mutable_sha256());
+      cut.set_kept_bytes(kept.size());
+    } else {
+      packet->mutable_truncated()->erase(name);
+    }
+    if (name == "original_input") packet->set_original_input(std::string(kept));
+    if (name == "retrieved_context") packet->set_retrieved_context(std::string(kept));
+    if (IsLink(value) && static_cast<size_t>(packet->links_size()) < kMaxLinks &&
+        std::find(packet->links().begin(), packet->links().end(), value) == packet->links().end()) {
+      packet->add_links(value);
+    }
+    if (attach) {
+      (*packet->mutable_attached())[name] = std::string(kept);
+      kept_total = others + kept.size();
+    }
+  }
+}
+
 void CaseStore::Arm(Record& record, absl::Time now) {
   const absl::Time deadline = now + record.lane->sla;
   *record.c.mutable_sla_deadline() = ToTimestamp(deadline);
@@ -546,6 +621,7 @@ void CaseStore::Transition(Record& record, absl::Time now, absl::string_view eve
   t.set_comment(std::string(comment));
   *t.mutable_principal() = by;
   if (in_history) *record.c.add_history() = t;
+  if (record.c.state() == v1::CASE_STATE_OPEN) MeasureOpen(record);
   if (journal_ != nullptr) {
     journal_buffer_.AddTransition(record.seq, t);
   } else {
@@ -557,10 +633,18 @@ void CaseStore::Transition(Record& record, absl::Time now, absl::string_view eve
 
 void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
                       const v1::Principal& by, absl::string_view comment) {
+  index_.Remove(record.seq, record.c.state(), record.c.lane(), record.c.tenant_id());
+  index_.Add(record.seq, state, record.c.lane(), record.c.tenant_id());
   record.c.set_state(state);
   ++record.generation;  // disarms the timer
   record.timer_armed = false;
   open_by_key_.erase(record.open_key);
+  open_bytes_ -= record.open_bytes;
+  record.open_bytes = 0;
+  if (auto t = open_per_tenant_.find(record.c.tenant_id());
+      t != open_per_tenant_.end() && --t->second == 0) {
+    open_per_tenant_.erase(t);
+  }
   for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
     SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
   }
@@ -596,7 +680,9 @@ void CaseStore::Forget(uint64_t seq) {
   auto it = by_seq_.find(seq);
   if (it == by_seq_.end()) return;
   closed_bytes_ -= it->second->closed_bytes;
-  by_id_.erase(it->second->c.id());
+  const v1::Case& c = it->second->c;
+  index_.Remove(seq, c.state(), c.lane(), c.tenant_id());
+  by_id_.erase(c.id());
   by_seq_.erase(it);
   journal_buffer_.Forget(seq);
 }
@@ -944,10 +1030,12 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
     r.related.assign(stored.related().begin(), stored.related().end());
     r.triggers.insert(stored.triggers().begin(), stored.triggers().end());
     by_id_[c.id()] = r.seq;
+    index_.Add(r.seq, c.state(), c.lane(), c.tenant_id());
     next_seq_ = std::max(next_seq_, r.seq + 1);
     if (c.state() == v1::CASE_STATE_OPEN) {
       open_by_key_[r.open_key] = r.seq;
-      open_count_.fetch_add(1);
+      CountOpen(r);
+      MeasureOpen(r);
       if (stored.timer_armed()) {
         r.generation = 1;
         r.timer_armed = true;
@@ -1012,29 +1100,46 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
        before == 0)) {
     return absl::InvalidArgumentError("page_token: not a token from a previous ListCases response");
   }
+  // The index matched state, lane and tenant_id.
   auto matches = [&](const v1::Case& c) {
     return scope.Contains(c.tenant_id()) &&
-           (request.state() == v1::CASE_STATE_UNSPECIFIED || c.state() == request.state()) &&
-           (request.lane().empty() || c.lane() == request.lane()) &&
-           (request.tenant_id().empty() || c.tenant_id() == request.tenant_id()) &&
            (request.owner().empty() || c.owner() == request.owner() ||
             c.backup() == request.owner() || c.current_owner() == request.owner());
   };
+  // The lock is taken for a few cases at a time, so that a listing delays an escalation by a
+  // few case copies at most; cases that change between two turns show as they are then (a page is
+  // not a snapshot, as pages never are).
+  constexpr int kCopiesPerTurn = 4;
+  constexpr int kExaminedPerTurn = 256;
   v1::ListCasesResponse response;
-  uint64_t last = 0;
-  absl::MutexLock lock(&mu_);
-  auto it = before == 0 ? by_seq_.end() : by_seq_.lower_bound(before);
-  while (it != by_seq_.begin()) {
-    --it;
-    const v1::Case& c = it->second->c;
-    if (!matches(c)) continue;
-    if (response.cases_size() == page) {
-      // Another match exists: the next page starts below the last case returned.
-      response.set_next_page_token(absl::StrCat("p", last));
-      break;
+  uint64_t cursor = before;  // the last case examined; 0: none yet
+  int examined = 0;
+  for (bool done = false; !done;) {
+    absl::MutexLock lock(&mu_);
+    const CaseIndex::Seqs* seqs = index_.Find(request.state(), request.lane(), request.tenant_id());
+    if (seqs == nullptr) break;
+    auto it = cursor == 0 ? seqs->end() : seqs->lower_bound(cursor);
+    for (int copies = 0, here = 0; copies < kCopiesPerTurn && here < kExaminedPerTurn;) {
+      if (it == seqs->begin()) {
+        done = true;
+        break;
+      }
+      if (response.cases_size() == page || examined == kMaxListExamined) {
+        // More may match: the next page starts below the last case examined.
+        response.set_next_page_token(absl::StrCat("p", cursor));
+        done = true;
+        break;
+      }
+      --it;
+      ++examined;
+      ++here;
+      cursor = *it;
+      const v1::Case& c = by_seq_.at(cursor)->c;
+      if (matches(c)) {
+        *response.add_cases() = c;
+        ++copies;
+      }
     }
-    *response.add_cases() = c;
-    last = it->first;
   }
   return response;
 }
@@ -1062,6 +1167,11 @@ size_t CaseStore::watchers() const {
 
 size_t CaseStore::open_cases() const { return open_count_.load(); }
 
+size_t CaseStore::open_case_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return open_bytes_;
+}
+
 void CaseStore::Stats(const Matrix* matrix, const TenantScope& scope,
                       v1::GetStatsResponse* out) const {
   absl::MutexLock lock(&mu_);
@@ -1072,8 +1182,8 @@ void CaseStore::Stats(const Matrix* matrix, const TenantScope& scope,
     return;
   }
   uint64_t open = 0;
-  for (const auto& [key, seq] : open_by_key_) {
-    if (scope.Contains(by_seq_.at(seq)->c.tenant_id())) ++open;
+  for (const auto& [tenant, count] : open_per_tenant_) {
+    if (scope.Contains(tenant)) open += count;
   }
   out->set_open_cases(open);
 }

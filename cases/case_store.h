@@ -66,6 +66,7 @@
 #include "agate/v1/agate.pb.h"
 #include "cases/actor.h"
 #include "cases/audit.h"
+#include "cases/case_index.h"
 #include "cases/case_journal.h"
 #include "cases/journal_buffer.h"
 #include "cases/scopes_in_force.h"
@@ -82,6 +83,19 @@ struct CaseStoreOptions {
   // Past this many OPEN cases a decision that would open one fails with RESOURCE_EXHAUSTED (the
   // client fails closed): an escalation is never silently dropped.
   size_t max_open_cases = 1'000'000;
+  // Past this many OPEN cases of one tenant, a decision that would open another for that tenant
+  // fails with RESOURCE_EXHAUSTED naming the tenant and its quota (0: no quota). One tenant cannot
+  // fill the store for all.
+  size_t max_open_cases_per_tenant = 100'000;
+  // Once the OPEN cases hold this many bytes (protobuf's SpaceUsedLong of each, taken at each
+  // change), a decision that would open a case fails with RESOURCE_EXHAUSTED; joins still append
+  // to open cases (each is bounded below). The total may pass it by one case's growth.
+  size_t max_open_case_bytes = size_t{512} << 20;
+  // Evidence a case keeps: of each entry, the first max_evidence_entry_bytes (cut at a UTF-8
+  // character boundary), of all its entries together max_evidence_case_bytes; a cut entry is
+  // listed in evidence.truncated with its whole size and SHA-256.
+  size_t max_evidence_entry_bytes = size_t{16} << 10;
+  size_t max_evidence_case_bytes = size_t{256} << 10;
   // Closed cases kept for GetCase/ListCases (and in the durable store): at most this many, and
   // at most this many bytes of them (protobuf's SpaceUsedLong of each, taken when it closes). The
   // oldest closed are forgotten first; the newest one is always kept.
@@ -144,9 +158,13 @@ class CaseStore {
   absl::StatusOr<v1::Case> Get(absl::string_view case_id,
                                const TenantScope& scope = TenantScope::All()) const;
 
-  // List returns cases matching request's filters within scope, newest first. INVALID_ARGUMENT
-  // naming the field for an unknown state, a filter over 256 bytes, a page_size outside
-  // [0, 1000] or a page_token this store did not issue.
+  // List returns cases matching request's filters within scope, newest first. It reads the
+  // index of the state, lane and tenant filters (cases/case_index.h) and examines at most
+  // kMaxListExamined cases: when the owner filter or scope skip that many, the page is short (even
+  // empty) and next_page_token continues. INVALID_ARGUMENT naming the field for an unknown state, a
+  // filter over 256 bytes, a page_size outside [0, 1000] or a page_token this store did not
+  // issue.
+  static constexpr int kMaxListExamined = 10'000;
   absl::StatusOr<v1::ListCasesResponse> List(const v1::ListCasesRequest& request,
                                              const TenantScope& scope = TenantScope::All()) const;
 
@@ -184,8 +202,9 @@ class CaseStore {
   // KillSwitches returns the engaged switches of scope's tenants, oldest first.
   std::vector<v1::KillSwitch> KillSwitches(const TenantScope& scope) const;
 
-  // open_cases returns how many cases are OPEN.
+  // open_cases returns how many cases are OPEN; open_case_bytes what they hold.
   size_t open_cases() const;
+  size_t open_case_bytes() const;
 
   // Sync commits the changes a failed commit left unsynced (the server calls it periodically).
   // OK when there is nothing to commit.
@@ -233,6 +252,15 @@ class CaseStore {
   void SetInForce(Record& record, ScopesInForce::Kind kind, bool on)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CountOpen counts record, just opened or restored OPEN, among the open cases of its tenant.
+  void CountOpen(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // MeasureOpen retakes the bytes an OPEN record holds.
+  void MeasureOpen(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CheckRoom refuses opening to_open cases for tenant past a limit (RESOURCE_EXHAUSTED).
+  absl::Status CheckRoom(size_t to_open, absl::string_view tenant) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // KeepEvidence appends the request's evidence to the case, within the evidence bounds.
+  void KeepEvidence(const engine::Request& request, v1::EvidencePacket* packet) const;
   // Commit sends what the operation changed (and anything unsynced) to the journal, with the
   // sealer's row for decision when both are given.
   absl::Status Commit(const engine::Decision* decision, DecisionSealer* sealer)
@@ -251,6 +279,11 @@ class CaseStore {
   absl::flat_hash_map<std::string, uint64_t> by_id_ ABSL_GUARDED_BY(mu_);
   // OPEN cases by lane and scope key.
   absl::flat_hash_map<std::string, uint64_t> open_by_key_ ABSL_GUARDED_BY(mu_);
+  // Every case kept, by state, lane and tenant (ListCases reads it).
+  CaseIndex index_ ABSL_GUARDED_BY(mu_);
+  // OPEN cases per tenant, and the bytes they hold (Record::open_bytes).
+  absl::flat_hash_map<std::string, size_t> open_per_tenant_ ABSL_GUARDED_BY(mu_);
+  size_t open_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<uint64_t> closed_order_ ABSL_GUARDED_BY(mu_);
   size_t closed_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // the closed cases' Record::closed_bytes
   std::atomic<size_t> open_count_{0};

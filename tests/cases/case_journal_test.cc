@@ -259,6 +259,32 @@ TEST_F(CaseJournalTest, ARestoredStoreKeepsCasesAndRedeemsAnApprovalOnce) {
   EXPECT_EQ(store_->List(list)->cases(0).id(), fresh);
 }
 
+// The list index, the per-tenant counts and the open bytes are rebuilt from the journal.
+TEST_F(CaseJournalTest, ARestoredStoreListsByStateAndKeepsTheQuotas) {
+  const std::string rejected = Decide(Make("r1", kHold)).case_id();
+  ASSERT_TRUE(Ack(rejected, v1::DECISION_REJECT, "support-lead").ok());
+  Request second = Make("r2", kHold);
+  second.set_item_id("i2");
+  const std::string open = Decide(second).case_id();
+  const size_t bytes = store_->open_case_bytes();
+  Start({.max_open_cases_per_tenant = 1});
+  v1::ListCasesRequest list;
+  list.set_state(v1::CASE_STATE_REJECTED);
+  absl::StatusOr<v1::ListCasesResponse> page = store_->List(list);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->cases_size(), 1);
+  EXPECT_EQ(page->cases(0).id(), rejected);
+  list.set_state(v1::CASE_STATE_OPEN);
+  list.set_tenant_id("t1");
+  EXPECT_EQ(store_->List(list)->cases(0).id(), open);
+  // Measured again (a parsed message has other capacities than one built field by field).
+  EXPECT_NEAR(static_cast<double>(store_->open_case_bytes()), static_cast<double>(bytes),
+              bytes * 0.25);
+  Request third = Make("r3", kHold);
+  third.set_item_id("i3");
+  EXPECT_EQ(TryDecide(third).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(CaseJournalTest, TimersThatPassedWhileDownRunAfterRestore) {
   const std::string id = Decide(Make("r1", kHold)).case_id();
   Restart();

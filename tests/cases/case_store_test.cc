@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "cases/decider.h"
 #include "common/clock.h"
+#include "common/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fixtures.h"
@@ -665,6 +666,189 @@ TEST_F(CaseStoreTest, ListFiltersAndPagesNewestFirst) {
   v1::ListCasesRequest bad_token;
   bad_token.set_page_token("garbage");
   EXPECT_THAT(store_.List(bad_token).status().message(), HasSubstr("page_token:"));
+}
+
+// The index answers every combination of state, lane and tenant, and follows a case that closes.
+TEST_F(CaseStoreTest, ListReadsTheIndexOfEveryFilterCombination) {
+  std::vector<std::string> t1, t2;
+  for (int i = 0; i < 4; ++i) {
+    Request r = Make(absl::StrCat("a", i), kHold);
+    r.set_item_id(absl::StrCat("i", i));
+    t1.push_back(Decide(r).case_id());
+    r.set_request_id(absl::StrCat("b", i));
+    r.set_tenant_id("t2");
+    t2.push_back(Decide(r).case_id());
+  }
+  const std::string block = Decide(Make("c0", kBlock)).case_id();
+  ASSERT_TRUE(Ack(t1[1], v1::DECISION_REJECT, "support-lead").ok());
+  auto ids = [&](v1::CaseState state, const std::string& lane, const std::string& tenant) {
+    v1::ListCasesRequest request;
+    request.set_state(state);
+    request.set_lane(lane);
+    request.set_tenant_id(tenant);
+    std::vector<std::string> out;
+    absl::StatusOr<v1::ListCasesResponse> page = store_.List(request);
+    EXPECT_TRUE(page.ok()) << page.status();
+    for (const v1::Case& c : page->cases()) out.push_back(c.id());
+    return out;
+  };
+  constexpr v1::CaseState kAny = v1::CASE_STATE_UNSPECIFIED;
+  constexpr v1::CaseState kOpen = v1::CASE_STATE_OPEN;
+  constexpr v1::CaseState kRejected = v1::CASE_STATE_REJECTED;
+  EXPECT_THAT(ids(kAny, "", ""), SizeIs(9));
+  EXPECT_THAT(ids(kOpen, "", ""), SizeIs(8));
+  EXPECT_THAT(ids(kRejected, "", ""), ElementsAre(t1[1]));
+  EXPECT_THAT(ids(kAny, "financial", ""), ElementsAre(block));
+  EXPECT_THAT(ids(kAny, "", "t2"), ElementsAre(t2[3], t2[2], t2[1], t2[0]));
+  EXPECT_THAT(ids(kOpen, "customer", ""), SizeIs(7));
+  EXPECT_THAT(ids(kOpen, "", "t1"), ElementsAre(block, t1[3], t1[2], t1[0]));
+  EXPECT_THAT(ids(kAny, "customer", "t1"), ElementsAre(t1[3], t1[2], t1[1], t1[0]));
+  EXPECT_THAT(ids(kOpen, "customer", "t1"), ElementsAre(t1[3], t1[2], t1[0]));
+  EXPECT_THAT(ids(kRejected, "customer", "t2"), IsEmpty());
+  EXPECT_THAT(ids(kOpen, "no-such-lane", ""), IsEmpty());
+}
+
+// A filter the index does not hold (owner) examines a bounded number of cases per call: a page
+// may come back short, with a token that continues, and paging reaches every match.
+TEST_F(CaseStoreTest, ListExaminesABoundedNumberOfCasesPerCall) {
+  const std::string deny = Decide(Make("d", kDeny)).case_id();  // owner security-lead: the oldest
+  const int n = CaseStore::kMaxListExamined + 5;
+  for (int i = 0; i < n; ++i) {
+    Request r = Make(absl::StrCat("r", i), kHold);
+    r.set_item_id(absl::StrCat("i", i));
+    ASSERT_TRUE(TryDecide(r).ok());
+  }
+  v1::ListCasesRequest request;
+  request.set_owner("security-lead");
+  absl::StatusOr<v1::ListCasesResponse> page = store_.List(request);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(page->cases(), IsEmpty());
+  ASSERT_FALSE(page->next_page_token().empty());
+  request.set_page_token(page->next_page_token());
+  page = store_.List(request);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_THAT(page->cases(), SizeIs(1));
+  EXPECT_EQ(page->cases(0).id(), deny);
+  EXPECT_THAT(page->next_page_token(), IsEmpty());
+}
+
+class QuotaCaseStoreTest : public CaseStoreTest {
+ protected:
+  QuotaCaseStoreTest() : CaseStoreTest(CaseStoreOptions{.max_open_cases_per_tenant = 2}) {}
+
+  absl::StatusOr<v1::EvaluateResponse> Open(const std::string& tenant, const std::string& item) {
+    Request r = Make(absl::StrCat(tenant, "-", item), kHold);
+    r.set_tenant_id(tenant);
+    r.set_item_id(item);
+    return TryDecide(r);
+  }
+};
+
+TEST_F(QuotaCaseStoreTest, OneTenantAtItsQuotaLeavesRoomForTheOthers) {
+  ASSERT_TRUE(Open("t1", "i1").ok());
+  const std::string second = Open("t1", "i2")->case_id();
+  absl::StatusOr<v1::EvaluateResponse> refused = Open("t1", "i3");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("tenant t1 has 2 open cases, its quota is 2"));
+  EXPECT_TRUE(Open("t2", "i1").ok());  // another tenant
+  EXPECT_TRUE(Open("t1", "i1").ok());  // a join opens nothing
+  EXPECT_EQ(Decide(Make("a", kAllow)).verdict(), v1::VERDICT_ALLOW);
+  ASSERT_TRUE(Ack(second, v1::DECISION_REJECT, "support-lead").ok());
+  EXPECT_TRUE(Open("t1", "i3").ok());  // a closed case frees its place
+  v1::GetStatsResponse stats;
+  store_.Stats(nullptr, TenantScope::Only({"t1"}), &stats);
+  EXPECT_EQ(stats.open_cases(), 2u);
+}
+
+class EvidenceCaseStoreTest : public CaseStoreTest {
+ protected:
+  static constexpr size_t kEntry = 100;
+  static constexpr size_t kCase = 250;
+  EvidenceCaseStoreTest()
+      : CaseStoreTest(CaseStoreOptions{.max_evidence_entry_bytes = kEntry,
+                                       .max_evidence_case_bytes = kCase}) {}
+};
+
+TEST_F(EvidenceCaseStoreTest, LongEntriesAreCutAtACharacterWithTheirSizeAndDigest) {
+  Request r = Make("r1", kHold);
+  // 99 ASCII bytes, then a 3-byte character across the 100-byte cut: it goes whole.
+  const std::string input = std::string(99, 'x') + "\xE2\x82\xAC" + std::string(50, 'y');
+  (*r.mutable_evidence())["original_input"] = input;
+  (*r.mutable_evidence())["short"] = "fits";
+  const std::string id = Decide(r).case_id();
+  v1::Case c = Get(id);
+  EXPECT_EQ(c.evidence().original_input(), std::string(99, 'x'));
+  EXPECT_EQ(c.evidence().attached().at("original_input"), std::string(99, 'x'));
+  EXPECT_EQ(c.evidence().attached().at("short"), "fits");
+  ASSERT_EQ(c.evidence().truncated().size(), 1u);
+  const v1::TruncatedEvidence& cut = c.evidence().truncated().at("original_input");
+  EXPECT_EQ(cut.size(), input.size());
+  EXPECT_EQ(cut.kept_bytes(), 99u);
+  std::string digest;
+  ThreadSha256().HexAppend(input, &digest);
+  EXPECT_EQ(cut.sha256(), digest);
+  EXPECT_TRUE(c.IsInitialized());
+  std::string bytes;
+  EXPECT_TRUE(c.SerializeToString(&bytes));  // still valid UTF-8
+
+  // The case's budget (250 bytes: 99 + 4 kept) leaves 147: the next long entries get 100, then
+  // 47, then nothing, each with its digest.
+  Request join = Make("r2", kHold);
+  (*join.mutable_evidence())["a"] = std::string(300, 'a');
+  (*join.mutable_evidence())["b"] = std::string(300, 'b');
+  (*join.mutable_evidence())["c"] = std::string(300, 'c');
+  ASSERT_EQ(Decide(join).case_id(), id);
+  c = Get(id);
+  size_t kept = 0;
+  for (const auto& [name, value] : c.evidence().attached()) kept += value.size();
+  EXPECT_EQ(kept, kCase);
+  EXPECT_EQ(c.evidence().truncated().size(), 4u);
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_EQ(c.evidence().truncated().at(name).size(), 300u) << name;
+    EXPECT_EQ(c.evidence().truncated().at(name).kept_bytes(),
+              c.evidence().attached().at(name).size())
+        << name;
+  }
+
+  // A later, short value of the same name replaces the cut one whole.
+  Request again = Make("r3", kHold);
+  (*again.mutable_evidence())["original_input"] = "short now";
+  ASSERT_EQ(Decide(again).case_id(), id);
+  c = Get(id);
+  EXPECT_EQ(c.evidence().original_input(), "short now");
+  EXPECT_FALSE(c.evidence().truncated().contains("original_input"));
+}
+
+class ByteBudgetCaseStoreTest : public CaseStoreTest {
+ protected:
+  ByteBudgetCaseStoreTest() : CaseStoreTest(CaseStoreOptions{.max_open_case_bytes = 20'000}) {}
+};
+
+TEST_F(ByteBudgetCaseStoreTest, OpenCasesPastTheByteBudgetRefuseNewOnesUntilOneCloses) {
+  std::vector<std::string> ids;
+  absl::Status refused;
+  for (int i = 0; i < 100 && refused.ok(); ++i) {
+    Request r = Make(absl::StrCat("r", i), kHold);
+    r.set_item_id(absl::StrCat("i", i));
+    (*r.mutable_evidence())["retrieved_context"] = std::string(4000, 'c');
+    absl::StatusOr<v1::EvaluateResponse> d = TryDecide(r);
+    if (d.ok()) ids.push_back(d->case_id());
+    refused = d.status();
+  }
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("the budget is 20000"));
+  ASSERT_GE(ids.size(), 2u);
+  EXPECT_LE(ids.size(), 5u);  // each holds over 4000 bytes (8000: kept twice)
+  EXPECT_GE(store_.open_case_bytes(), 20'000u);
+  Request join = Make("join", kHold);
+  join.set_item_id("i0");
+  EXPECT_TRUE(TryDecide(join).ok());
+  for (const std::string& id : ids) ASSERT_TRUE(Ack(id, v1::DECISION_REJECT, "support-lead").ok());
+  EXPECT_EQ(store_.open_case_bytes(), 0u);
+  Request next = Make("next", kHold);
+  next.set_item_id("fresh");
+  EXPECT_TRUE(TryDecide(next).ok());
+  EXPECT_GT(store_.open_case_bytes(), 0u);
 }
 
 TEST_F(CaseStoreTest, StatsCountFiringsOutcomesAndTimeToDecision) {
