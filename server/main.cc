@@ -4,10 +4,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <climits>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -108,8 +110,13 @@ absl::StatusOr<std::unique_ptr<service::Service>> CreateService(
   service::ServiceOptions service_options;
   service_options.idempotency.window = options.idempotency_window;
   service_options.idempotency.max_entries = static_cast<size_t>(options.idempotency_entries);
-  service_options.decider.cases.max_closed_case_bytes =
-      static_cast<size_t>(options.max_closed_case_bytes);
+  cases::CaseStoreOptions& cases = service_options.decider.cases;
+  cases.max_closed_case_bytes = static_cast<size_t>(options.max_closed_case_bytes);
+  cases.max_open_cases = static_cast<size_t>(options.max_open_cases);
+  cases.max_open_cases_per_tenant = static_cast<size_t>(options.max_open_cases_per_tenant);
+  cases.max_open_case_bytes = static_cast<size_t>(options.max_open_case_bytes);
+  cases.max_evidence_entry_bytes = static_cast<size_t>(options.max_evidence_entry_bytes);
+  cases.max_evidence_case_bytes = static_cast<size_t>(options.max_evidence_case_bytes);
   service_options.store = storage.sqlite.get();
   service_options.decision_log = storage.decision_log.get();
   absl::StatusOr<std::unique_ptr<service::Service>> service =
@@ -177,6 +184,18 @@ absl::StatusOr<Grpc> StartGrpc(const ServerOptions& options, GrpcService& grpc_s
                                static_cast<int>(options.max_in_flight));
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes));
+  // Connection limits, enforced by gRPC's max_age filter on every connection, the acceptors'
+  // too (AddInsecureChannelFromFd builds them with the server's channel args).
+  const std::pair<const char*, absl::Duration> connection_limits[] = {
+      {GRPC_ARG_MAX_CONNECTION_IDLE_MS, options.max_connection_idle},
+      {GRPC_ARG_MAX_CONNECTION_AGE_MS, options.max_connection_age},
+      {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, options.max_connection_age_grace},
+  };
+  for (const auto& [arg, limit] : connection_limits) {
+    if (limit == absl::InfiniteDuration()) continue;  // gRPC's default: no limit
+    builder.AddChannelArgument(
+        arg, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(limit), INT_MAX)));
+  }
   struct Listener {
     ListenAddress address;
     std::shared_ptr<grpc::ServerCredentials> credentials;  // null: an acceptor's
@@ -301,7 +320,10 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   if (!created.ok()) return Failure{1, std::string(created.status().message())};
   service::Service& service = **created;
 
-  GrpcService grpc_service(service, **identity, {.max_in_flight = options.max_in_flight});
+  GrpcService grpc_service(service, **identity,
+                           {.max_in_flight = options.max_in_flight,
+                            .watchers = {.max_watchers = options.max_watchers,
+                                         .max_per_principal = options.max_watchers_per_principal}});
   MatrixReloader reloader(options.matrix, service);
   std::unique_ptr<WebhookPoster> webhook;
   if (!options.webhook.empty()) {

@@ -1,5 +1,8 @@
 #include "server/options.h"
 
+#include <tuple>
+#include <utility>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -29,6 +32,16 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
   --max-connections N      connections open at once on the plaintext listeners; past it a new
                            one is closed at once (default: the file descriptor limit, which
                            agate-server raises to its hard limit, minus 256)
+  --max-connection-idle D  close a connection that had no call for D (default 10m; off: never);
+                           a WatchCases stream is a call
+  --max-connection-age D   ask a connection older than D to reconnect (GOAWAY; default off)
+  --max-connection-age-grace D
+                           then close it after D more, cutting the calls still on it, WatchCases
+                           streams included (default off: they finish on the old connection)
+  --max-watchers N         WatchCases streams open at once; past it a new one gets
+                           RESOURCE_EXHAUSTED (default 1000)
+  --max-watchers-per-principal N
+                           the same per verified principal (default 100; with an access policy)
   --socket-mode MODE       a unix: listener's permissions (default 0660)
   --socket-group GROUP     a unix: listener's group (default: the server's)
   --store KIND             sqlite (default): cases, decisions and the decision log persist in
@@ -46,6 +59,18 @@ Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, ref
                            keep closed cases (for GetCase/ListCases) up to about N bytes,
                            forgetting the oldest first; the newest is always kept (default
                            16777216)
+  --max-open-cases N       past N open cases, a decision that would open one fails with
+                           RESOURCE_EXHAUSTED (default 1000000)
+  --max-open-cases-per-tenant N
+                           the same per tenant, naming it (default 100000; 0: no quota)
+  --max-open-case-bytes N  once the open cases hold N bytes (protobuf's count; the process
+                           uses about twice that), new ones are refused likewise; joins go on
+                           (default 536870912: about 200,000 cases with little evidence)
+  --max-evidence-entry-bytes N
+                           a case keeps the first N bytes of each evidence entry, with the
+                           whole entry's size and SHA-256 (default 16384)
+  --max-evidence-case-bytes N
+                           and at most N bytes of evidence in all (default 262144)
   --decision-log-rotate-bytes N
                            start a new decision-log file past N bytes (default 67108864)
   --decision-log-max-files N
@@ -139,6 +164,21 @@ absl::Status ParseIdentityOptions(const CommandLine& cl, ServerOptions* o) {
   return absl::OkStatus();
 }
 
+// DurationOrOff reads a duration flag that may also say "off" (absl::InfiniteDuration()); a
+// duration is in [100ms, 366d].
+absl::StatusOr<absl::Duration> DurationOrOff(const CommandLine& cl, const char* flag,
+                                             absl::Duration fallback) {
+  if (cl.Value(flag) == "off") return absl::InfiniteDuration();
+  absl::StatusOr<absl::Duration> d = cl.Duration(flag, fallback);
+  if (!d.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(d.status().message(), ", or off (no limit)"));
+  }
+  if (*d < absl::Milliseconds(100)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": must be at least 100ms, or off"));
+  }
+  return d;
+}
+
 }  // namespace
 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
@@ -156,6 +196,11 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "idempotency-entries",
                         "max-store-bytes",
                         "max-closed-case-bytes",
+                        "max-open-cases",
+                        "max-open-cases-per-tenant",
+                        "max-open-case-bytes",
+                        "max-evidence-entry-bytes",
+                        "max-evidence-case-bytes",
                         "decision-log-rotate-bytes",
                         "decision-log-max-files",
                         "watch-interval",
@@ -167,6 +212,11 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "client-ca",
                         "mtls-listen",
                         "max-connections",
+                        "max-connection-idle",
+                        "max-connection-age",
+                        "max-connection-age-grace",
+                        "max-watchers",
+                        "max-watchers-per-principal",
                         "socket-mode",
                         "socket-group"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
@@ -260,6 +310,20 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
       cl->Int("max-closed-case-bytes", static_cast<int64_t>(o.max_closed_case_bytes));
   if (!closed.ok()) return closed.status();  // a negative number is refused there
   o.max_closed_case_bytes = static_cast<uint64_t>(*closed);
+  for (auto [flag, value, minimum] : {
+           std::tuple{"max-open-cases", &o.max_open_cases, 1},
+           std::tuple{"max-open-cases-per-tenant", &o.max_open_cases_per_tenant, 0},
+           std::tuple{"max-open-case-bytes", &o.max_open_case_bytes, 1},
+           std::tuple{"max-evidence-entry-bytes", &o.max_evidence_entry_bytes, 0},
+           std::tuple{"max-evidence-case-bytes", &o.max_evidence_case_bytes, 0},
+       }) {
+    absl::StatusOr<int64_t> n = cl->Int(flag, static_cast<int64_t>(*value));
+    if (!n.ok()) return n.status();
+    if (*n < minimum) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": must be >= ", minimum));
+    }
+    *value = static_cast<uint64_t>(*n);
+  }
   absl::StatusOr<int64_t> rotate =
       cl->Int("decision-log-rotate-bytes", static_cast<int64_t>(o.decision_log_rotate_bytes));
   if (!rotate.ok()) return rotate.status();
@@ -275,6 +339,23 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
   absl::StatusOr<int64_t> connections = cl->Int("max-connections", 0);
   if (!connections.ok()) return connections.status();
   o.max_connections = *connections;
+  for (auto [flag, value] : {std::pair{"max-connection-idle", &o.max_connection_idle},
+                             std::pair{"max-connection-age", &o.max_connection_age},
+                             std::pair{"max-connection-age-grace", &o.max_connection_age_grace}}) {
+    absl::StatusOr<absl::Duration> d = DurationOrOff(*cl, flag, *value);
+    if (!d.ok()) return d.status();
+    *value = *d;
+  }
+  for (auto [flag, value] :
+       {std::pair{"max-watchers", &o.max_watchers},
+        std::pair{"max-watchers-per-principal", &o.max_watchers_per_principal}}) {
+    absl::StatusOr<int64_t> n = cl->Int(flag, *value);
+    if (!n.ok()) return n.status();
+    if (*n < 1 || *n > 1'000'000) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": must be in [1, 1000000]"));
+    }
+    *value = *n;
+  }
   if (std::optional<std::string> mode = cl->Value("socket-mode")) {
     unsigned int bits = 0;
     if (mode->empty() || mode->size() > 4 ||

@@ -44,6 +44,12 @@ struct ServerOptions {
   uint64_t max_store_bytes = 0;  // 0: no cap
   // Memory for closed cases kept for GetCase/ListCases (cases::CaseStoreOptions).
   uint64_t max_closed_case_bytes = uint64_t{16} << 20;
+  // Bounds of the open cases and the evidence they keep (cases::CaseStoreOptions).
+  uint64_t max_open_cases = 1'000'000;
+  uint64_t max_open_cases_per_tenant = 100'000;  // 0: no quota
+  uint64_t max_open_case_bytes = uint64_t{512} << 20;
+  uint64_t max_evidence_entry_bytes = uint64_t{16} << 10;
+  uint64_t max_evidence_case_bytes = uint64_t{256} << 10;
   uint64_t decision_log_rotate_bytes = 64 << 20;
   uint64_t decision_log_max_files = 0;  // 0: keep every file
   // Identity (server/identity.h): the access policy ("": development mode), TLS on TCP
@@ -57,6 +63,16 @@ struct ServerOptions {
   // Connections: at most this many open at once on the plaintext listeners (0: from the file
   // descriptor limit, keeping headroom); a Unix socket's mode and group.
   int64_t max_connections = 0;
+  // gRPC's connection limits (channel args): a connection with no call for max_connection_idle
+  // is closed; one older than max_connection_age is sent GOAWAY and closed after
+  // max_connection_age_grace more (its calls, WatchCases streams included, may finish within it).
+  // absl::InfiniteDuration(): no limit.
+  absl::Duration max_connection_idle = absl::Minutes(10);
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
+  // WatchCases streams open at once, in all and per verified principal (server/watcher_quota.h).
+  int64_t max_watchers = 1000;
+  int64_t max_watchers_per_principal = 100;
   mode_t socket_mode = 0660;
   std::string socket_group;
   bool help = false;

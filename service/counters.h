@@ -26,6 +26,8 @@ namespace agate::service {
 #define AGATE_COUNTERS(COUNTER)                                                                 \
   COUNTER(shed_calls, "agate_shed_calls_total",                                                 \
           "Evaluate calls answered RESOURCE_EXHAUSTED because the server was overloaded")       \
+  COUNTER(watchers_refused, "agate_watchers_refused_total",                                     \
+          "WatchCases streams refused past --max-watchers or --max-watchers-per-principal")     \
   COUNTER(redemptions, "agate_redemptions_total", "Approvals redeemed for ALLOW")               \
   COUNTER(evaluate_errors, "agate_evaluate_errors_total",                                       \
           "Evaluate calls that got no decision (invalid, overloaded, store unavailable)")       \

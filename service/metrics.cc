@@ -43,6 +43,9 @@ std::vector<MetricSample> Service::Metrics() const {
   AGATE_COUNTERS(AGATE_COUNTER_SAMPLE)
 #undef AGATE_COUNTER_SAMPLE
   out.Gauge("agate_open_cases", "Cases currently open", static_cast<double>(cases().open_cases()));
+  out.Gauge("agate_open_case_bytes",
+            "Bytes the open cases hold (protobuf's count), against --max-open-case-bytes",
+            static_cast<double>(cases().open_case_bytes()));
   out.Gauge("agate_unsynced_cases", "Cases with changes the durable store has not committed yet",
             static_cast<double>(cases().unsynced()));
   out.Gauge("agate_watchers", "WatchCases streams and webhooks subscribed",

@@ -144,6 +144,68 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
   }
 }
 
+TEST(OptionsTest, ParsesTheResourceBoundFlags) {
+  absl::StatusOr<ServerOptions> o = ParseServerOptions({"--matrix",
+                                                        "m.yaml",
+                                                        "--max-open-cases",
+                                                        "50",
+                                                        "--max-open-cases-per-tenant",
+                                                        "0",
+                                                        "--max-open-case-bytes",
+                                                        "4096",
+                                                        "--max-evidence-entry-bytes",
+                                                        "0",
+                                                        "--max-evidence-case-bytes",
+                                                        "2048",
+                                                        "--max-watchers",
+                                                        "7",
+                                                        "--max-watchers-per-principal",
+                                                        "3",
+                                                        "--max-connection-idle",
+                                                        "off",
+                                                        "--max-connection-age",
+                                                        "1h"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->max_open_cases, 50u);
+  EXPECT_EQ(o->max_open_cases_per_tenant, 0u);
+  EXPECT_EQ(o->max_open_case_bytes, 4096u);
+  EXPECT_EQ(o->max_evidence_entry_bytes, 0u);
+  EXPECT_EQ(o->max_evidence_case_bytes, 2048u);
+  EXPECT_EQ(o->max_watchers, 7);
+  EXPECT_EQ(o->max_watchers_per_principal, 3);
+  EXPECT_EQ(o->max_connection_idle, absl::InfiniteDuration());
+  EXPECT_EQ(o->max_connection_age, absl::Hours(1));
+  absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->max_open_cases_per_tenant, 100'000u);
+  EXPECT_EQ(defaults->max_open_case_bytes, uint64_t{512} << 20);
+  EXPECT_EQ(defaults->max_evidence_entry_bytes, uint64_t{16} << 10);
+  EXPECT_EQ(defaults->max_evidence_case_bytes, uint64_t{256} << 10);
+  EXPECT_EQ(defaults->max_watchers, 1000);
+  EXPECT_EQ(defaults->max_connection_idle, absl::Minutes(10));
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"--max-open-cases", "0"}, "--max-open-cases: must be >= 1"},
+      {{"--max-open-case-bytes", "0"}, "--max-open-case-bytes: must be >= 1"},
+      {{"--max-open-cases-per-tenant", "-1"}, "--max-open-cases-per-tenant: "},
+      {{"--max-evidence-entry-bytes", "many"}, "--max-evidence-entry-bytes: "},
+      {{"--max-watchers", "0"}, "--max-watchers: must be in [1, 1000000]"},
+      {{"--max-watchers-per-principal", "2000000"},
+       "--max-watchers-per-principal: must be in [1, 1000000]"},
+      {{"--max-connection-idle", "soon"}, "--max-connection-idle: "},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"--matrix", "m.yaml"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    absl::StatusOr<ServerOptions> bad = ParseServerOptions(args);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_THAT(std::string(bad.status().message()), HasSubstr(c.message));
+  }
+}
+
 TEST(OptionsTest, UsageListsTheReloadAndOverloadFlags) {
   EXPECT_THAT(ServerUsage(), HasSubstr("--watch "));
   EXPECT_THAT(ServerUsage(), HasSubstr("--watch-interval D"));

@@ -46,6 +46,7 @@ TEST_F(ServiceTest, CountsDecisionsByVerdictRedemptionsAndErrors) {
   Evaluate(testing::MakeRequest("a1", testing::kAllow));
   Evaluate(testing::MakeRequest("a2", testing::kAllow));
   const std::string id = Evaluate(testing::MakeRequest("b1", testing::kBlock)).case_id();
+  EXPECT_GT(Value(service_->Metrics(), "agate_open_case_bytes"), 1000);
   ASSERT_TRUE(service_
                   ->Acknowledge({.case_id = id,
                                  .decision = v1::DECISION_APPROVE,
@@ -65,6 +66,7 @@ TEST_F(ServiceTest, CountsDecisionsByVerdictRedemptionsAndErrors) {
   EXPECT_EQ(Value(m, "agate_redemptions_total"), 1);
   EXPECT_EQ(Value(m, "agate_evaluate_errors_total"), 1);
   EXPECT_EQ(Value(m, "agate_open_cases"), 0);
+  EXPECT_EQ(Value(m, "agate_open_case_bytes"), 0);
   EXPECT_EQ(Value(m, "agate_matrix_info", {{"version", "1"}}), 1);
 
   const v1::GetStatsResponse stats = service_->Stats();
