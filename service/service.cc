@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -26,15 +27,20 @@ absl::string_view AsStringView(const std::array<unsigned char, 32>& digest) {
 
 // Sealer encodes the final decision into the caller's response when the case store commits the
 // decision with the cases it changed, and keeps the bytes.
+// Sealer encodes a decision that changed cases and writes its decision-log record (record)
+// before the store commits it: the log may hold a decision whose answer a crash then cut off,
+// never the reverse (a case redeemed or opened in the store without its record).
 class Sealer final : public cases::DecisionSealer {
  public:
-  Sealer(std::string* key, std::string* digest, v1::EvaluateResponse* response)
-      : key_(key), digest_(digest), response_(response) {}
+  using Recorder = absl::FunctionRef<void(const v1::EvaluateResponse&, absl::Time)>;
+  Sealer(std::string* key, std::string* digest, v1::EvaluateResponse* response, Recorder record)
+      : key_(key), digest_(digest), response_(response), record_(record) {}
 
   cases::DecisionRow Seal(const engine::Decision& decision) override {
     engine::EncodeDecision(decision, response_);
     bytes_ = response_->SerializeAsString();
     sealed_ = true;
+    record_(*response_, decision.decided_at);
     return cases::DecisionRow{
         .key = *key_, .digest = *digest_, .response = bytes_, .decided_at = decision.decided_at};
   }
@@ -46,6 +52,7 @@ class Sealer final : public cases::DecisionSealer {
   std::string* const key_;
   std::string* const digest_;
   v1::EvaluateResponse* const response_;
+  const Recorder record_;
   std::string bytes_;
   bool sealed_ = false;
 };
@@ -112,7 +119,10 @@ absl::Status Service::RecoverDecisions() {
         std::optional<store::RecordedAllow> allow = store::ParseAllowRecord(line);
         if (allow.has_value()) {
           if (allow->decided_at < since) return false;
-          allows.push_back(*std::move(allow));
+          // A redemption (an ALLOW that names cases) is answered from the store's row, committed
+          // with the cases: its record is written first, so a crash can leave a record of a
+          // redemption the store never made, which a retry must make again, not replay.
+          if (allow->response.case_ids().empty()) allows.push_back(*std::move(allow));
         }
         return ++seen < options_.idempotency.max_entries;
       }));
@@ -185,7 +195,10 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
     }
   }
 
-  Sealer sealer(&key, &digest, response);
+  auto record = [&](const v1::EvaluateResponse& sealed, absl::Time decided_at) {
+    Record(request, sealed, digest, decided_at, /*sync=*/true);
+  };
+  Sealer sealer(&key, &digest, response, record);  // FunctionRef: record must outlive it
   absl::StatusOr<engine::Decision> decision = decider_->Decide(request, &sealer, caller);
   if (!decision.ok()) {
     Counters::Add(counters_.evaluate_errors);
@@ -213,10 +226,13 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   }
   counters_.CountDecision(decision->verdict);
   if (decision->redeemed) Counters::Add(counters_.redemptions);
-  // An escalation is written before the answer (its case is durable already), and so is a
-  // redemption (it spent an approval); an ALLOW is queued.
-  Record(request, *response, digest, decision->decided_at,
-         /*sync=*/decision->verdict != v1::VERDICT_ALLOW || decision->redeemed);
+  // A decision that changed cases (an escalation, a redemption) was written with them, before
+  // the store committed it. Otherwise: a verdict a scope in force imposed is written before the
+  // answer, an ALLOW is queued.
+  if (!sealer.sealed()) {
+    Record(request, *response, digest, decision->decided_at,
+           /*sync=*/decision->verdict != v1::VERDICT_ALLOW || decision->redeemed);
+  }
   // A decision that changed a case was committed with it. An ALLOW is kept by the decision log
   // alone (RecoverDecisions rebuilds its answer from the record); anything else (a verdict a
   // scope in force imposed, which changes no case) goes to the store in the background.
