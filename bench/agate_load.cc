@@ -3,6 +3,7 @@
 //
 //   agate-load --target 127.0.0.1:7878 [--connections N] [--concurrency C] [--rate R]
 //              [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]
+//              [--unique-items]
 //
 // Closed loop (default): C calls in flight, each completion sends the next. Open loop (--rate R):
 // requests are scheduled at a fixed rate and latency is measured from the *intended* send time,
@@ -12,6 +13,8 @@
 // Every second a progress line goes to stderr; at the end a report (or --json) to stdout.
 // Each call gets a request_id of its own (the mix's id + a run nonce + a counter): agate answers a
 // request_id it already decided from its idempotency cache, which --replay measures instead.
+// --unique-items gives each call an item_id of its own too, so that each escalation opens a case
+// (one item's escalations join its open case).
 // Targets are loopback or Unix sockets only; the run is bounded by --duration or --requests.
 #include <algorithm>
 #include <array>
@@ -182,7 +185,7 @@ class Runner {
  public:
   Runner(std::vector<std::unique_ptr<v1::Agate::Stub>> stubs, std::vector<MixEntry> mix,
          int concurrency, double rate, absl::Duration duration, int64_t requests,
-         absl::Duration timeout, bool replay, std::string token)
+         absl::Duration timeout, bool replay, bool unique_items, std::string token)
       : stubs_(std::move(stubs)),
         mix_(std::move(mix)),
         concurrency_(concurrency),
@@ -191,6 +194,7 @@ class Runner {
         requests_(requests),
         timeout_(timeout),
         replay_(replay),
+        unique_items_(unique_items),
         authorization_(token.empty() ? "" : absl::StrCat("Bearer ", token)),
         nonce_(absl::StrCat(absl::Hex(absl::Uniform<uint32_t>(absl::BitGen()), absl::kZeroPad8))) {
     std::vector<double> weights;
@@ -297,6 +301,9 @@ class Runner {
       call->request.set_request_id(
           absl::StrCat(call->request.request_id(), "-", nonce_, "-", issued_));
     }
+    if (unique_items_) {
+      call->request.set_item_id(absl::StrCat(call->request.item_id(), "-", nonce_, "-", issued_));
+    }
     return true;
   }
 
@@ -386,6 +393,7 @@ class Runner {
   const int64_t requests_;
   const absl::Duration timeout_;
   const bool replay_;                // send the mix's request_ids unchanged (measures replays)
+  const bool unique_items_;          // an item_id per call: each escalation opens a case
   const std::string authorization_;  // "Bearer <token>", or empty
   const std::string nonce_;          // makes this run's request_ids unique across runs
   std::atomic<uint64_t> next_stub_{0};
@@ -406,11 +414,12 @@ int Main(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
       args, {.values = {"target", "connections", "concurrency", "rate", "duration", "requests",
                         "mix", "timeout", "tls-ca", "tls-cert", "tls-key", "token"},
-             .booleans = {"json", "help", "replay"}});
+             .booleans = {"json", "help", "replay", "unique-items"}});
   auto usage = [](absl::string_view message) {
     std::cerr << "agate-load: " << message
               << "\nusage: agate-load --target ADDR [--connections N] [--concurrency C] [--rate "
                  "R] [--duration D | --requests N] [--mix FILE] [--timeout D] [--replay] [--json]\n"
+                 "       [--unique-items]\n"
                  "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token JWT]\n";
     return 2;
   };
@@ -453,7 +462,7 @@ int Main(const std::vector<std::string>& args) {
   }
   Runner runner(std::move(stubs), *std::move(mix), static_cast<int>(*concurrency),
                 static_cast<double>(*rate), *duration, *requests, *timeout, cl->Has("replay"),
-                security.token);
+                cl->Has("unique-items"), security.token);
   runner.Run();
   runner.Report(cl->Has("json"));
   return runner.clean() ? 0 : 1;

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/client.h"
 #include "client/grpc_status.h"
 #include "common/command_line.h"
@@ -51,6 +53,10 @@ commands:
   stats --server ADDR [--json] [--metrics]
         per trigger: fired, open, how cases ended, median time to decision; --metrics adds every
         counter and gauge of the server
+  health --server ADDR [--timeout D] [--service NAME]
+        asks the server's grpc.health.v1 Health/Check (service agate.v1.Agate unless --service;
+        "" for the server as a whole) over a new connection: prints one line, exit 0 when it is
+        SERVING, 1 otherwise. A liveness probe: `agate health --server unix:/run/agate/agate.sock`
   verify-log DIR
         checks the decision log's hash chain in DIR (<data-dir>/decisions); exit 1 at the first
         break, printed as FILE:LINE: ...
@@ -343,6 +349,27 @@ int Stats(const CommandLine& cl) {
   return 0;
 }
 
+// --- health ----------------------------------------------------------------------------------
+
+// Health checks that the server answers on a new connection and is serving (a liveness probe).
+int Health(const CommandLine& cl) {
+  const std::string server = cl.Value("server").value_or("");
+  absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
+  if (!c.ok()) return Fail(c.status());
+  const std::string service = cl.Value("service").value_or("agate.v1.Agate");
+  const absl::Time start = absl::Now();
+  const absl::Status status = (*c)->Health(service);
+  const std::string took =
+      absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1)));
+  if (!status.ok()) {
+    std::cout << "agate health: " << server << ": " << absl::StatusCodeToString(status.code())
+              << ": " << status.message() << " (" << took << ")" << std::endl;
+    return 1;
+  }
+  std::cout << "agate health: " << server << ": SERVING (" << took << ")" << std::endl;
+  return 0;
+}
+
 // --- kill, unkill ------------------------------------------------------------------------------
 
 // Kill engages (or with engaged = false lifts) the kill switch the flags name; with --list it
@@ -443,6 +470,7 @@ const std::map<std::string, Command>& Commands() {
        {Unkill,
         {.values = {"server", "timeout", "tenant", "agent", "workflow", "credential"},
          .booleans = {}}}},
+      {"health", {Health, {.values = {"server", "timeout", "service"}, .booleans = {}}}},
       {"verify-log", {VerifyLog, {}}},
   };
   return *kCommands;

@@ -3,11 +3,13 @@
 #include <fstream>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/grpc_status.h"
 #include "common/status_macros.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 
 namespace agate::client {
@@ -127,6 +129,47 @@ absl::StatusOr<v1::EvaluateResponse> Client::Evaluate(const v1::EvaluateRequest&
                                     "); failing ", closed ? "closed" : "open"));
   (closed ? failed_closed_ : failed_open_).fetch_add(1, std::memory_order_relaxed);
   return synthetic;
+}
+
+absl::Status Client::Health(absl::string_view service) {
+  // grpc.health.v1 is not generated for C++ here (Debian ships no health.proto): its two messages
+  // are written by hand. HealthCheckRequest{string service = 1}; HealthCheckResponse{enum status
+  // = 1}, SERVING = 1.
+  if (service.size() > 127) return absl::InvalidArgumentError("service: longer than 127 bytes");
+  std::string request;
+  if (!service.empty()) {
+    request = absl::StrCat("\x0a", std::string(1, static_cast<char>(service.size())), service);
+  }
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::ClientContext> context = NewContext();
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> call =
+      stub.PrepareUnaryCall(context.get(), "/grpc.health.v1.Health/Check", in, &cq);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&out, &status, nullptr);
+  void* tag = nullptr;
+  bool ok = false;
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  if (!status.ok()) return FromGrpcStatus(status);
+  std::vector<grpc::Slice> slices;
+  std::string answer;
+  if (out.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) {
+      answer.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+  }
+  if (answer == absl::string_view("\x08\x01", 2)) return absl::OkStatus();
+  const int code = answer.size() == 2 && answer[0] == '\x08' ? answer[1] : 0;
+  static constexpr const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+  return absl::UnavailableError(
+      absl::StrCat(service.empty() ? "the server" : service, " is ",
+                   code >= 0 && code < 4 ? kNames[code] : absl::StrCat("status ", code)));
 }
 
 ClientCounters Client::counters() const {

@@ -73,6 +73,13 @@ class Client {
 
   absl::StatusOr<v1::EvaluateResponse> Evaluate(const v1::EvaluateRequest& request);
 
+  // Health asks the server's grpc.health.v1.Health/Check whether service ("" : the server as a
+  // whole) is SERVING, within the timeout: OK if it is, UNAVAILABLE "... is NOT_SERVING" if it
+  // says otherwise, or the call's error (UNAVAILABLE when nothing answers). Liveness probes create
+  // a Client per probe, so each probe opens a fresh connection: a listener that stopped
+  // accepting fails it even while old connections still work.
+  absl::Status Health(absl::string_view service = "agate.v1.Agate");
+
   // IsNoAnswer tells whether a status means the PDP did not decide (fail mode applies).
   static bool IsNoAnswer(const absl::Status& status);
 

@@ -76,7 +76,15 @@ class InFlightReactor final : public grpc::ServerUnaryReactor {
   std::atomic<int64_t>* const in_flight_;
 };
 
-// FinishedWriteReactor ends a stream at once (a request that did not parse).
+// LogDue tells whether a rate-limited warning may be logged now (one per 10 s at most: logging
+// every refusal would add to an overload), and takes that turn.
+bool LogDue(std::atomic<int64_t>& next_log_ns) {
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t next = next_log_ns.load(std::memory_order_relaxed);
+  return now >= next && next_log_ns.compare_exchange_strong(next, now + 10'000'000'000);
+}
+
+// FinishedWriteReactor ends a stream at once (a request that did not parse, or was refused).
 class FinishedWriteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   void OnDone() override { delete this; }
@@ -184,10 +192,7 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
 
 void GrpcService::CountShed() {
   const uint64_t shed = service_.counters().shed_calls.fetch_add(1, std::memory_order_relaxed) + 1;
-  // One line per 10 s at most: logging every shed call would add to the overload.
-  const int64_t now = absl::GetCurrentTimeNanos();
-  int64_t next = next_shed_log_ns_.load(std::memory_order_relaxed);
-  if (now >= next && next_shed_log_ns_.compare_exchange_strong(next, now + 10'000'000'000)) {
+  if (LogDue(next_shed_log_ns_)) {
     spdlog::warn("overloaded: {} Evaluate calls shed since the start (--max-in-flight {})", shed,
                  options_.max_in_flight);
   }
@@ -271,12 +276,26 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcService::WatchCases(
     caller = Authenticate(context, "WatchCases");
     s = caller.status();
   }
+  absl::StatusOr<WatcherQuota::Slot> slot = absl::UnknownError("");
+  if (s.ok()) {
+    // Development mode has one unverified principal for every caller: the global bound only.
+    slot = watchers_.Acquire(caller->development() ? "" : caller->principal().subject());
+    s = slot.status();
+    if (!s.ok()) {
+      const uint64_t refused =
+          service_.counters().watchers_refused.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (LogDue(next_watcher_log_ns_)) {
+        spdlog::warn("{}; {} WatchCases streams refused since the start", std::string(s.message()),
+                     refused);
+      }
+    }
+  }
   if (!s.ok()) {
     auto* reactor = new FinishedWriteReactor();
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  return NewWatchReactor(service_.cases(), request, identity_.Sees(*caller));
+  return NewWatchReactor(service_.cases(), request, identity_.Sees(*caller), *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* GrpcService::GetStats(grpc::CallbackServerContext* context,

@@ -12,7 +12,11 @@
 // MAX_CONCURRENT_STREAMS to the same bound, so one connection's excess waits in its client. A call
 // whose deadline already passed is answered DEADLINE_EXCEEDED without being evaluated: its client
 // has given up and failed closed, so it must not open a case. Only Evaluate is bounded: operators
-// must be able to acknowledge and read statistics during an overload. Thread-safe.
+// must be able to acknowledge and read statistics during an overload.
+//
+// WatchCases streams are bounded apart (WatcherQuota: --max-watchers in all and
+// --max-watchers-per-principal): a stream past either bound is refused RESOURCE_EXHAUSTED naming
+// the bound and counted (agate_watchers_refused_total). Thread-safe.
 #ifndef AGATE_SERVER_GRPC_SERVICE_H_
 #define AGATE_SERVER_GRPC_SERVICE_H_
 
@@ -24,6 +28,7 @@
 #include "absl/status/status.h"
 #include "agate/v1/agate.grpc.pb.h"
 #include "server/identity.h"
+#include "server/watcher_quota.h"
 #include "service/service.h"
 
 namespace agate::server {
@@ -39,6 +44,8 @@ absl::Status Admit(int64_t others_in_flight, int64_t max_in_flight,
 struct GrpcServiceOptions {
   // Evaluate calls in flight past which new ones are shed; 0 means no bound.
   int64_t max_in_flight = 0;
+  // WatchCases streams open at once, in all and per verified principal.
+  WatcherQuota::Options watchers;
 };
 
 // Every method raw (bytes in, bytes out): see the header comment. Every call is authenticated
@@ -55,7 +62,7 @@ class GrpcService final : public RawAgateService {
  public:
   // service and identity must outlive this object.
   GrpcService(service::Service& service, const Identity& identity, GrpcServiceOptions options = {})
-      : service_(service), identity_(identity), options_(options) {}
+      : service_(service), identity_(identity), options_(options), watchers_(options.watchers) {}
 
   grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
@@ -83,6 +90,8 @@ class GrpcService final : public RawAgateService {
 
   // in_flight returns the Evaluate calls in flight now.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // watch_streams returns the WatchCases streams open now.
+  int64_t watch_streams() const { return watchers_.open(); }
 
  private:
   void CountShed();
@@ -99,6 +108,8 @@ class GrpcService final : public RawAgateService {
   const GrpcServiceOptions options_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> next_shed_log_ns_{0};
+  WatcherQuota watchers_;
+  std::atomic<int64_t> next_watcher_log_ns_{0};
 };
 
 }  // namespace agate::server

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -12,8 +13,8 @@ namespace {
 class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   WatchReactor(cases::CaseStore& store, const v1::WatchCasesRequest& request,
-               cases::TenantScope scope)
-      : store_(store) {
+               cases::TenantScope scope, WatcherQuota::Slot slot)
+      : store_(store), slot_(std::move(slot)) {
     std::shared_ptr<cases::CaseWatcher> watcher =
         store_.Watch(request, std::move(scope), [this] { MaybeWrite(); });
     {
@@ -47,7 +48,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     Received();
     // After Unwatch returns the store calls MaybeWrite no more (it notifies under its lock).
     store_.Unwatch(watcher_);
-    delete this;
+    delete this;  // and the slot is given back
   }
 
  private:
@@ -83,6 +84,7 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void Received() const { (void)constructed_.load(std::memory_order_acquire); }
 
   cases::CaseStore& store_;
+  WatcherQuota::Slot slot_;  // released with the reactor
   std::atomic<bool> constructed_{false};
   absl::Mutex mu_;
   std::shared_ptr<cases::CaseWatcher> watcher_ ABSL_GUARDED_BY(mu_);
@@ -95,8 +97,9 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(cases::CaseStore& store,
                                                             const v1::WatchCasesRequest& request,
-                                                            cases::TenantScope scope) {
-  return new WatchReactor(store, request, std::move(scope));
+                                                            cases::TenantScope scope,
+                                                            WatcherQuota::Slot slot) {
+  return new WatchReactor(store, request, std::move(scope), std::move(slot));
 }
 
 }  // namespace agate::server

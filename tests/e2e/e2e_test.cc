@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/client.h"
@@ -442,6 +443,33 @@ TEST_F(E2eTest, AWatcherThatDisconnectsDoesNotDisturbTheServer) {
   }
   v1::EvaluateRequest r = Make("r", "action { type: 'refund' amount: 400 }");
   EXPECT_EQ(c->Evaluate(r)->verdict(), v1::VERDICT_BLOCK);
+}
+
+// Issue 17 item 11: a request_id is the caller's bytes; at debug level the text log escapes it,
+// so a newline cannot forge a log line and an escape sequence cannot reach the terminal.
+TEST(E2eLogTest, ControlBytesInARequestIdAreEscapedInTheDebugLog) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
+                                              "--store", "memory", "--log-level", "debug"}))
+      << server.log();
+  const std::string forged = R"(x\n2026-01-01T00:00:00.000Z info forged\x1b[31mred)";
+  v1::EvaluateRequest request = Make("", "action { type: 'refund' amount: 400 }");
+  request.set_request_id("x\n2026-01-01T00:00:00.000Z info forged\x1b[31mred");
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  ASSERT_EQ(c->Evaluate(request)->verdict(), v1::VERDICT_BLOCK);
+  ASSERT_TRUE(c->Evaluate(request)->replayed());  // the retry's fast path logs too
+  server.Signal(SIGTERM);
+  ASSERT_EQ(server.Wait(), 0);
+  const std::string& log = server.log();
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << "a raw ESC byte reached the log";
+  EXPECT_THAT(log, Not(HasSubstr("\n2026-01-01T00:00:00.000Z info forged")));
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    if (!absl::StrContains(line, "evaluate request_id=")) continue;
+    ++lines;
+    EXPECT_THAT(std::string(line), HasSubstr(absl::StrCat("request_id=", forged, " tenant_id=t1")));
+  }
+  EXPECT_EQ(lines, 2) << log;
 }
 
 TEST(E2eStartTest, RefusesAnInvalidMatrixPrintingEveryErrorWithItsPosition) {

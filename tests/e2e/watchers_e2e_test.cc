@@ -1,0 +1,236 @@
+// The WatchCases bounds through the real server: --max-watchers in all, and
+// --max-watchers-per-principal for verified principals (bearer tokens over a Unix socket); a
+// stream gives its slot back however it ends, so the same number can be opened again.
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agate/v1/agate.grpc.pb.h"
+#include "client/client.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/testing/pki.h"
+#include "tests/testing/process.h"
+
+namespace agate {
+namespace {
+
+using ::agate::testing::ServerProcess;
+using ::testing::HasSubstr;
+
+constexpr char kMatrix[] = AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml";
+
+std::unique_ptr<client::Client> Connect(const std::string& address, const std::string& token = "") {
+  auto c = client::Client::Create({.target = address, .timeout = absl::Seconds(5), .token = token});
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *std::move(c);
+}
+
+// Metric returns a sample of GetStats (-1 if the server does not report it).
+double Metric(client::Client& c, const std::string& name) {
+  std::unique_ptr<grpc::ClientContext> context = c.NewContext();
+  v1::GetStatsResponse stats;
+  const grpc::Status status = c.stub().GetStats(context.get(), v1::GetStatsRequest(), &stats);
+  if (!status.ok()) {
+    ADD_FAILURE() << "GetStats: " << status.error_code() << " " << status.error_message();
+    return -1;
+  }
+  for (const v1::Metric& m : stats.metrics()) {
+    if (m.name() == name) return m.value();
+  }
+  return -1;
+}
+
+// WaitForWatchers waits until the server counts n subscribed watchers.
+bool WaitForWatchers(client::Client& c, double n) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    if (Metric(c, "agate_watchers") == n) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+// An open WatchCases stream.
+struct Stream {
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientReader<v1::CaseEvent>> reader;
+};
+
+Stream Watch(client::Client& c, absl::Duration deadline = absl::Seconds(30)) {
+  Stream s;
+  s.context = c.NewContext();
+  s.context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  s.reader = c.stub().WatchCases(s.context.get(), v1::WatchCasesRequest());
+  return s;
+}
+
+// Refusal returns how the server ended a stream it refused at once.
+grpc::Status Refusal(Stream s) {
+  v1::CaseEvent event;
+  EXPECT_FALSE(s.reader->Read(&event)) << "the stream was not refused";
+  return s.reader->Finish();
+}
+
+// Close ends a stream from the client (cancel), and waits for its end.
+void Close(Stream& s) {
+  s.context->TryCancel();
+  v1::CaseEvent event;
+  while (s.reader->Read(&event)) {
+  }
+  s.reader->Finish();
+}
+
+TEST(WatchersE2eTest, PastMaxWatchersAStreamIsRefusedAndEveryEndGivesTheSlotBack) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
+                                              "--store", "memory", "--max-watchers", "3"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    // Two streams the client cancels, one whose deadline ends it.
+    std::vector<Stream> streams;
+    streams.push_back(Watch(*c));
+    streams.push_back(Watch(*c));
+    streams.push_back(Watch(*c, absl::Seconds(2)));
+    ASSERT_TRUE(WaitForWatchers(*c, 3));
+    const grpc::Status refused = Refusal(Watch(*c));
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(refused.error_message(),
+              "watchers: 3 WatchCases streams are open (--max-watchers 3)");
+    // The open streams still get events.
+    v1::EvaluateRequest refund;
+    refund.set_request_id(absl::StrCat("r", round));
+    refund.set_tenant_id("t1");
+    refund.set_item_id(absl::StrCat("order-", round));
+    refund.mutable_action()->set_type("refund");
+    refund.mutable_action()->set_amount(400);
+    ASSERT_EQ(c->Evaluate(refund)->verdict(), v1::VERDICT_BLOCK);
+    for (Stream& s : streams) {
+      v1::CaseEvent event;
+      ASSERT_TRUE(s.reader->Read(&event));
+      EXPECT_EQ(event.transition().event(), "opened");
+    }
+    Close(streams[0]);
+    Close(streams[1]);
+    v1::CaseEvent event;
+    EXPECT_FALSE(streams[2].reader->Read(&event));  // its deadline
+    EXPECT_EQ(streams[2].reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    ASSERT_TRUE(WaitForWatchers(*c, 0)) << "a slot leaked";
+  }
+  EXPECT_EQ(Metric(*c, "agate_watchers_refused_total"), 3);
+  EXPECT_THAT(server.log(),
+              HasSubstr("watchers: 3 WatchCases streams are open (--max-watchers 3)"));
+}
+
+TEST(WatchersE2eTest, AServerWithOpenWatchersShutsDownCleanly) {
+  ServerProcess server;
+  ASSERT_TRUE(
+      server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store",
+                                      "memory", "--max-watchers", "2", "--drain-timeout", "1s"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  Stream a = Watch(*c), b = Watch(*c);
+  ASSERT_TRUE(WaitForWatchers(*c, 2));
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(), 0) << server.log();
+  v1::CaseEvent event;
+  EXPECT_FALSE(a.reader->Read(&event));
+  EXPECT_FALSE(b.reader->Read(&event));
+  EXPECT_FALSE(a.reader->Finish().ok());
+  EXPECT_FALSE(b.reader->Finish().ok());
+}
+
+TEST(WatchersE2eTest, RefusesWatcherBoundsBelowOne) {
+  for (const char* flag : {"--max-watchers", "--max-watchers-per-principal"}) {
+    for (const char* value : {"0", "-1"}) {
+      const testing::RunResult r =
+          testing::Run({AGATE_SERVER_BIN, "--matrix", kMatrix, flag, value});
+      EXPECT_EQ(r.exit_code, 2) << flag << " " << value;
+      EXPECT_THAT(r.err, HasSubstr(flag)) << r.err;
+    }
+  }
+}
+
+// With an access policy, each verified principal has its own bound.
+class PrincipalWatchersE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string& dir = dir_.path();
+    testing::WriteFileOrDie(dir + "/jwks.json", testing::Jwks({{&key_, "k1"}}));
+    testing::WriteFileOrDie(dir + "/access.yaml", R"(version: 1
+issuers:
+  - issuer: https://idp.test
+    audience: agate
+    jwks: jwks.json
+agents:
+  - principal: support-bot
+    tenants: [t1]
+operators:
+  - group: finance-approver
+    tenants: [t1]
+admins:
+  - subject: root@example.com
+)");
+    // Bearer tokens travel in the clear only on loopback or a Unix socket: the socket.
+    ASSERT_TRUE(server_.Start(AGATE_SERVER_BIN,
+                              {"--matrix", kMatrix, "--access", dir + "/access.yaml", "--listen",
+                               "unix:" + dir + "/agate.sock", "--store", "memory", "--max-watchers",
+                               "10", "--max-watchers-per-principal", "2"}))
+        << server_.log();
+  }
+
+  std::unique_ptr<client::Client> As(const std::string& subject) {
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    return Connect(
+        server_.address(),
+        testing::SignJwt(key_, R"({"alg":"RS256","kid":"k1","typ":"JWT"})",
+                         absl::StrCat(R"({"iss":"https://idp.test","aud":"agate",)", R"("sub":")",
+                                      subject, R"(","groups":["finance-approver"],"iat":)", now,
+                                      R"(,"exp":)", now + 600, "}")));
+  }
+
+  testing::TempDir dir_;
+  testing::TestKey key_ = testing::TestKey::Generate(testing::KeyType::kRsa2048);
+  ServerProcess server_;
+};
+
+TEST_F(PrincipalWatchersE2eTest, EachPrincipalHasItsOwnBoundAndGetsItBackOnClose) {
+  std::unique_ptr<client::Client> alice = As("alice@example.com");
+  std::unique_ptr<client::Client> bob = As("bob@example.com");
+  std::unique_ptr<client::Client> admin = As("root@example.com");  // reads the metrics
+  std::vector<Stream> alices;
+  alices.push_back(Watch(*alice));
+  alices.push_back(Watch(*alice));
+  ASSERT_TRUE(WaitForWatchers(*admin, 2));
+  const grpc::Status refused = Refusal(Watch(*alice));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "watchers: principal alice@example.com has 2 WatchCases streams open "
+            "(--max-watchers-per-principal 2)");
+  // Another principal is not affected.
+  std::vector<Stream> bobs;
+  bobs.push_back(Watch(*bob));
+  bobs.push_back(Watch(*bob));
+  ASSERT_TRUE(WaitForWatchers(*admin, 4));
+  EXPECT_EQ(Refusal(Watch(*bob)).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // alice closes one: she may open one again, and no more.
+  Close(alices[0]);
+  ASSERT_TRUE(WaitForWatchers(*admin, 3));
+  alices[0] = Watch(*alice);
+  ASSERT_TRUE(WaitForWatchers(*admin, 4));
+  EXPECT_EQ(Refusal(Watch(*alice)).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  for (Stream& s : alices) Close(s);
+  for (Stream& s : bobs) Close(s);
+  ASSERT_TRUE(WaitForWatchers(*admin, 0));
+}
+
+}  // namespace
+}  // namespace agate
