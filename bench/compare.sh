@@ -11,13 +11,7 @@ set -euo pipefail
 build=${1:-build}
 duration=${2:-10s}
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
-server_cpu=() load_cpu=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  server_cpu=(taskset -c 0) load_cpu=(taskset -c 1)
-fi
+. bench/bench_env.sh
 
 wait_listening() {  # log file, count
   for _ in $(seq 100); do

@@ -16,12 +16,7 @@ rounds=${2:-3}
 requests=${3:-1500}
 rate=${4:-100}
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-server_cpu=() load_cpu=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  server_cpu=(taskset -c 0) load_cpu=(taskset -c 1)
-fi
+. bench/bench_env.sh
 ticks=$(getconf CLK_TCK)
 cat >"$work/block.jsonl" <<'EOF'
 {"weight": 1, "expect": "VERDICT_BLOCK", "request": {"request_id": "block", "tenant_id": "t1", "workflow_id": "refunds", "item_id": "order", "action": {"type": "refund", "amount": 400}}}

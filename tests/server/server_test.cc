@@ -28,6 +28,23 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Flags after "--matrix m.yaml" that must be refused with a message containing `message`.
+struct BadFlags {
+  std::vector<std::string> args;
+  std::string message;
+};
+
+template <size_t N>
+void ExpectRefused(const BadFlags (&cases)[N]) {
+  for (const BadFlags& c : cases) {
+    std::vector<std::string> args = {"--matrix", "m.yaml"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    absl::StatusOr<ServerOptions> bad = ParseServerOptions(args);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_THAT(std::string(bad.status().message()), HasSubstr(c.message));
+  }
+}
+
 TEST(OptionsTest, ParsesEveryFlag) {
   absl::StatusOr<ServerOptions> o = ParseServerOptions(
       {"--matrix", "m.yaml", "--listen", "127.0.0.1:0", "--listen=unix:/tmp/a.sock", "--log-level",
@@ -117,10 +134,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
   EXPECT_EQ(defaults->decision_log_max_files, 0u);
   EXPECT_EQ(defaults->max_closed_case_bytes, uint64_t{16} << 20);
 
-  struct Case {
-    std::vector<std::string> args;
-    std::string message;
-  } cases[] = {
+  const BadFlags cases[] = {
       {{"--store", "disk"}, "--store: must be sqlite or memory, got 'disk'"},
       {{"--data-dir", ""}, "--data-dir: empty path"},
       {{"--fsync=yes"}, "--fsync takes no value"},
@@ -135,13 +149,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
        "--max-closed-case-bytes: expected a non-negative integer, got '-1'"},
       {{"--max-closed-case-bytes", "lots"}, "--max-closed-case-bytes: "},
   };
-  for (const Case& c : cases) {
-    std::vector<std::string> args = {"--matrix", "m.yaml"};
-    args.insert(args.end(), c.args.begin(), c.args.end());
-    absl::StatusOr<ServerOptions> bad = ParseServerOptions(args);
-    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
-    EXPECT_THAT(std::string(bad.status().message()), HasSubstr(c.message));
-  }
+  ExpectRefused(cases);
 }
 
 TEST(OptionsTest, ParsesTheResourceBoundFlags) {
@@ -184,10 +192,7 @@ TEST(OptionsTest, ParsesTheResourceBoundFlags) {
   EXPECT_EQ(defaults->max_watchers, 1000);
   EXPECT_EQ(defaults->max_connection_idle, absl::Minutes(10));
 
-  struct Case {
-    std::vector<std::string> args;
-    std::string message;
-  } cases[] = {
+  const BadFlags cases[] = {
       {{"--max-open-cases", "0"}, "--max-open-cases: must be >= 1"},
       {{"--max-open-case-bytes", "0"}, "--max-open-case-bytes: must be >= 1"},
       {{"--max-open-cases-per-tenant", "-1"}, "--max-open-cases-per-tenant: "},
@@ -197,13 +202,7 @@ TEST(OptionsTest, ParsesTheResourceBoundFlags) {
        "--max-watchers-per-principal: must be in [1, 1000000]"},
       {{"--max-connection-idle", "soon"}, "--max-connection-idle: "},
   };
-  for (const Case& c : cases) {
-    std::vector<std::string> args = {"--matrix", "m.yaml"};
-    args.insert(args.end(), c.args.begin(), c.args.end());
-    absl::StatusOr<ServerOptions> bad = ParseServerOptions(args);
-    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
-    EXPECT_THAT(std::string(bad.status().message()), HasSubstr(c.message));
-  }
+  ExpectRefused(cases);
 }
 
 TEST(OptionsTest, UsageListsTheReloadAndOverloadFlags) {
