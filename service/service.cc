@@ -25,11 +25,10 @@ absl::string_view AsStringView(const std::array<unsigned char, 32>& digest) {
   return absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
-// Sealer encodes the final decision into the caller's response when the case store commits the
-// decision with the cases it changed, and keeps the bytes.
-// Sealer encodes a decision that changed cases and writes its decision-log record (record)
-// before the store commits it: the log may hold a decision whose answer a crash then cut off,
-// never the reverse (a case redeemed or opened in the store without its record).
+// Sealer encodes a decision that changed cases into the caller's response, keeps the bytes, and
+// writes its decision-log record (record) before the store commits it: the log may hold a decision
+// whose answer a crash then cut off, never the reverse (a case redeemed or opened in the store
+// without its record).
 class Sealer final : public cases::DecisionSealer {
  public:
   using Recorder = absl::FunctionRef<void(const v1::EvaluateResponse&, absl::Time)>;
