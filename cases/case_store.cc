@@ -1146,7 +1146,8 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
 
 absl::Status CaseStore::CheckWatchFilter(const v1::WatchCasesRequest& filter) {
   RETURN_IF_ERROR(CheckId("lane", filter.lane(), /*required=*/false));
-  return CheckId("tenant_id", filter.tenant_id(), /*required=*/false);
+  RETURN_IF_ERROR(CheckId("tenant_id", filter.tenant_id(), /*required=*/false));
+  return CheckBatchWindow(filter);
 }
 
 std::shared_ptr<CaseWatcher> CaseStore::Watch(const v1::WatchCasesRequest& filter,

@@ -3,22 +3,56 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
 
 namespace agate::cases {
 
-std::string WatchedEvent::Serialized() const {
-  std::string out = *bytes;
-  if (dropped > 0) {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
-        v1::CaseEvent::kDroppedFieldNumber,
-        google::protobuf::internal::WireFormatLite::WIRETYPE_VARINT));
-    coded.WriteVarint64(dropped);
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// AppendEvent appends event's bytes to *out, with `dropped` after them when it is set.
+void AppendEvent(const WatchedEvent& event, std::string* out) {
+  out->append(*event.bytes);
+  if (event.dropped == 0) return;
+  google::protobuf::io::StringOutputStream stream(out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.WriteTag(
+      WireFormatLite::MakeTag(v1::CaseEvent::kDroppedFieldNumber, WireFormatLite::WIRETYPE_VARINT));
+  coded.WriteVarint64(event.dropped);
+}
+
+// DroppedSize is how many bytes AppendEvent adds after the event's own.
+size_t DroppedSize(const WatchedEvent& event) {
+  return event.dropped == 0
+             ? 0
+             : 1 + google::protobuf::io::CodedOutputStream::VarintSize64(event.dropped);
+}
+
+}  // namespace
+
+absl::Status CheckBatchWindow(const v1::WatchCasesRequest& filter) {
+  const google::protobuf::Duration& w = filter.batch_window();
+  if (w.seconds() < 0 || w.nanos() < 0 || w.nanos() > 999'999'999 ||
+      BatchWindow(filter) > kMaxBatchWindow) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_window: must be between 0 and ",
+                                                   absl::FormatDuration(kMaxBatchWindow)));
   }
+  return absl::OkStatus();
+}
+
+absl::Duration BatchWindow(const v1::WatchCasesRequest& filter) {
+  return absl::Seconds(filter.batch_window().seconds()) +
+         absl::Nanoseconds(filter.batch_window().nanos());
+}
+
+std::string WatchedEvent::Serialized() const {
+  std::string out;
+  out.reserve(bytes->size() + DroppedSize(*this));
+  AppendEvent(*this, &out);
   return out;
 }
 
@@ -42,6 +76,7 @@ bool CaseWatcher::Matches(const v1::Case& c) const {
 }
 
 void CaseWatcher::Push(std::shared_ptr<const std::string> bytes) {
+  bool was_empty;
   {
     absl::MutexLock lock(&mu_);
     // The first event always fits, whatever its size: a watcher is never starved by one big case.
@@ -51,11 +86,50 @@ void CaseWatcher::Push(std::shared_ptr<const std::string> bytes) {
       ++dropped_total_;
       return;
     }
+    was_empty = queue_.empty();
     queued_bytes_ += bytes->size();
     queue_.push_back(WatchedEvent{std::move(bytes), pending_dropped_});
     pending_dropped_ = 0;
   }
-  if (notify_) notify_();
+  if (was_empty && notify_) notify_();
+}
+
+size_t CaseWatcher::NextMessage(bool batch, size_t max_bytes, std::string* message) {
+  absl::MutexLock lock(&mu_);
+  if (queue_.empty()) return 0;
+  // The later events' sizes, each as a `more` field: tag, length, the event.
+  size_t size = queue_.front().bytes->size() + DroppedSize(queue_.front());
+  size_t n = 1;
+  for (; batch && n < queue_.size(); ++n) {
+    const size_t event = queue_[n].bytes->size() + DroppedSize(queue_[n]);
+    const size_t field = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(event) + event;
+    if (size + field > max_bytes) break;
+    size += field;
+  }
+  message->clear();
+  message->reserve(size);
+  AppendEvent(queue_.front(), message);
+  for (size_t i = 1; i < n; ++i) {
+    const size_t event = queue_[i].bytes->size() + DroppedSize(queue_[i]);
+    {
+      google::protobuf::io::StringOutputStream stream(message);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.WriteTag(WireFormatLite::MakeTag(v1::CaseEvent::kMoreFieldNumber,
+                                             WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+      coded.WriteVarint64(event);
+    }
+    AppendEvent(queue_[i], message);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    queued_bytes_ -= queue_.front().bytes->size();
+    queue_.pop_front();
+  }
+  return n;
+}
+
+bool CaseWatcher::empty() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.empty();
 }
 
 bool CaseWatcher::Next(WatchedEvent* event) {

@@ -25,11 +25,22 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agate/v1/agate.pb.h"
 #include "cases/actor.h"
 
 namespace agate::cases {
+
+// The longest WatchCasesRequest.batch_window.
+inline constexpr absl::Duration kMaxBatchWindow = absl::Seconds(10);
+
+// CheckBatchWindow: INVALID_ARGUMENT naming batch_window when it is negative, malformed or over
+// kMaxBatchWindow.
+absl::Status CheckBatchWindow(const v1::WatchCasesRequest& filter);
+// BatchWindow returns filter's batch_window (zero when unset); filter passed CheckBatchWindow.
+absl::Duration BatchWindow(const v1::WatchCasesRequest& filter);
 
 // Bounds of one watcher's buffer.
 struct WatcherLimits {
@@ -59,11 +70,20 @@ class CaseWatcher {
 
   // Next pops the oldest buffered event into *event; false if there is none.
   bool Next(WatchedEvent* event);
+  // NextMessage pops the oldest buffered event and, when batch, the ones after it while the
+  // message stays within max_bytes (the first always goes), into *message: one serialized
+  // CaseEvent whose `more` holds the later ones. Returns how many events it took (0: none was
+  // buffered, *message untouched).
+  size_t NextMessage(bool batch, size_t max_bytes, std::string* message);
+  // empty tells whether no event is buffered.
+  bool empty() const;
   // dropped_total returns how many events this watcher lost.
   uint64_t dropped_total() const;
   // Matches tells whether an event of case c is for this watcher.
   bool Matches(const v1::Case& c) const;
-  // Push buffers event's bytes (or drops them) and then calls notify, outside the watcher's lock.
+  // Push buffers event's bytes (or drops them) and then, if the buffer was empty, calls notify,
+  // outside the watcher's lock: a consumer drains the buffer after a notify, so a later event
+  // finds it drained (and notifies) or being drained.
   void Push(std::shared_ptr<const std::string> bytes);
 
  private:

@@ -19,6 +19,7 @@
 #include "client/grpc_status.h"
 #include "common/command_line.h"
 #include "common/json_string.h"
+#include "common/proto_time.h"
 #include "engine/access_policy.h"
 #include "engine/matrix.h"
 #include "google/protobuf/util/json_util.h"
@@ -44,7 +45,9 @@ commands:
         --approver is for development mode (--auth none); with an access policy the approver
         is the verified caller (--token)
   cases --server ADDR [--state S] [--lane L] [--tenant T] [--owner O] [--page-size N] [--all]
-  watch --server ADDR [--lane L] [--tenant T] [--count N] [--for D]
+  watch --server ADDR [--lane L] [--tenant T] [--count N] [--for D] [--batch-window D]
+        --batch-window: the server sends at most one message per window (a console following
+        many cases); each event is still printed on a line of its own
   kill  --server ADDR --tenant T [--agent A | --workflow W | --credential C] --reason TEXT
         stops every action of the tenant (or of one agent, workflow or credential of it): DENY
         until an admin lifts it; admins only
@@ -281,20 +284,31 @@ int Watch(const CommandLine& cl) {
   if (!count.ok()) return Usage(count.status().message());
   absl::StatusOr<absl::Duration> duration = cl.Duration("for", absl::InfiniteDuration());
   if (!duration.ok()) return Usage(duration.status().message());
+  absl::StatusOr<absl::Duration> window = cl.Duration("batch-window", absl::ZeroDuration());
+  if (!window.ok()) return Usage(window.status().message());
   v1::WatchCasesRequest request;
   request.set_lane(cl.Value("lane").value_or(""));
   request.set_tenant_id(cl.Value("tenant").value_or(""));
+  if (*window > absl::ZeroDuration()) *request.mutable_batch_window() = ToDurationProto(*window);
   std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
   context->set_deadline(*duration == absl::InfiniteDuration()
                             ? std::chrono::system_clock::time_point::max()
                             : absl::ToChronoTime(absl::Now() + *duration));
   std::unique_ptr<grpc::ClientReader<v1::CaseEvent>> reader =
       (*c)->stub().WatchCases(context.get(), request);
-  v1::CaseEvent event;
+  v1::CaseEvent message;
   int64_t seen = 0;
-  while (reader->Read(&event)) {
+  // One line per event: a batch's `more` are printed as events of their own.
+  auto print = [&](const v1::CaseEvent& event) {
     std::cout << ToJson(event) << std::endl;
-    if (*count > 0 && ++seen >= *count) {
+    return *count > 0 && ++seen >= *count;
+  };
+  while (reader->Read(&message)) {
+    google::protobuf::RepeatedPtrField<v1::CaseEvent> more = std::move(*message.mutable_more());
+    message.clear_more();
+    bool enough = print(message);
+    for (int i = 0; i < more.size() && !enough; ++i) enough = print(more[i]);
+    if (enough) {
       context->TryCancel();
       break;
     }
@@ -460,7 +474,8 @@ const std::map<std::string, Command>& Commands() {
          .booleans = {"all"}}}},
       {"watch",
        {Watch,
-        {.values = {"server", "timeout", "lane", "tenant", "count", "for"}, .booleans = {}}}},
+        {.values = {"server", "timeout", "lane", "tenant", "count", "for", "batch-window"},
+         .booleans = {}}}},
       {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json", "metrics"}}}},
       {"kill",
        {Kill,

@@ -173,6 +173,18 @@ TEST_F(CaseStoreTest, GetListAndWatchRefuseBadIdsAndFiltersNamingTheField) {
   watch.set_tenant_id(huge);
   EXPECT_THAT(CaseStore::CheckWatchFilter(watch).message(),
               HasSubstr("tenant_id: longer than 256 bytes"));
+  watch.clear_tenant_id();
+  for (const auto& [seconds, nanos] : std::vector<std::pair<int64_t, int32_t>>{
+           {-1, 0}, {0, -5}, {10, 1}, {11, 0}, {0, 1'000'000'000}}) {
+    watch.mutable_batch_window()->set_seconds(seconds);
+    watch.mutable_batch_window()->set_nanos(nanos);
+    EXPECT_THAT(CaseStore::CheckWatchFilter(watch).message(),
+                HasSubstr("batch_window: must be between 0 and 10s"))
+        << seconds << "s " << nanos << "ns";
+  }
+  watch.mutable_batch_window()->set_seconds(10);
+  watch.mutable_batch_window()->set_nanos(0);
+  EXPECT_TRUE(CaseStore::CheckWatchFilter(watch).ok());
 }
 
 TEST_F(CaseStoreTest, AcknowledgeRejectsBadInputWithTheField) {
@@ -507,7 +519,7 @@ TEST_F(CaseStoreTest, WatchersSeeEveryTransitionInOrder) {
   ASSERT_TRUE(all->Next(&w2));
   EXPECT_FALSE(all->Next(&none));
   const v1::CaseEvent e1 = w1.Parse(), e2 = w2.Parse();
-  EXPECT_EQ(notified, 2);
+  EXPECT_EQ(notified, 1);  // the second event found the first one still buffered
   EXPECT_EQ(e1.transition().event(), "opened");
   EXPECT_EQ(e1.case_().id(), id);
   EXPECT_EQ(e2.transition().event(), "approved");
@@ -519,6 +531,50 @@ TEST_F(CaseStoreTest, WatchersSeeEveryTransitionInOrder) {
   EXPECT_EQ(store_.watchers(), 0u);
   Decide(Make("r2", kDeny));
   EXPECT_FALSE(all->Next(&none));
+}
+
+TEST_F(CaseStoreTest, ABatchIsOneMessageOfEveryBufferedEventInOrderWithinItsBound) {
+  int notified = 0;
+  std::shared_ptr<CaseWatcher> w = store_.Watch({}, TenantScope::All(), [&] { ++notified; });
+  std::string message;
+  EXPECT_EQ(w->NextMessage(/*batch=*/true, 1 << 20, &message), 0u);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    Request r = Make(absl::StrCat("r", i), kHold);
+    r.set_item_id(absl::StrCat("i", i));
+    ids.push_back(Decide(r).case_id());
+  }
+  EXPECT_EQ(notified, 1);
+  // Not a batch: one event.
+  ASSERT_EQ(w->NextMessage(/*batch=*/false, 1 << 20, &message), 1u);
+  v1::CaseEvent first;
+  ASSERT_TRUE(first.ParseFromString(message));
+  EXPECT_EQ(first.case_().id(), ids[0]);
+  EXPECT_EQ(first.more_size(), 0);
+  // A batch: the other three, the first at the top and two in `more`, sequences in order.
+  ASSERT_EQ(w->NextMessage(/*batch=*/true, 1 << 20, &message), 3u);
+  v1::CaseEvent batch;
+  ASSERT_TRUE(batch.ParseFromString(message));
+  EXPECT_EQ(batch.case_().id(), ids[1]);
+  EXPECT_EQ(batch.sequence(), first.sequence() + 1);
+  ASSERT_EQ(batch.more_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(batch.more(i).case_().id(), ids[i + 2]);
+    EXPECT_EQ(batch.more(i).sequence(), first.sequence() + 2 + i);
+    EXPECT_EQ(batch.more(i).more_size(), 0);
+  }
+  EXPECT_TRUE(w->empty());
+  // A bound smaller than two events: the first goes alone, whatever its size.
+  for (int i = 4; i < 6; ++i) {
+    Request r = Make(absl::StrCat("r", i), kHold);
+    r.set_item_id(absl::StrCat("i", i));
+    Decide(r);
+  }
+  EXPECT_EQ(notified, 2);
+  ASSERT_EQ(w->NextMessage(/*batch=*/true, 10, &message), 1u);
+  ASSERT_EQ(w->NextMessage(/*batch=*/true, 10, &message), 1u);
+  EXPECT_TRUE(w->empty());
+  store_.Unwatch(w);
 }
 
 class SmallCaseStoreTest : public CaseStoreTest {
@@ -548,6 +604,27 @@ TEST_F(SmallCaseStoreTest, ASlowWatcherLosesEventsAndIsToldHowMany) {
   ASSERT_TRUE(parsed.ParseFromString(e.Serialized()));
   EXPECT_EQ(parsed.dropped(), 1u);
   EXPECT_EQ(parsed.case_().id(), c.id());
+}
+
+TEST_F(SmallCaseStoreTest, InABatchEachEventCarriesItsOwnDroppedCount) {
+  std::shared_ptr<CaseWatcher> slow = store_.Watch({}, TenantScope::All(), nullptr);
+  for (int i = 0; i < 3; ++i) {  // the third is dropped
+    Request r = Make(absl::StrCat("r", i), kHold);
+    r.set_item_id(absl::StrCat("i", i));
+    Decide(r);
+  }
+  std::string message;
+  ASSERT_EQ(slow->NextMessage(/*batch=*/false, 1 << 20, &message), 1u);
+  Request r = Make("r3", kHold);  // buffered behind the second, told of the third
+  r.set_item_id("i0");
+  Decide(r);
+  ASSERT_EQ(slow->NextMessage(/*batch=*/true, 1 << 20, &message), 2u);
+  v1::CaseEvent batch;
+  ASSERT_TRUE(batch.ParseFromString(message));
+  EXPECT_EQ(batch.dropped(), 0u);
+  ASSERT_EQ(batch.more_size(), 1);
+  EXPECT_EQ(batch.more(0).dropped(), 1u);
+  EXPECT_EQ(batch.more(0).sequence(), batch.sequence() + 2);
 }
 
 TEST_F(SmallCaseStoreTest, AFullStoreRefusesNewCasesButNotJoins) {

@@ -87,6 +87,110 @@ void Close(Stream& s) {
   s.reader->Finish();
 }
 
+Stream WatchBatched(client::Client& c, absl::Duration window,
+                    absl::Duration deadline = absl::Seconds(30)) {
+  Stream s;
+  s.context = c.NewContext();
+  s.context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  v1::WatchCasesRequest request;
+  request.mutable_batch_window()->set_seconds(absl::ToInt64Seconds(window));
+  s.reader = c.stub().WatchCases(s.context.get(), request);
+  return s;
+}
+
+// Escalate asks for a refund of 400 for a new item: a BLOCK that opens a case (one event).
+void Escalate(client::Client& c, int i) {
+  v1::EvaluateRequest r;
+  r.set_request_id(absl::StrCat("block", i));
+  r.set_tenant_id("t1");
+  r.set_workflow_id("refunds");
+  r.set_item_id(absl::StrCat("order", i));
+  r.mutable_action()->set_type("refund");
+  r.mutable_action()->set_amount(400);
+  absl::StatusOr<v1::EvaluateResponse> response = c.Evaluate(r);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->verdict(), v1::VERDICT_BLOCK);
+}
+
+// ReadEvents reads n events from s (a batch's `more` as events of their own); *messages counts
+// the messages they came in.
+std::vector<v1::CaseEvent> ReadEvents(Stream& s, size_t n, int* messages) {
+  std::vector<v1::CaseEvent> events;
+  v1::CaseEvent message;
+  while (events.size() < n && s.reader->Read(&message)) {
+    ++*messages;
+    for (const v1::CaseEvent& more : message.more()) EXPECT_EQ(more.more_size(), 0);
+    google::protobuf::RepeatedPtrField<v1::CaseEvent> more = std::move(*message.mutable_more());
+    message.clear_more();
+    events.push_back(message);
+    for (v1::CaseEvent& e : more) events.push_back(std::move(e));
+  }
+  return events;
+}
+
+TEST(WatchersE2eTest, ABatchedWatcherGetsEveryEventInOrderInFewerMessages) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
+                           {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store", "memory"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  Stream one = Watch(*c), batched = WatchBatched(*c, absl::Seconds(1));
+  ASSERT_TRUE(WaitForWatchers(*c, 2));
+  constexpr int kEvents = 12;
+  for (int i = 0; i < kEvents; ++i) Escalate(*c, i);
+  int one_messages = 0, batched_messages = 0;
+  const std::vector<v1::CaseEvent> each = ReadEvents(one, kEvents, &one_messages);
+  const std::vector<v1::CaseEvent> in_batches = ReadEvents(batched, kEvents, &batched_messages);
+  ASSERT_EQ(each.size(), static_cast<size_t>(kEvents));
+  ASSERT_EQ(in_batches.size(), static_cast<size_t>(kEvents));
+  EXPECT_EQ(one_messages, kEvents);
+  // The first event went at once, the others waited for the window: fewer messages.
+  EXPECT_LT(batched_messages, kEvents);
+  for (int i = 0; i < kEvents; ++i) {
+    EXPECT_EQ(in_batches[i].sequence(), each[i].sequence());
+    EXPECT_EQ(in_batches[i].case_().id(), each[i].case_().id());
+    EXPECT_EQ(in_batches[i].dropped(), 0u);
+    if (i > 0) {
+      EXPECT_EQ(in_batches[i].sequence(), in_batches[i - 1].sequence() + 1);
+    }
+  }
+  Close(one);
+  Close(batched);
+  EXPECT_TRUE(WaitForWatchers(*c, 0));
+}
+
+TEST(WatchersE2eTest, AServerWithABatchWaitingForItsWindowShutsDownCleanly) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
+                                              "--store", "memory", "--drain-timeout", "1s"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  Stream batched = WatchBatched(*c, absl::Seconds(10));
+  ASSERT_TRUE(WaitForWatchers(*c, 1));
+  Escalate(*c, 1);
+  int messages = 0;
+  ASSERT_EQ(ReadEvents(batched, 1, &messages).size(), 1u);  // the first goes at once
+  Escalate(*c, 2);  // held for the window: an alarm is pending
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(), 0) << server.log();
+  v1::CaseEvent event;
+  while (batched.reader->Read(&event)) {
+  }
+  EXPECT_FALSE(batched.reader->Finish().ok());
+}
+
+TEST(WatchersE2eTest, RefusesABatchWindowOutsideItsRangeNamingIt) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
+                           {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store", "memory"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  const grpc::Status status = Refusal(WatchBatched(*c, absl::Seconds(11)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("batch_window: must be between 0 and 10s"));
+  EXPECT_EQ(Metric(*c, "agate_watchers"), 0);
+}
+
 TEST(WatchersE2eTest, PastMaxWatchersAStreamIsRefusedAndEveryEndGivesTheSlotBack) {
   ServerProcess server;
   ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
