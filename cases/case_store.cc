@@ -187,6 +187,7 @@ std::shared_ptr<const Lane> RestoredLane(const store::v1::StoredCase& stored) {
   lane->approvals = std::max(1, c.approvals_required());
   lane->requester_may_approve = !stored.requester_may_not_approve();
   lane->approval_ttl = absl::Nanoseconds(stored.approval_ttl_nanos());
+  lane->fingerprint.assign(stored.fingerprint().begin(), stored.fingerprint().end());
   return lane;
 }
 
@@ -364,9 +365,10 @@ bool CaseStore::Redeem(const Request& request, Decision* decision, std::string* 
     return fail(absl::StrCat("the approval is for ", engine::ScopeName(c.scope()), " ",
                              c.scope_key(), ", not ", ScopeKeyOf(c.scope(), request)));
   }
-  if (named->canonical_action != engine::CanonicalAction(request)) {
+  const std::vector<std::string>& fingerprint = named->lane->fingerprint;
+  if (named->canonical_action != engine::CanonicalAction(request, fingerprint)) {
     return fail(absl::StrCat("the action differs from the approved one (fingerprint ",
-                             engine::ActionFingerprint(request), ", approved ",
+                             engine::ActionFingerprint(request, fingerprint), ", approved ",
                              c.action_fingerprint(), ")"));
   }
   std::vector<Record*> related;
@@ -440,7 +442,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     record->seq = next_seq_++;
     record->lane = std::make_shared<const Lane>(lane);
     record->open_key = std::move(open_key);
-    record->canonical_action = engine::CanonicalAction(request);
+    record->canonical_action = engine::CanonicalAction(request, lane.fingerprint);
     record->workflow_key = ScopesInForce::WorkflowKey(request.tenant_id(), request.workflow_id());
     record->credential_key =
         ScopesInForce::CredentialKey(request.tenant_id(), request.actor().credential_id());
@@ -460,7 +462,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     c.set_fallback(lane.fallback);
     c.set_current_owner(lane.owner);
     *c.mutable_opened_at() = ToTimestamp(now);
-    c.set_action_fingerprint(engine::ActionFingerprint(request));
+    c.set_action_fingerprint(engine::ActionFingerprint(request, lane.fingerprint));
     c.set_matrix_version(matrix.version());
     c.set_on_timeout(lane.on_timeout);
     c.set_agent_id(request.agent_id());
@@ -963,6 +965,7 @@ store::v1::StoredCase CaseStore::ToStored(const Record& record) const {
   out.set_sla_nanos(absl::ToInt64Nanoseconds(record.lane->sla));
   out.set_requester_may_not_approve(!record.lane->requester_may_approve);
   out.set_approval_ttl_nanos(absl::ToInt64Nanoseconds(record.lane->approval_ttl));
+  for (const std::string& field : record.lane->fingerprint) out.add_fingerprint(field);
   for (uint64_t seq : record.related) out.add_related(seq);
   std::vector<std::string> triggers(record.triggers.begin(), record.triggers.end());
   std::sort(triggers.begin(), triggers.end());

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "engine/matrix.h"
 
 namespace agate::engine {
@@ -70,6 +71,17 @@ std::vector<Diagnostic> LintMatrix(const Matrix& matrix) {
       warn(lane.location, absl::StrCat(name,
                                        " has no operator_action: say what the owner does "
                                        "first"));
+    }
+    if (lane.verdict == v1::VERDICT_BLOCK && !lane.fingerprint.empty()) {
+      for (const char* field : {"action.amount", "action.target"}) {
+        if (std::find(lane.fingerprint.begin(), lane.fingerprint.end(), field) ==
+            lane.fingerprint.end()) {
+          warn(lane.location,
+               absl::StrCat(name, " blocks until approved but its fingerprint omits ", field,
+                            ": an approval would let the same action through with any ",
+                            absl::StripPrefix(field, "action.")));
+        }
+      }
     }
     if (!used[i]) {
       warn(lane.location, absl::StrCat(name, " is used by no trigger: it can never escalate"));

@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "common/duration.h"
+#include "engine/fingerprint.h"
 #include "engine/yaml_reader.h"
 
 namespace agate::engine {
@@ -68,7 +69,7 @@ constexpr absl::string_view kLaneKeys[] = {
     "owner",       "backup",     "fallback",     "sla",
     "verdict",     "scope",      "agent_action", "operator_action",
     "evidence",    "on_timeout", "approvals",    "requester_may_approve",
-    "approval_ttl"};
+    "approval_ttl", "fingerprint"};
 // A quorum larger than this is a typo, not a policy.
 constexpr int kMaxApprovals = 16;
 constexpr absl::string_view kTriggerKeys[] = {"id", "lane", "when"};
@@ -285,6 +286,15 @@ class MatrixParser {
               absl::StrCat("requester_may_approve must be true or false, got ", Quote(*text)));
       } else if (text.has_value()) {
         lane.requester_may_approve = *text == "true";
+      }
+    }
+    if (const Entry* fingerprint = Find(fields, "fingerprint")) {
+      for (std::string& field : reader_.StringList(*fingerprint, "fingerprint", context)) {
+        if (absl::Status s = CheckFingerprintField(field); !s.ok()) {
+          Error(ValueAt(*fingerprint), absl::StrCat("fingerprint: ", s.message()));
+        } else {
+          lane.fingerprint.push_back(std::move(field));
+        }
       }
     }
     if (const Entry* ttl = Find(fields, "approval_ttl")) {

@@ -292,6 +292,58 @@ TEST_F(CaseStoreTest, AnApprovedBlockIsRedeemedExactlyOnce) {
   EXPECT_NE(second.case_id(), id);  // a new case for the new attempt
 }
 
+// A lane that declares its fingerprint: type, amount and the invoice, not the target.
+constexpr char kFingerprintMatrix[] = R"(version: 1
+lanes:
+  financial:
+    owner: finance-approver
+    backup: controller
+    sla: 4h
+    verdict: BLOCK
+    agent_action: wait
+    operator_action: check the invoice
+    evidence: [proposed_action]
+    on_timeout: expire
+    fingerprint: [action.type, action.amount, attributes.invoice_id]
+triggers:
+  - id: large-refund
+    lane: financial
+    when: action.type == "refund" && action.amount > 200
+)";
+
+TEST(FingerprintCaseStoreTest, AnApprovalRedeemsOnlyTheActionItsLaneFingerprints) {
+  FakeClock clock;
+  std::unique_ptr<Decider> decider =
+      *Decider::Create(testing::ParseMatrixOrFail(kFingerprintMatrix), clock, {});
+  auto make = [](const std::string& id, const std::string& invoice, const std::string& trace) {
+    return testing::MakeRequest(
+        id, absl::StrCat("action { type: 'refund' amount: 300 target: 'order-", id,
+                         "' } attributes { fields { key: 'invoice_id' value { string_value: '",
+                         invoice, "' } } fields { key: 'trace_id' value { string_value: '", trace,
+                         "' } } }"));
+  };
+  const v1::EvaluateResponse opened = *testing::DecideAndEncode(*decider, make("r1", "inv-1", "x1"));
+  ASSERT_EQ(opened.verdict(), v1::VERDICT_BLOCK);
+  const std::string id = opened.case_id();
+  ASSERT_TRUE(decider->cases()
+                  .Acknowledge({.case_id = id,
+                                .decision = v1::DECISION_APPROVE,
+                                .actor = Actor::Unverified("finance-approver")})
+                  .ok());
+  // Another invoice: not the approved action.
+  Request other = make("r2", "inv-2", "x1");
+  other.mutable_approval()->set_case_id(id);
+  const v1::EvaluateResponse refused = *testing::DecideAndEncode(*decider, other);
+  EXPECT_EQ(refused.verdict(), v1::VERDICT_BLOCK);
+  EXPECT_THAT(refused.reason(), HasSubstr("the action differs from the approved one"));
+  // The same invoice, another target and trace id (neither fingerprinted): redeemed.
+  Request retry = make("r3", "inv-1", "x2");
+  retry.mutable_approval()->set_case_id(id);
+  const v1::EvaluateResponse redeemed = *testing::DecideAndEncode(*decider, retry);
+  EXPECT_EQ(redeemed.verdict(), v1::VERDICT_ALLOW);
+  EXPECT_EQ(redeemed.case_id(), id);
+}
+
 TEST_F(CaseStoreTest, RedemptionNeedsTheSameTenantAndActionAndAnApproval) {
   const std::string id = Decide(Make("r1", kBlock)).case_id();
   Request early = Make("r2", kBlock);

@@ -60,6 +60,24 @@ std::vector<LintCase> LintCases() {
                 "operator_action: open an incident, evidence: [error_log], on_timeout: expire"),
        {"m.yaml:3:3: warning: every lane is owned by 'o1': one person owning everything is a "
         "bottleneck"}},
+      {"BlockLaneWhoseFingerprintOmitsAmountAndTarget",
+       TwoLanes("owner: o1, backup: b1, sla: 2h, verdict: BLOCK, agent_action: hold, "
+                "operator_action: review, evidence: [log], on_timeout: expire, "
+                "fingerprint: [action.type, attributes.invoice_id]",
+                // Not a BLOCK lane, or a list with both: nothing to say.
+                "owner: o2, backup: b2, sla: 15m, verdict: HOLD, agent_action: slow down, "
+                "operator_action: open an incident, evidence: [error_log], on_timeout: expire, "
+                "fingerprint: [action.type]"),
+       {"m.yaml:3:3: warning: lane 'a' blocks until approved but its fingerprint omits "
+        "action.amount: an approval would let the same action through with any amount",
+        "m.yaml:3:3: warning: lane 'a' blocks until approved but its fingerprint omits "
+        "action.target: an approval would let the same action through with any target"}},
+      {"BlockLaneWithAFullFingerprint",
+       TwoLanes("owner: o1, backup: b1, sla: 2h, verdict: BLOCK, agent_action: hold, "
+                "operator_action: review, evidence: [log], on_timeout: expire, "
+                "fingerprint: [action.type, action.target, action.amount]",
+                kOtherLane),
+       {}},
       {"UrgentLaneWithoutBackup",
        TwoLanes("owner: o1, sla: 1h, verdict: HOLD, agent_action: hold, operator_action: review, "
                 "evidence: [log], on_timeout: expire",
@@ -146,6 +164,18 @@ TEST_P(LintTest, WarnsAboutTheCommonMistakes) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LintTest, ::testing::ValuesIn(LintCases()),
                          [](const auto& info) { return info.param.name; });
+
+TEST(LintMatrixTest, AnUnknownFingerprintFieldIsAnErrorListingTheKnownOnes) {
+  std::vector<Diagnostic> diagnostics;
+  absl::StatusOr<std::shared_ptr<const Matrix>> m = ParseMatrix(
+      TwoLanes(absl::StrCat(kLane, ", fingerprint: [action.type, action.colour]"), kOtherLane),
+      "m.yaml", &diagnostics);
+  EXPECT_FALSE(m.ok());
+  EXPECT_THAT(Strings(diagnostics),
+              ::testing::Contains(::testing::StartsWith(
+                  "m.yaml:3:149: error: fingerprint: unknown field 'action.colour'; one of "
+                  "action.type, action.target, action.amount")));
+}
 
 TEST(LintMatrixTest, TheBundledMatrixHasNoDiagnostics) {
   std::vector<Diagnostic> diagnostics;
