@@ -14,10 +14,18 @@ namespace agate::engine {
 namespace {
 
 constexpr absl::string_view kAttributesPrefix = "attributes.";
-constexpr absl::string_view kFields[] = {
-    "action.type",     "action.target",      "action.amount",        "action.currency",
-    "action.target_tenant_id", "action.customer_facing", "action.irreversible", "action.critical",
-    "action.requested_scopes", "workflow_id",       "item_id",             "agent_id"};
+constexpr absl::string_view kFields[] = {"action.type",
+                                         "action.target",
+                                         "action.amount",
+                                         "action.currency",
+                                         "action.target_tenant_id",
+                                         "action.customer_facing",
+                                         "action.irreversible",
+                                         "action.critical",
+                                         "action.requested_scopes",
+                                         "workflow_id",
+                                         "item_id",
+                                         "agent_id"};
 
 // Appends a length-prefixed field: no separator can be forged by the field's contents.
 void AppendField(std::string& out, absl::string_view value) {
@@ -114,8 +122,8 @@ absl::Status CheckFingerprintField(const std::string& field) {
   }
   std::string known_list;
   for (absl::string_view known : kFields) absl::StrAppend(&known_list, known, ", ");
-  return absl::InvalidArgumentError(absl::StrCat("unknown field '", field, "'; one of ",
-                                                 known_list, "attributes.KEY"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown field '", field, "'; one of ", known_list, "attributes.KEY"));
 }
 
 std::string CanonicalAction(const Request& request, const std::vector<std::string>& fields) {

@@ -66,9 +66,9 @@ constexpr size_t kMaxMatrixBytes = size_t{4} << 20;
 
 constexpr absl::string_view kTopKeys[] = {"version", "name", "lanes", "triggers"};
 constexpr absl::string_view kLaneKeys[] = {
-    "owner",       "backup",     "fallback",     "sla",
-    "verdict",     "scope",      "agent_action", "operator_action",
-    "evidence",    "on_timeout", "approvals",    "requester_may_approve",
+    "owner",        "backup",     "fallback",     "sla",
+    "verdict",      "scope",      "agent_action", "operator_action",
+    "evidence",     "on_timeout", "approvals",    "requester_may_approve",
     "approval_ttl", "fingerprint"};
 // A quorum larger than this is a typo, not a policy.
 constexpr int kMaxApprovals = 16;

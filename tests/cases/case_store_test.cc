@@ -317,12 +317,13 @@ TEST(FingerprintCaseStoreTest, AnApprovalRedeemsOnlyTheActionItsLaneFingerprints
       *Decider::Create(testing::ParseMatrixOrFail(kFingerprintMatrix), clock, {});
   auto make = [](const std::string& id, const std::string& invoice, const std::string& trace) {
     return testing::MakeRequest(
-        id, absl::StrCat("action { type: 'refund' amount: 300 target: 'order-", id,
-                         "' } attributes { fields { key: 'invoice_id' value { string_value: '",
-                         invoice, "' } } fields { key: 'trace_id' value { string_value: '", trace,
-                         "' } } }"));
+        id,
+        absl::StrCat("action { type: 'refund' amount: 300 target: 'order-", id,
+                     "' } attributes { fields { key: 'invoice_id' value { string_value: '", invoice,
+                     "' } } fields { key: 'trace_id' value { string_value: '", trace, "' } } }"));
   };
-  const v1::EvaluateResponse opened = *testing::DecideAndEncode(*decider, make("r1", "inv-1", "x1"));
+  const v1::EvaluateResponse opened =
+      *testing::DecideAndEncode(*decider, make("r1", "inv-1", "x1"));
   ASSERT_EQ(opened.verdict(), v1::VERDICT_BLOCK);
   const std::string id = opened.case_id();
   ASSERT_TRUE(decider->cases()

@@ -56,7 +56,7 @@ class DurabilityE2eTest : public ::testing::Test {
 
   void Start(std::vector<std::string> extra = {}) {
     server_ = std::make_unique<ServerProcess>();
-    std::vector<std::string> args = {"--matrix",    kMatrix,      "--listen",
+    std::vector<std::string> args = {"--matrix",    matrix_,      "--listen",
                                      "127.0.0.1:0", "--data-dir", data_};
     args.insert(args.end(), extra.begin(), extra.end());
     ASSERT_TRUE(server_->Start(AGATE_SERVER_BIN, args)) << server_->log();
@@ -91,6 +91,7 @@ class DurabilityE2eTest : public ::testing::Test {
   }
 
   std::string dir_, data_;
+  std::string matrix_ = kMatrix;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<client::Client> client_;
 };
@@ -138,6 +139,59 @@ TEST_F(DurabilityE2eTest, AnApprovalGivenBeforeARestartIsRedeemedOnceAfterIt) {
   absl::StatusOr<v1::EvaluateResponse> retry = client_->Evaluate(redeem);
   EXPECT_EQ(retry->verdict(), v1::VERDICT_ALLOW);
   EXPECT_TRUE(retry->replayed());
+}
+
+TEST_F(DurabilityE2eTest, ACaseKeepsItsLanesFingerprintAcrossARestartOnAnotherMatrix) {
+  // The lane binds approvals to the type, the amount and the invoice, not the target.
+  matrix_ = dir_ + "/fingerprint.yaml";
+  std::ofstream(matrix_) << R"(version: 1
+lanes:
+  financial:
+    owner: finance-approver
+    backup: controller
+    sla: 4h
+    verdict: BLOCK
+    agent_action: wait
+    operator_action: check the invoice
+    evidence: [proposed_action]
+    on_timeout: expire
+    fingerprint: [action.type, action.amount, attributes.invoice_id]
+triggers:
+  - id: large-refund
+    lane: financial
+    when: action.type == "refund" && action.amount > 200
+)";
+  auto refund = [](const std::string& id, const std::string& target, const std::string& invoice) {
+    v1::EvaluateRequest r =
+        Make(id, absl::StrCat("action { type: 'refund' amount: 300 target: '", target,
+                              "' } attributes { fields { key: "
+                              "'invoice_id' value { string_value: '",
+                              invoice, "' } } }"));
+    r.set_item_id("order-1");
+    return r;
+  };
+  Start();
+  const std::string id = client_->Evaluate(refund("r1", "acct-1", "inv-1"))->case_id();
+  ASSERT_TRUE(Ack(id, "finance-approver").ok());
+  server_->Signal(SIGTERM);
+  ASSERT_EQ(server_->Wait(), 0);
+
+  // Restarted on the bundled matrix, whose financial lane keeps the default fingerprint: the
+  // case still binds what its lane bound when it opened.
+  matrix_ = kMatrix;
+  Start();
+  v1::EvaluateRequest other = refund("r2", "acct-1", "inv-2");
+  other.mutable_approval()->set_case_id(id);
+  absl::StatusOr<v1::EvaluateResponse> refused = client_->Evaluate(other);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->verdict(), v1::VERDICT_BLOCK);
+  EXPECT_THAT(refused->reason(), HasSubstr("the action differs from the approved one"));
+  v1::EvaluateRequest retry = refund("r3", "acct-2", "inv-1");
+  retry.mutable_approval()->set_case_id(id);
+  absl::StatusOr<v1::EvaluateResponse> redeemed = client_->Evaluate(retry);
+  ASSERT_TRUE(redeemed.ok()) << redeemed.status();
+  EXPECT_EQ(redeemed->verdict(), v1::VERDICT_ALLOW) << redeemed->reason();
+  EXPECT_EQ(redeemed->case_id(), id);
 }
 
 TEST_F(DurabilityE2eTest, AllowDecisionsAreKeptWithinTheFlushInterval) {

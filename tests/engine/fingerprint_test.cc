@@ -52,8 +52,7 @@ TEST(FingerprintTest, AnyActionFieldOrTheTenantChangesIt) {
 }
 
 TEST(FingerprintTest, ADeclaredListBindsExactlyItsFields) {
-  const std::vector<std::string> fields = {"action.type", "action.amount",
-                                           "attributes.invoice_id"};
+  const std::vector<std::string> fields = {"action.type", "action.amount", "attributes.invoice_id"};
   const Request a = Parse(
       "request_id: 'r1' tenant_id: 't1' action { type: 'refund' amount: 250 target: 'o1' } "
       "attributes { fields { key: 'invoice_id' value { string_value: 'inv-1' } } "
@@ -75,8 +74,9 @@ TEST(FingerprintTest, ADeclaredListBindsExactlyItsFields) {
       base,
       base + "attributes { fields { key: 'invoice_id' value { null_value: NULL_VALUE } } }",
       base + "attributes { fields { key: 'invoice_id' value { number_value: 1 } } }",
-      base + "attributes { fields { key: 'invoice_id' value { list_value { values { "
-             "string_value: 'inv-1' } } } } }",
+      base +
+          "attributes { fields { key: 'invoice_id' value { list_value { values { "
+          "string_value: 'inv-1' } } } } }",
       "tenant_id: 't2' action { type: 'refund' amount: 250 } attributes { fields { key: "
       "'invoice_id' value { string_value: 'inv-1' } } }",
   };
@@ -89,11 +89,10 @@ TEST(FingerprintTest, ADeclaredListBindsExactlyItsFields) {
 }
 
 TEST(FingerprintTest, EveryNamedFieldIsKnownOrRefusedWithTheList) {
-  for (const char* field :
-       {"action.type", "action.target", "action.amount", "action.currency",
-        "action.target_tenant_id", "action.customer_facing", "action.irreversible",
-        "action.critical", "action.requested_scopes", "workflow_id", "item_id", "agent_id",
-        "attributes.invoice_id"}) {
+  for (const char* field : {"action.type", "action.target", "action.amount", "action.currency",
+                            "action.target_tenant_id", "action.customer_facing",
+                            "action.irreversible", "action.critical", "action.requested_scopes",
+                            "workflow_id", "item_id", "agent_id", "attributes.invoice_id"}) {
     EXPECT_TRUE(CheckFingerprintField(field).ok()) << field;
     // Each known field changes the encoding when its value does.
     const Request empty = Parse("tenant_id: 't1'");
