@@ -433,6 +433,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
 
   Record* record = nullptr;
   bool is_new = false;
+  std::string routed;  // why a new case went to the backup, if it did
   if (auto it = open_by_key_.find(open_key); it != open_by_key_.end()) {
     record = by_seq_.at(it->second).get();
   } else {
@@ -460,7 +461,15 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
     c.set_owner(lane.owner);
     c.set_backup(lane.backup);
     c.set_fallback(lane.fallback);
+    // Approval fatigue: past the owner's bound a new case goes to the backup.
     c.set_current_owner(lane.owner);
+    if (const size_t held = OwnerOpen(request.tenant_id(), lane.owner);
+        lane.max_open_per_owner > 0 && held >= static_cast<size_t>(lane.max_open_per_owner) &&
+        !lane.backup.empty()) {
+      c.set_current_owner(lane.backup);
+      routed = absl::StrCat("; routed to the backup ", lane.backup, ": ", lane.owner, " holds ",
+                            held, " open cases (max_open_per_owner ", lane.max_open_per_owner, ")");
+    }
     *c.mutable_opened_at() = ToTimestamp(now);
     c.set_action_fingerprint(engine::ActionFingerprint(request, lane.fingerprint));
     c.set_matrix_version(matrix.version());
@@ -519,7 +528,7 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
   const std::string comment =
       absl::StrCat("request ", request.request_id(), " (decision ", decision.id.view(), ")");
   if (is_new) {
-    Transition(*record, now, "opened", ServerPrincipal(), comment);
+    Transition(*record, now, "opened", ServerPrincipal(), absl::StrCat(comment, routed));
   } else {
     int joins = 0;
     for (const v1::Transition& t : c.history()) joins += t.event() == "joined";
@@ -533,6 +542,26 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
 void CaseStore::CountOpen(Record& record) {
   open_count_.fetch_add(1);
   ++open_per_tenant_[record.c.tenant_id()];
+  Load(record);
+}
+
+void CaseStore::Load(const Record& record) {
+  owner_load_[{record.c.tenant_id(), record.c.current_owner()}].insert(
+      FromTimestamp(record.c.opened_at()));
+}
+
+void CaseStore::Unload(const Record& record) {
+  auto it = owner_load_.find({record.c.tenant_id(), record.c.current_owner()});
+  if (it == owner_load_.end()) return;
+  if (auto at = it->second.find(FromTimestamp(record.c.opened_at())); at != it->second.end()) {
+    it->second.erase(at);
+  }
+  if (it->second.empty()) owner_load_.erase(it);
+}
+
+size_t CaseStore::OwnerOpen(absl::string_view tenant, absl::string_view owner) const {
+  auto it = owner_load_.find({std::string(tenant), std::string(owner)});
+  return it == owner_load_.end() ? 0 : it->second.size();
 }
 
 void CaseStore::MeasureOpen(Record& record) {
@@ -647,6 +676,7 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
       t != open_per_tenant_.end() && --t->second == 0) {
     open_per_tenant_.erase(t);
   }
+  Unload(record);
   for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
     SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
   }
@@ -699,7 +729,9 @@ void CaseStore::RunTimeout(Record& record, absl::Time now) {
                  absl::StrCat(overdue, "; nobody else to route to"));
       return;
     }
+    Unload(record);
     c.set_current_owner(to);
+    Load(record);
     Arm(record, now);
     Transition(record, now, event, ServerPrincipal(),
                absl::StrCat(overdue, "; ", to, " owns it now"));
@@ -1190,6 +1222,28 @@ void CaseStore::Stats(const Matrix* matrix, const TenantScope& scope,
     if (scope.Contains(tenant)) open += count;
   }
   out->set_open_cases(open);
+}
+
+void CaseStore::OwnerLoads(const TenantScope& scope, v1::GetStatsResponse* out) const {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, opened] : owner_load_) {
+    const auto& [tenant, owner] = key;
+    if (!scope.Contains(tenant) || opened.empty()) continue;
+    v1::OwnerLoad* load = out->add_owners();
+    load->set_owner(owner);
+    load->set_tenant_id(tenant);
+    load->set_open(opened.size());
+    // Opening times, oldest first: the median is the middle one, or the mean of the two middle
+    // ones for an even count.
+    auto middle = opened.begin();
+    std::advance(middle, (opened.size() - 1) / 2);
+    absl::Time median = *middle;
+    if (opened.size() % 2 == 0) median += (*std::next(middle) - *middle) / 2;
+    *load->mutable_median_age() = ToDurationProto(std::max(absl::ZeroDuration(), now - median));
+    *load->mutable_oldest_age() =
+        ToDurationProto(std::max(absl::ZeroDuration(), now - *opened.begin()));
+  }
 }
 
 }  // namespace agate::cases

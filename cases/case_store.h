@@ -54,7 +54,9 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -191,6 +193,10 @@ class CaseStore {
   // trigger with counts) to *out and sets its open_cases, counting scope's tenants only.
   void Stats(const engine::Matrix* matrix, const TenantScope& scope,
              v1::GetStatsResponse* out) const;
+  // OwnerLoads appends the review load of scope's tenants to out->owners: per (tenant, current
+  // owner) of the OPEN cases, how many and their median and largest age. O(open cases) under the
+  // store's lock (an operator's call, not the decision path).
+  void OwnerLoads(const TenantScope& scope, v1::GetStatsResponse* out) const;
 
   // SetKillSwitch engages or lifts a kill switch, durably, effective for the next request on
   // every thread. The caller checked that by is an admin. INVALID_ARGUMENT naming the field (no
@@ -254,6 +260,12 @@ class CaseStore {
   void Forget(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CountOpen counts record, just opened or restored OPEN, among the open cases of its tenant.
   void CountOpen(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Load / Unload file an OPEN case under its (tenant, current owner) in owner_load_.
+  void Load(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Unload(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OwnerOpen returns how many OPEN cases owner holds for tenant.
+  size_t OwnerOpen(absl::string_view tenant, absl::string_view owner) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // MeasureOpen retakes the bytes an OPEN record holds.
   void MeasureOpen(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CheckRoom refuses opening to_open cases for tenant past a limit (RESOURCE_EXHAUSTED).
@@ -284,6 +296,9 @@ class CaseStore {
   // OPEN cases per tenant, and the bytes they hold (Record::open_bytes).
   absl::flat_hash_map<std::string, size_t> open_per_tenant_ ABSL_GUARDED_BY(mu_);
   size_t open_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // The review load: when each OPEN case opened, by (tenant, current owner), in that order.
+  std::map<std::pair<std::string, std::string>, std::multiset<absl::Time>> owner_load_
+      ABSL_GUARDED_BY(mu_);
   std::deque<uint64_t> closed_order_ ABSL_GUARDED_BY(mu_);
   size_t closed_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // the closed cases' Record::closed_bytes
   std::atomic<size_t> open_count_{0};

@@ -323,6 +323,11 @@ std::string Millis(const google::protobuf::Duration& d) {
   return absl::FormatDuration(absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos()));
 }
 
+// Age prints d to the second.
+std::string Age(const google::protobuf::Duration& d) {
+  return absl::FormatDuration(absl::Seconds(d.seconds()));
+}
+
 int Stats(const CommandLine& cl) {
   absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
   if (!c.ok()) return Fail(c.status());
@@ -343,6 +348,16 @@ int Stats(const CommandLine& cl) {
         "%-32s %-10s %7d %5d %8d %8d %8d %7d %s\n", t.trigger_id(), t.lane(), t.fired(), t.open(),
         t.approved(), t.rejected(), t.resolved(), t.expired(),
         t.has_median_time_to_decision() ? Millis(t.median_time_to_decision()) : "-");
+  }
+  if (response.owners_size() > 0) {
+    // The review load: who holds how many open cases, and for how long.
+    std::cout << absl::StrFormat("\n%-24s %-16s %6s %12s %12s\n", "OWNER", "TENANT", "OPEN",
+                                 "MEDIAN-AGE", "OLDEST");
+    for (const v1::OwnerLoad& o : response.owners()) {
+      std::cout << absl::StrFormat("%-24s %-16s %6d %12s %12s\n", o.owner(), o.tenant_id(),
+                                   o.open(), Age(o.median_age()), Age(o.oldest_age()));
+    }
+    std::cout << "\n";
   }
   std::cout << "open cases: " << response.open_cases() << "; decisions:";
   for (const char* v : {"ALLOW", "PARK_ITEM", "HOLD", "SAFE_MODE", "BLOCK", "DENY"}) {

@@ -66,10 +66,12 @@ constexpr size_t kMaxMatrixBytes = size_t{4} << 20;
 
 constexpr absl::string_view kTopKeys[] = {"version", "name", "lanes", "triggers"};
 constexpr absl::string_view kLaneKeys[] = {
-    "owner",        "backup",     "fallback",     "sla",
-    "verdict",      "scope",      "agent_action", "operator_action",
-    "evidence",     "on_timeout", "approvals",    "requester_may_approve",
-    "approval_ttl", "fingerprint"};
+    "owner",        "backup",      "fallback",          "sla",
+    "verdict",      "scope",       "agent_action",      "operator_action",
+    "evidence",     "on_timeout",  "approvals",         "requester_may_approve",
+    "approval_ttl", "fingerprint", "max_open_per_owner"};
+// A bound this large is no bound.
+constexpr int kMaxOpenPerOwner = 1'000'000;
 // A quorum larger than this is a typo, not a policy.
 constexpr int kMaxApprovals = 16;
 constexpr absl::string_view kTriggerKeys[] = {"id", "lane", "when"};
@@ -286,6 +288,18 @@ class MatrixParser {
               absl::StrCat("requester_may_approve must be true or false, got ", Quote(*text)));
       } else if (text.has_value()) {
         lane.requester_may_approve = *text == "true";
+      }
+    }
+    if (const Entry* bound = Find(fields, "max_open_per_owner")) {
+      std::optional<std::string> text = ScalarOf(*bound, "max_open_per_owner");
+      int n = 0;
+      if (text.has_value() && (!absl::SimpleAtoi(*text, &n) || n < 1 || n > kMaxOpenPerOwner)) {
+        Error(ValueAt(*bound), absl::StrCat("max_open_per_owner must be a whole number from 1 to ",
+                                            kMaxOpenPerOwner, ", got ", Quote(*text)));
+      } else if (text.has_value() && lane.backup.empty()) {
+        Error(ValueAt(*bound), "max_open_per_owner: the lane has no backup to route new cases to");
+      } else if (text.has_value()) {
+        lane.max_open_per_owner = n;
       }
     }
     if (const Entry* fingerprint = Find(fields, "fingerprint")) {

@@ -47,6 +47,9 @@ struct Lane {
   bool requester_may_approve = true;
   // How long an approval stays redeemable; zero: the lane's SLA.
   absl::Duration approval_ttl = absl::ZeroDuration();
+  // Approval fatigue: past this many open cases held by the owner (per tenant), a new case of
+  // the lane goes to the backup; 0: no bound.
+  int max_open_per_owner = 0;
   // The request fields an approval of the lane is bound to (engine/fingerprint.h); empty: the
   // default set.
   std::vector<std::string> fingerprint;
@@ -111,7 +114,8 @@ absl::StatusOr<std::shared_ptr<const Matrix>> LoadMatrixFile(const std::string& 
 // for every lane, an urgent lane (SLA <= 1h) without backup, a lane without evidence
 // requirements, without on_timeout, without agent_action/operator_action, or without triggers; a
 // trigger that can never fire or always fires; a vague trigger (reads model.confidence but no
-// action field); a BLOCK lane whose declared fingerprint omits action.amount or action.target. ParseMatrix already includes these in its diagnostics.
+// action field); a BLOCK lane whose declared fingerprint omits action.amount or action.target.
+// ParseMatrix already includes these in its diagnostics.
 std::vector<Diagnostic> LintMatrix(const Matrix& matrix);
 
 }  // namespace agate::engine

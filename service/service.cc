@@ -269,6 +269,7 @@ v1::GetStatsResponse Service::Stats(const cases::TenantScope& scope) const {
   const std::shared_ptr<const engine::Matrix> matrix = decider_->matrix();
   v1::GetStatsResponse stats;
   cases().Stats(matrix.get(), scope, &stats);
+  cases().OwnerLoads(scope, &stats);
   stats.set_matrix_version(matrix->version());
   if (!scope.all()) return stats;
   for (int v = v1::VERDICT_ALLOW; v <= v1::VERDICT_DENY; ++v) {

@@ -345,6 +345,86 @@ TEST(FingerprintCaseStoreTest, AnApprovalRedeemsOnlyTheActionItsLaneFingerprints
   EXPECT_EQ(redeemed.case_id(), id);
 }
 
+TEST(OwnerLoadCaseStoreTest, PastTheOwnersBoundNewCasesGoToTheBackupAndStatsShowTheLoad) {
+  FakeClock clock;
+  std::unique_ptr<Decider> decider = *Decider::Create(testing::ParseMatrixOrFail(R"(version: 1
+lanes:
+  financial:
+    owner: finance-approver
+    backup: controller
+    sla: 4h
+    verdict: BLOCK
+    agent_action: wait
+    operator_action: check
+    evidence: [proposed_action]
+    on_timeout: notify_backup
+    max_open_per_owner: 2
+triggers:
+  - id: large-refund
+    lane: financial
+    when: action.amount > 200
+)"),
+                                                      clock, {});
+  CaseStore& store = decider->cases();
+  auto open = [&](int i, const std::string& tenant = "t1") {
+    Request r = testing::MakeRequest(absl::StrCat("r", i), "action { type: 'refund' amount: 300 }");
+    r.set_tenant_id(tenant);
+    r.set_item_id(absl::StrCat("i", i));
+    return *store.Get(testing::DecideAndEncode(*decider, r)->case_id());
+  };
+  const v1::Case first = open(1);
+  EXPECT_EQ(first.current_owner(), "finance-approver");
+  clock.Advance(absl::Minutes(10));
+  EXPECT_EQ(open(2).current_owner(), "finance-approver");
+  clock.Advance(absl::Minutes(10));
+  const v1::Case third = open(3);
+  EXPECT_EQ(third.current_owner(), "controller");
+  EXPECT_EQ(third.owner(), "finance-approver");
+  EXPECT_THAT(third.history(0).comment(),
+              HasSubstr("routed to the backup controller: finance-approver holds 2 open cases "
+                        "(max_open_per_owner 2)"));
+  // Another tenant's finance-approver is another person: its own count.
+  EXPECT_EQ(open(4, "t2").current_owner(), "finance-approver");
+
+  clock.Advance(absl::Minutes(10));
+  v1::GetStatsResponse stats;
+  store.OwnerLoads(TenantScope::All(), &stats);
+  ASSERT_THAT(stats.owners(), SizeIs(3));
+  EXPECT_EQ(stats.owners(0).owner(), "controller");
+  EXPECT_EQ(stats.owners(0).open(), 1u);
+  EXPECT_EQ(stats.owners(0).median_age().seconds(), 10 * 60);
+  EXPECT_EQ(stats.owners(1).owner(), "finance-approver");
+  EXPECT_EQ(stats.owners(1).tenant_id(), "t1");
+  EXPECT_EQ(stats.owners(1).open(), 2u);
+  EXPECT_EQ(stats.owners(1).median_age().seconds(), 25 * 60);  // opened 30 and 20 minutes ago
+  EXPECT_EQ(stats.owners(1).oldest_age().seconds(), 30 * 60);
+  EXPECT_EQ(stats.owners(2).tenant_id(), "t2");
+
+  // A tenant-scoped caller sees its tenants only.
+  v1::GetStatsResponse t2;
+  store.OwnerLoads(TenantScope::Only({"t2"}), &t2);
+  ASSERT_THAT(t2.owners(), SizeIs(1));
+  EXPECT_EQ(t2.owners(0).tenant_id(), "t2");
+
+  // Closing one of finance-approver's cases frees a place: the next case is theirs again.
+  ASSERT_TRUE(store
+                  .Acknowledge({.case_id = first.id(),
+                                .decision = v1::DECISION_REJECT,
+                                .actor = Actor::Unverified("finance-approver")})
+                  .ok());
+  EXPECT_EQ(open(5).current_owner(), "finance-approver");
+  // A timeout that hands a case to the backup moves its load too.
+  clock.Advance(absl::Hours(4));
+  store.RunDueTimers();
+  v1::GetStatsResponse after;
+  store.OwnerLoads(TenantScope::All(), &after);
+  for (const v1::OwnerLoad& o : after.owners()) {
+    if (o.tenant_id() == "t1") {
+      EXPECT_EQ(o.owner(), "controller") << o.ShortDebugString();
+    }
+  }
+}
+
 TEST_F(CaseStoreTest, RedemptionNeedsTheSameTenantAndActionAndAnApproval) {
   const std::string id = Decide(Make("r1", kBlock)).case_id();
   Request early = Make("r2", kBlock);

@@ -177,6 +177,37 @@ TEST(LintMatrixTest, AnUnknownFingerprintFieldIsAnErrorListingTheKnownOnes) {
                   "action.type, action.target, action.amount")));
 }
 
+TEST(LintMatrixTest, MaxOpenPerOwnerIsAPositiveBoundOfALaneWithABackup) {
+  struct Case {
+    std::string lane;
+    std::string want;
+  };
+  const Case cases[] = {
+      {absl::StrCat(kLane, ", max_open_per_owner: 0"),
+       "error: max_open_per_owner must be a whole number from 1 to 1000000, got '0'"},
+      {absl::StrCat(kLane, ", max_open_per_owner: lots"),
+       "error: max_open_per_owner must be a whole number from 1 to 1000000, got 'lots'"},
+      {"owner: o1, sla: 2h, verdict: HOLD, agent_action: hold, operator_action: review, "
+       "evidence: [log], on_timeout: expire, max_open_per_owner: 5",
+       "error: max_open_per_owner: the lane has no backup to route new cases to"},
+  };
+  for (const Case& c : cases) {
+    std::vector<Diagnostic> diagnostics;
+    EXPECT_FALSE(ParseMatrix(TwoLanes(c.lane, kOtherLane), "m.yaml", &diagnostics).ok()) << c.lane;
+    EXPECT_THAT(Strings(diagnostics),
+                ::testing::Contains(::testing::AllOf(::testing::StartsWith("m.yaml:3:"),
+                                                     ::testing::HasSubstr(c.want))))
+        << c.lane;
+  }
+  std::vector<Diagnostic> diagnostics;
+  absl::StatusOr<std::shared_ptr<const Matrix>> m =
+      ParseMatrix(TwoLanes(absl::StrCat(kLane, ", max_open_per_owner: 25"), kOtherLane), "m.yaml",
+                  &diagnostics);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->lanes()[0].max_open_per_owner, 25);
+  EXPECT_EQ((*m)->lanes()[1].max_open_per_owner, 0);
+}
+
 TEST(LintMatrixTest, TheBundledMatrixHasNoDiagnostics) {
   std::vector<Diagnostic> diagnostics;
   absl::StatusOr<std::shared_ptr<const Matrix>> m =
