@@ -363,6 +363,12 @@ class TestFileParser {
           return;
         }
         ReadExpect(expect->value, &step.expect);
+        const Expectation& e = step.expect;
+        if (step.kind == PolicyTestStep::Kind::kAcknowledge &&
+            (e.verdict || e.lane || e.fired || e.missing_evidence)) {
+          Error(At(expect->key), "an acknowledge step can only expect an error");
+          return;
+        }
       } else if (step.kind == PolicyTestStep::Kind::kRedeem) {
         step.expect.verdict = v1::VERDICT_ALLOW;  // a retry that must redeem
       }
@@ -656,8 +662,11 @@ std::string RunOne(const PolicyTestFile& file, const PolicyTest& test, Coverage*
     if (step.advance.has_value() || step.at.has_value()) {
       const absl::Time to = step.advance ? clock.Now() + *step.advance : start + *step.at;
       if (to < clock.Now()) {
-        return absl::StrCat(label, "at: ", absl::FormatDuration(*step.at), " is before the clock (",
-                            absl::FormatDuration(clock.Now() - start), " after the start)");
+        return absl::StrCat(label, "at: ",
+                            step.at ? absl::FormatDuration(*step.at)
+                                    : absl::StrCat("+", absl::FormatDuration(*step.advance)),
+                            " is before the clock (", absl::FormatDuration(clock.Now() - start),
+                            " after the start)");
       }
       clock.Set(to);
       (*service)->cases().RunDueTimers();

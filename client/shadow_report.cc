@@ -56,23 +56,25 @@ void ShadowReport::CountCases(const v1::EvaluateResponse& response, Side* side) 
 }
 
 void ShadowReport::Add(const v1::EvaluateRequest& request, absl::Time at,
-                       const v1::EvaluateResponse* live, const v1::EvaluateResponse* candidate) {
+                       absl::StatusOr<const v1::EvaluateResponse*> live,
+                       absl::StatusOr<const v1::EvaluateResponse*> candidate) {
   ++requests_;
   first_ = std::min(first_, at);
   last_ = std::max(last_, at);
-  const std::array<const v1::EvaluateResponse*, 2> responses = {live, candidate};
+  const std::array<const absl::StatusOr<const v1::EvaluateResponse*>*, 2> decided = {&live,
+                                                                                     &candidate};
   for (int s : {kLive, kCandidate}) {
-    if (responses[s] == nullptr) {
-      ++sides_[s].refused;
+    if (!decided[s]->ok()) {
+      if (sides_[s].refused++ == 0) sides_[s].first_refusal = decided[s]->status();
     } else {
-      CountCases(*responses[s], &sides_[s]);
+      CountCases(***decided[s], &sides_[s]);
     }
   }
-  if (live == nullptr || candidate == nullptr) return;
-  ++transitions_[{live->verdict(), candidate->verdict()}];
-  if (live->verdict() != candidate->verdict()) ++changed_;
-  const std::vector<std::string> was = Fired(*live);
-  const std::vector<std::string> now = Fired(*candidate);
+  if (!live.ok() || !candidate.ok()) return;
+  ++transitions_[{(*live)->verdict(), (*candidate)->verdict()}];
+  if ((*live)->verdict() != (*candidate)->verdict()) ++changed_;
+  const std::vector<std::string> was = Fired(**live);
+  const std::vector<std::string> now = Fired(**candidate);
   if (was == now) return;
   auto note = [&](const std::string& id, bool newly) {
     TriggerChange& change = triggers_[id];
@@ -126,6 +128,12 @@ std::string ShadowReport::Text(absl::Duration span) const {
   if (sides_[kLive].refused + sides_[kCandidate].refused > 0) {
     absl::StrAppend(&out, "; refused: ", sides_[kLive].refused, " live, ",
                     sides_[kCandidate].refused, " candidate");
+  }
+  for (int s : {kLive, kCandidate}) {
+    if (sides_[s].refused == 0) continue;
+    const absl::Status& first = sides_[s].first_refusal;
+    absl::StrAppend(&out, "\n  first refused by the ", s == kLive ? "live" : "candidate",
+                    " matrix: ", absl::StatusCodeToString(first.code()), ": ", first.message());
   }
   out += "\n\nverdicts (live -> candidate):\n";
   std::vector<std::pair<std::pair<v1::Verdict, v1::Verdict>, int64_t>> pairs(transitions_.begin(),
@@ -238,13 +246,16 @@ absl::StatusOr<ShadowReport> RunOfflineShadow(std::shared_ptr<const engine::Matr
       clock.Set(at);
       for (auto& service : services) service->cases().RunDueTimers();
     }
-    bool decided[2];
+    absl::Status status[2];
     for (int s : {kLive, kCandidate}) {
       responses[s].Clear();
-      decided[s] = services[s]->Evaluate(*request, &responses[s]).ok();
+      status[s] = services[s]->Evaluate(*request, &responses[s]);
     }
-    report.Add(*request, at, decided[kLive] ? &responses[kLive] : nullptr,
-               decided[kCandidate] ? &responses[kCandidate] : nullptr);
+    auto decided = [&](int s) -> absl::StatusOr<const v1::EvaluateResponse*> {
+      if (!status[s].ok()) return status[s];
+      return &responses[s];
+    };
+    report.Add(*request, at, decided(kLive), decided(kCandidate));
   }
   return report;
 }

@@ -18,7 +18,7 @@
 //
 // Example:
 //   ShadowReport report(live_matrix, candidate_matrix);
-//   report.Add(request, at, &live_response, &candidate_response);  // null: the side refused it
+//   report.Add(request, at, &live_response, &candidate_response);  // or a side's error status
 //   std::cout << report.Text(absl::Hours(1));
 #ifndef AGATE_CLIENT_SHADOW_REPORT_H_
 #define AGATE_CLIENT_SHADOW_REPORT_H_
@@ -65,10 +65,12 @@ class ShadowReport {
   ShadowReport(std::shared_ptr<const engine::Matrix> live,
                std::shared_ptr<const engine::Matrix> candidate);
 
-  // Add records one request decided at `at` by both matrices; a null response means that side
-  // refused the request (counted, not compared).
-  void Add(const v1::EvaluateRequest& request, absl::Time at, const v1::EvaluateResponse* live,
-           const v1::EvaluateResponse* candidate);
+  // Add records one request decided at `at` by both matrices. A side given a status instead of
+  // a response refused the request: counted (the first refusal's message is kept for the
+  // report), not compared.
+  void Add(const v1::EvaluateRequest& request, absl::Time at,
+           absl::StatusOr<const v1::EvaluateResponse*> live,
+           absl::StatusOr<const v1::EvaluateResponse*> candidate);
 
   int64_t requests() const { return requests_; }
   // changed counts the requests both sides decided with different verdicts.
@@ -96,6 +98,7 @@ class ShadowReport {
     absl::flat_hash_set<std::string> cases;
     absl::flat_hash_map<std::string, int64_t> escalations;  // by lane
     int64_t refused = 0;
+    absl::Status first_refusal;
   };
   static void CountCases(const v1::EvaluateResponse& response, Side* side);
 

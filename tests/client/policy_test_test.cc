@@ -372,6 +372,11 @@ INSTANTIATE_TEST_SUITE_P(
          "matrix: matrix.yaml\ntests:\n  - name: x\n    request: {}\n    expect: {error: NOPE}\n",
          "t_test.yaml:5:21: error: unknown status code 'NOPE' (e.g. INVALID_ARGUMENT, "
          "PERMISSION_DENIED, FAILED_PRECONDITION)"},
+        {"AcknowledgeExpectsAVerdict",
+         "matrix: matrix.yaml\ntests:\n  - name: x\n    steps:\n      - {name: a, request: {}}\n"
+         "      - acknowledge: {case: a, decision: APPROVE, principal: p}\n"
+         "        expect: {verdict: ALLOW}\n",
+         "t_test.yaml:7:9: error: an acknowledge step can only expect an error"},
         {"DuplicateName",
          "matrix: matrix.yaml\ntests:\n  - {name: x, request: {}}\n  - {name: x, request: {}}\n",
          "t_test.yaml:4:5: error: a second test named 'x'"},

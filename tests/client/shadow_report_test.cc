@@ -82,7 +82,8 @@ TEST(ShadowReportTest, CountsTransitionsTriggersAndCases) {
   }
   report.Add(Request("r5"), t0 + absl::Minutes(5), &block_c2, &block_c2);
   report.Add(Request("r6"), t0 + absl::Minutes(6), &allow, &two);
-  report.Add(Request("r7"), t0 + absl::Minutes(30), &allow, nullptr);  // the candidate refused
+  report.Add(Request("r7"), t0 + absl::Minutes(30), &allow,
+             absl::ResourceExhaustedError("the case store is full"));
 
   EXPECT_EQ(report.requests(), 8);
   EXPECT_EQ(report.changed(), 6);
@@ -117,6 +118,8 @@ TEST(ShadowReportTest, CountsTransitionsTriggersAndCases) {
   const std::string text = report.Text(absl::Minutes(30));
   EXPECT_THAT(text, AllOf(HasSubstr("8 requests: 6 changed verdict (75.0%); refused: 0 live, 1 "
                                     "candidate"),
+                          HasSubstr("\n  first refused by the candidate matrix: "
+                                    "RESOURCE_EXHAUSTED: the case store is full\n"),
                           HasSubstr("ALLOW     -> BLOCK            6\n"),
                           HasSubstr("BLOCK     -> BLOCK            1  (unchanged)"),
                           HasSubstr("refund-over-limit                +6 -0  e.g. r0, r1, r2"),
