@@ -2,7 +2,9 @@
 # shadow.sh: offline shadow throughput: `agate shadow` over REQUESTS generated requests (default
 # 1,000,000) in the eval input format, the bundled matrix against a candidate that adds one
 # policy trigger (refunds over $100). The mix: replies around the confidence threshold, refunds
-# around both limits, syncs reporting retries, over 1,000 tenants and 50,000 items.
+# around both limits, syncs reporting retries, over 1,000 tenants and 10,000 items. Nobody
+# acknowledges offline, so cases stay open and joins make them grow: with 50,000 items the
+# candidate's case store reached its 512 MiB budget of open cases and refused a tenth of them.
 #
 #   bench/shadow.sh [BUILD_DIR] [REQUESTS]        (defaults: build, 1000000)
 #
@@ -25,7 +27,7 @@ import sys
 n = int(sys.argv[1])
 out = sys.stdout
 for i in range(n):
-    head = f'{{"request_id":"r{i}","tenant_id":"t{i % 1000}","workflow_id":"w{i % 7}","item_id":"i{i % 50000}",'
+    head = f'{{"request_id":"r{i}","tenant_id":"t{i % 1000}","workflow_id":"w{i % 7}","item_id":"i{i % 10000}",'
     k = i % 10
     if k < 6:
         body = f'"action":{{"type":"send_reply","customer_facing":true}},"model":{{"confidence":{0.6 + (i % 40) / 100:.2f}}}}}'
