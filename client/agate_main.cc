@@ -21,7 +21,6 @@
 #include "client/grpc_status.h"
 #include "client/offline_eval.h"
 #include "client/policy_test.h"
-#include "client/shadow_report.h"
 #include "common/command_line.h"
 #include "common/json_string.h"
 #include "engine/access_policy.h"
@@ -29,6 +28,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "service/service.h"
+#include "service/shadow_report.h"
 #include "store/decision_log.h"
 
 namespace agate::cli {
@@ -267,7 +267,7 @@ int Shadow(const CommandLine& cl) {
     }
   }
   std::ifstream in(path, std::ios::binary);
-  absl::StatusOr<client::ShadowReport> report =
+  absl::StatusOr<service::ShadowReport> report =
       client::RunOfflineShadow(matrices[0], matrices[1], in, path, *span, lines);
   if (!report.ok()) {
     std::cerr << report.status().message() << "\n";

@@ -1,7 +1,7 @@
 // The offline evaluation path the `agate` commands share (`eval --matrix`, `test`, `shadow`):
 // the eval input format and an in-process Service, so that every offline command reads requests
 // and decides them exactly as `agate eval --matrix` does (and that as the server does: the same
-// service::Service).
+// service::Service); and the offline shadow run, which feeds a service::ShadowReport.
 //
 // The input format is one agate.v1.EvaluateRequest as proto3 JSON (snake_case or lowerCamelCase
 // field names, enum names or numbers); unknown fields are errors.
@@ -16,6 +16,7 @@
 #ifndef AGATE_CLIENT_OFFLINE_EVAL_H_
 #define AGATE_CLIENT_OFFLINE_EVAL_H_
 
+#include <istream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -26,6 +27,7 @@
 #include "common/clock.h"
 #include "engine/matrix.h"
 #include "service/service.h"
+#include "service/shadow_report.h"
 
 namespace agate::client {
 
@@ -48,6 +50,16 @@ absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrixReporting(const 
 // ResponseJson renders a message as `agate eval` prints it: snake_case names, enum names, every
 // field.
 std::string ResponseJson(const google::protobuf::Message& message);
+
+// RunOfflineShadow evaluates every line of requests (the `agate eval` input format; blank lines
+// are skipped) against both matrices, each in an in-process Service of its own on a virtual
+// clock, and returns the report. Eval-format requests carry no time, so the input is taken as
+// `span` of traffic: request i of n is decided at start + span * i / n (count() windows and SLA
+// timers see that spacing); `lines` is n (0: the requests are decided one second apart). A line
+// that is not a request is INVALID_ARGUMENT "NAME:LINE: not an EvaluateRequest in JSON: ...".
+absl::StatusOr<service::ShadowReport> RunOfflineShadow(
+    std::shared_ptr<const engine::Matrix> live, std::shared_ptr<const engine::Matrix> candidate,
+    std::istream& requests, const std::string& name, absl::Duration span, int64_t lines);
 
 }  // namespace agate::client
 

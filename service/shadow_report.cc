@@ -1,18 +1,15 @@
-#include "client/shadow_report.h"
+#include "service/shadow_report.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "client/offline_eval.h"
-#include "common/clock.h"
 #include "common/json_string.h"
 #include "engine/verdict.h"
 
-namespace agate::client {
+namespace agate::service {
 namespace {
 
 constexpr size_t kSamples = 3;
@@ -217,47 +214,4 @@ std::string ShadowReport::Json(absl::Duration span) const {
   return out;
 }
 
-absl::StatusOr<ShadowReport> RunOfflineShadow(std::shared_ptr<const engine::Matrix> live,
-                                              std::shared_ptr<const engine::Matrix> candidate,
-                                              std::istream& requests, const std::string& name,
-                                              absl::Duration span, int64_t lines) {
-  FakeClock clock;
-  const absl::Time start = clock.Now();
-  ShadowReport report(live, candidate);
-  std::unique_ptr<service::Service> services[2];
-  for (int s : {kLive, kCandidate}) {
-    absl::StatusOr<std::unique_ptr<service::Service>> created =
-        NewOfflineService(s == kLive ? live : candidate, clock);
-    if (!created.ok()) return created.status();
-    services[s] = *std::move(created);
-  }
-  std::string line;
-  v1::EvaluateResponse responses[2];
-  for (int64_t number = 1; std::getline(requests, line); ++number) {
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    absl::StatusOr<v1::EvaluateRequest> request = ParseRequestJson(line);
-    if (!request.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ":", number, ": ", request.status().message()));
-    }
-    const absl::Time at = lines > 0 ? start + span * (static_cast<double>(number - 1) / lines)
-                                    : start + absl::Seconds(number - 1);
-    if (at > clock.Now()) {
-      clock.Set(at);
-      for (auto& service : services) service->cases().RunDueTimers();
-    }
-    absl::Status status[2];
-    for (int s : {kLive, kCandidate}) {
-      responses[s].Clear();
-      status[s] = services[s]->Evaluate(*request, &responses[s]);
-    }
-    auto decided = [&](int s) -> absl::StatusOr<const v1::EvaluateResponse*> {
-      if (!status[s].ok()) return status[s];
-      return &responses[s];
-    };
-    report.Add(*request, at, decided(kLive), decided(kCandidate));
-  }
-  return report;
-}
-
-}  // namespace agate::client
+}  // namespace agate::service

@@ -4,9 +4,9 @@
 //
 // The report is an accumulator: Add takes one request with the live matrix's decision and the
 // candidate's (each from a Service of its own, so cases and count() windows evolve per matrix),
-// and Text / Json render what was added. `agate shadow` feeds it offline (RunOfflineShadow below,
-// from requests in the `agate eval` input format); a server running a candidate in shadow mode
-// can feed it the same pairs as they happen.
+// and Text / Json render what was added. `agate shadow` feeds it offline
+// (client/offline_eval.h: RunOfflineShadow); it lives in service/ so that a server running a
+// candidate in shadow mode can feed it the same pairs as they happen.
 //
 // Escalations are cases: the distinct case ids a matrix's decisions opened or joined, each
 // attributed to its lane (a decision's case_ids follow its fired lanes in order). A redemption
@@ -20,12 +20,11 @@
 //   ShadowReport report(live_matrix, candidate_matrix);
 //   report.Add(request, at, &live_response, &candidate_response);  // or a side's error status
 //   std::cout << report.Text(absl::Hours(1));
-#ifndef AGATE_CLIENT_SHADOW_REPORT_H_
-#define AGATE_CLIENT_SHADOW_REPORT_H_
+#ifndef AGATE_SERVICE_SHADOW_REPORT_H_
+#define AGATE_SERVICE_SHADOW_REPORT_H_
 
 #include <array>
 #include <cstdint>
-#include <istream>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,7 +38,7 @@
 #include "agate/v1/agate.pb.h"
 #include "engine/matrix.h"
 
-namespace agate::client {
+namespace agate::service {
 
 class ShadowReport {
  public:
@@ -113,17 +112,6 @@ class ShadowReport {
   std::map<std::string, TriggerChange> triggers_;
 };
 
-// RunOfflineShadow evaluates every line of requests (the `agate eval` input format; blank lines
-// are skipped) against both matrices, each in an in-process Service of its own on a virtual
-// clock, and returns the report. Eval-format requests carry no time, so the input is taken as
-// `span` of traffic: request i of n is decided at start + span * i / n (count() windows and SLA
-// timers see that spacing); `lines` is n (0: the requests are decided one second apart). A line
-// that is not a request is INVALID_ARGUMENT "NAME:LINE: not an EvaluateRequest in JSON: ...".
-absl::StatusOr<ShadowReport> RunOfflineShadow(std::shared_ptr<const engine::Matrix> live,
-                                              std::shared_ptr<const engine::Matrix> candidate,
-                                              std::istream& requests, const std::string& name,
-                                              absl::Duration span, int64_t lines);
+}  // namespace agate::service
 
-}  // namespace agate::client
-
-#endif  // AGATE_CLIENT_SHADOW_REPORT_H_
+#endif  // AGATE_SERVICE_SHADOW_REPORT_H_

@@ -1,12 +1,13 @@
-// The shadow report (client/shadow_report.h): the accumulator on hand-made decision pairs, and
-// the offline run on two matrices.
-#include "client/shadow_report.h"
+// The shadow report (service/shadow_report.h): the accumulator on hand-made decision pairs, and
+// the offline run that feeds it (client/offline_eval.h) on two matrices.
+#include "service/shadow_report.h"
 
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/offline_eval.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
@@ -14,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 
-namespace agate::client {
+namespace agate::service {
 namespace {
 
 using ::testing::AllOf;
@@ -165,7 +166,7 @@ TEST(OfflineShadowTest, EvaluatesEachLineAgainstBothMatrices) {
       "\"action\":{\"type\":\"refund\",\"amount\":300}}\n"
       "{\"request_id\":\"d\",\"action\":{\"type\":\"refund\",\"amount\":300}}\n");
   absl::StatusOr<ShadowReport> report =
-      RunOfflineShadow(Matrix(kLive), Matrix(kCandidate), in, "r.jsonl", absl::Hours(1), 4);
+      client::RunOfflineShadow(Matrix(kLive), Matrix(kCandidate), in, "r.jsonl", absl::Hours(1), 4);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->requests(), 4);
   EXPECT_EQ(report->changed(), 2);  // a and b: ALLOW -> BLOCK; c blocks on both
@@ -178,10 +179,11 @@ TEST(OfflineShadowTest, EvaluatesEachLineAgainstBothMatrices) {
 
 TEST(OfflineShadowTest, ABadLineNamesFileAndLine) {
   std::istringstream in("{\"request_id\":\"a\",\"tenant_id\":\"t\"}\n{\"request_id\":\n");
-  EXPECT_THAT(RunOfflineShadow(Matrix(kLive), Matrix(kCandidate), in, "r.jsonl", absl::Hours(1), 2),
-              testing::StatusIs(absl::StatusCode::kInvalidArgument,
-                                HasSubstr("r.jsonl:2: not an EvaluateRequest in JSON: ")));
+  EXPECT_THAT(
+      client::RunOfflineShadow(Matrix(kLive), Matrix(kCandidate), in, "r.jsonl", absl::Hours(1), 2),
+      testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                        HasSubstr("r.jsonl:2: not an EvaluateRequest in JSON: ")));
 }
 
 }  // namespace
-}  // namespace agate::client
+}  // namespace agate::service
