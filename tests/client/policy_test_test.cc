@@ -254,16 +254,22 @@ TEST_F(PolicyTestTest, VirtualClockDrivesCountWindowsAndTimers) {
     steps:
       - {at: 5m, request: {action: {type: sync}}}
       - {at: 1m, request: {action: {type: sync}}}
-  - name: a hold expires to the backup
+  - name: an unanswered refund expires at its SLA
     steps:
-      - {name: held, request: {action: {customer_facing: true}}, expect: {verdict: HOLD}}
-      - at: +31m
-      - acknowledge: {case: held, decision: APPROVE, principal: support-manager}
-      - redeem: held
+      - {name: ask, request: {action: {type: refund, amount: 400}}}
+      - at: +4h1m
+      - acknowledge: {case: ask, decision: APPROVE, principal: finance-approver}
+        expect: {error: FAILED_PRECONDITION}
+  - name: not before
+    steps:
+      - {name: ask, request: {action: {type: refund, amount: 400}}}
+      - at: +3h59m
+      - acknowledge: {case: ask, decision: APPROVE, principal: finance-approver}
+      - redeem: ask
 )"));
   EXPECT_THAT(Failures(report), ElementsAre("13: the clock never goes back: step 2: at: 1m is "
                                             "before the clock (5m after the start)"));
-  EXPECT_EQ(report.passed, 3);
+  EXPECT_EQ(report.passed, 4);
 }
 
 TEST_F(PolicyTestTest, ListsWhatNoTestFired) {
