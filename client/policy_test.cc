@@ -92,9 +92,15 @@ void AppendScalarJson(const YAML::Node& node, std::string* out) {
   AppendJsonString(s, out);
 }
 
+// A request in a test file is small; aliases can make a YAML tree cyclic or exponentially large.
+constexpr int kMaxRequestDepth = 32;
+constexpr size_t kMaxRequestJsonBytes = size_t{1} << 20;
+
 // AppendMergedJson appends the JSON of layers merged, lowest priority first: mappings merge key
-// by key (recursively); anything else replaces what is below it.
-void AppendMergedJson(const std::vector<YAML::Node>& layers, std::string* out) {
+// by key (recursively); anything else replaces what is below it. false (out unfinished) when the
+// result nests deeper than kMaxRequestDepth or grows past kMaxRequestJsonBytes.
+bool AppendMergedJson(const std::vector<YAML::Node>& layers, std::string* out, int depth = 0) {
+  if (depth > kMaxRequestDepth || out->size() > kMaxRequestJsonBytes) return false;
   const YAML::Node& top = layers.back();
   if (!top.IsMap()) {
     if (top.IsSequence()) {
@@ -103,7 +109,7 @@ void AppendMergedJson(const std::vector<YAML::Node>& layers, std::string* out) {
       for (const YAML::Node& item : top) {
         if (!first) out->push_back(',');
         first = false;
-        AppendMergedJson({item}, out);
+        if (!AppendMergedJson({item}, out, depth + 1)) return false;
       }
       out->push_back(']');
     } else if (top.IsScalar()) {
@@ -111,7 +117,7 @@ void AppendMergedJson(const std::vector<YAML::Node>& layers, std::string* out) {
     } else {
       out->append("null");
     }
-    return;
+    return true;
   }
   // The mappings on top of the stack, lowest first.
   size_t first_map = layers.size() - 1;
@@ -137,9 +143,10 @@ void AppendMergedJson(const std::vector<YAML::Node>& layers, std::string* out) {
     first = false;
     AppendJsonString(key, out);
     out->push_back(':');
-    AppendMergedJson(below, out);
+    if (!AppendMergedJson(below, out, depth + 1)) return false;
   }
   out->push_back('}');
+  return true;
 }
 
 // --- Parsing ----------------------------------------------------------------------------------
@@ -460,7 +467,13 @@ class TestFileParser {
     const SourceLocation at = At(layers.back());
     if (defaults_.has_value()) layers.insert(layers.begin(), *defaults_);
     std::string json;
-    AppendMergedJson(layers, &json);
+    if (!AppendMergedJson(layers, &json)) {
+      Error(at, absl::StrCat("request: nested deeper than ", kMaxRequestDepth,
+                             " levels or larger "
+                             "than ",
+                             kMaxRequestJsonBytes >> 20, " MiB (a recursive alias?)"));
+      return false;
+    }
     absl::StatusOr<v1::EvaluateRequest> parsed = ParseRequestJson(json);
     if (!parsed.ok()) {
       Error(at, absl::StrCat("request: ", parsed.status().message()));

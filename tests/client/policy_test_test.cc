@@ -383,6 +383,11 @@ INSTANTIATE_TEST_SUITE_P(
          "      - acknowledge: {case: a, decision: APPROVE, principal: p}\n"
          "        expect: {verdict: ALLOW}\n",
          "t_test.yaml:7:9: error: an acknowledge step can only expect an error"},
+        {"RecursiveAlias",
+         "matrix: matrix.yaml\ndefaults: &a {tenant_id: t1, attributes: {x: *a}}\ntests:\n"
+         "  - {name: x, request: {}}\n",
+         "t_test.yaml:4:24: error: request: nested deeper than 32 levels or larger than 1 MiB (a "
+         "recursive alias?)"},
         {"DuplicateName",
          "matrix: matrix.yaml\ntests:\n  - {name: x, request: {}}\n  - {name: x, request: {}}\n",
          "t_test.yaml:4:5: error: a second test named 'x'"},
