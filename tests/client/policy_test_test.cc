@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -321,6 +322,8 @@ struct FileErrorCase {
   std::string want;  // the first error, as printed, without the folder
 };
 
+void PrintTo(const FileErrorCase& c, std::ostream* os) { *os << c.name; }
+
 class PolicyTestFileErrorTest : public PolicyTestTest,
                                 public ::testing::WithParamInterface<FileErrorCase> {};
 
@@ -404,6 +407,42 @@ TEST_F(PolicyTestTest, MatrixErrorsAreReportedWithTheirOwnPositions) {
                                     HasSubstr("broken.yaml:3:22: error: invalid duration '30x'"),
                                     "t_test.yaml:1:9: error: matrix '" + dir_.path() +
                                         "/broken.yaml' cannot be loaded: it has errors (above)"));
+}
+
+// Mutations of the bundled test file are errors at a position or tests that run: never a crash.
+TEST_F(PolicyTestTest, SurvivesMutationsOfTheBundledTests) {
+  std::ifstream in(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix_test.yaml");
+  const std::string bundled((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_THAT(bundled, Not(IsEmpty()));
+  std::ifstream matrix(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml");
+  Write("escalation-matrix.yaml", std::string((std::istreambuf_iterator<char>(matrix)), {}));
+  constexpr char kInteresting[] = "[]{}:-'\"|>&*!#\n \t\\,?%@`+";
+  std::mt19937 random(21);
+  int rejected = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string mutated = bundled;
+    for (int j = 0; j < 1 + i % 4; ++j) {
+      const size_t at = random() % mutated.size();
+      switch (random() % 3) {
+        case 0:
+          mutated[at] = kInteresting[random() % (sizeof(kInteresting) - 1)];
+          break;
+        case 1:
+          mutated.erase(at, 1 + random() % 8);
+          break;
+        default:
+          mutated.insert(at, std::string(1 + random() % 3, kInteresting[random() % 10]));
+      }
+    }
+    absl::StatusOr<std::vector<PolicyTestFile>> files = Load(mutated);
+    if (files.ok()) {
+      RunPolicyTests(*files);
+      continue;
+    }
+    ++rejected;
+    ASSERT_THAT(Errors(), Not(IsEmpty())) << mutated;
+  }
+  EXPECT_GT(rejected, 100);
 }
 
 TEST_F(PolicyTestTest, FindsTestFilesInFoldersByName) {
