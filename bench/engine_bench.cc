@@ -295,7 +295,7 @@ void BM_ServiceEvaluateDurable(benchmark::State& state) {
 }
 BENCHMARK(BM_ServiceEvaluateDurable)->Arg(0)->Arg(1)->UseRealTime();
 
-// A matrix of n triggers: the bundled 8 plus n - 8 rules of the form
+// A matrix of n triggers: the bundled ones (10) plus generated rules of the form
 // `action.type == "op_<i>" && action.amount > <i>.0` (indexed by action type) or, when indexed
 // is 0, `action.target == "op_<i>" && ...` (every request must evaluate them).
 std::shared_ptr<const Matrix> Generated(int n, bool indexed) {
@@ -305,7 +305,7 @@ std::shared_ptr<const Matrix> Generated(int n, bool indexed) {
   text << in.rdbuf();
   std::string out = text.str();
   static const char* kLanes[] = {"customer", "policy", "ops", "security", "financial"};
-  for (int i = 8; i < n; ++i) {
+  for (int i = static_cast<int>(Bundled()->triggers().size()); i < n; ++i) {
     out += "  - id: rule-" + std::to_string(i) + "\n    lane: " + kLanes[i % 5] +
            "\n    when: action." + (indexed ? "type" : "target") + " == \"op_" + std::to_string(i) +
            "\" && action.amount > " + std::to_string(i) + ".0\n";

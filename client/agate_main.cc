@@ -1,5 +1,7 @@
 // agate: the command line. `agate help` lists the commands.
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -17,6 +19,8 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/grpc_status.h"
+#include "client/offline_eval.h"
+#include "client/policy_test.h"
 #include "common/command_line.h"
 #include "common/json_string.h"
 #include "common/proto_time.h"
@@ -25,6 +29,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "service/service.h"
+#include "service/shadow_report.h"
 #include "store/decision_log.h"
 
 namespace agate::cli {
@@ -41,6 +46,16 @@ commands:
   check FILE...
         prints FILE:LINE:COL: error|warning: ... for each matrix or access policy; exit 1 on any
         error
+  test  [--junit FILE] [--require-coverage] PATH...
+        runs the policy tests of each PATH (a file, or a folder searched for *_test.yaml; default
+        .): prints FILE:LINE: test NAME: ... per failing test, "N passed, M failed", then the
+        matrix's lanes and triggers no test fired. Exit 1 on a failure (or, with
+        --require-coverage, anything not covered), 2 on a file error. docs/matrix.md has the format
+  shadow --live FILE --candidate FILE --requests FILE [--span D] [--json]
+        evaluates each request (the eval input format) against both matrices, each with its own
+        cases and count() windows, and reports the verdict changes, the triggers that changed and
+        the workload the candidate creates per lane; the input is taken as D of traffic (default
+        1h). Exit 2 on a file error
   ack   --server ADDR --case ID --decision approve|reject|resolve [--comment T] [--approver NAME]
         --approver is for development mode (--auth none); with an access policy the approver
         is the verified caller (--token)
@@ -69,14 +84,7 @@ server's CAs: TLS), --tls-cert FILE --tls-key FILE (mutual TLS), --token JWT or 
 (sent as `authorization: Bearer`). `agate <command> --help` shows a command's flags.
 )";
 
-std::string ToJson(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) return "{}";
-  return out;
-}
+std::string ToJson(const google::protobuf::Message& m) { return client::ResponseJson(m); }
 
 std::string ErrorLine(const absl::Status& status) {
   return absl::StrCat(R"({"error":{"code":")", absl::StatusCodeToString(status.code()),
@@ -126,19 +134,11 @@ int Eval(const CommandLine& cl) {
   std::unique_ptr<service::Service> service;
   std::unique_ptr<client::Client> remote;
   if (offline) {
-    std::vector<engine::Diagnostic> diagnostics;
     absl::StatusOr<std::shared_ptr<const engine::Matrix>> matrix =
-        engine::LoadMatrixFile(*cl.Value("matrix"), &diagnostics);
-    for (const engine::Diagnostic& d : diagnostics) {
-      if (d.severity == engine::Severity::kError) std::cerr << d.ToString() << "\n";
-    }
+        client::LoadMatrixReporting(*cl.Value("matrix"), std::cerr);
     if (!matrix.ok()) return 1;
-    // Offline, each line is evaluated: sample files reuse request_ids. Cases and count()
-    // windows carry from line to line as in the server.
-    service::ServiceOptions options;
-    options.idempotency.enabled = false;
     absl::StatusOr<std::unique_ptr<service::Service>> created =
-        service::Service::Create(*matrix, RealClock(), options);
+        client::NewOfflineService(*matrix, RealClock());
     if (!created.ok()) return Fail(created.status());
     service = *std::move(created);
   } else {
@@ -146,26 +146,18 @@ int Eval(const CommandLine& cl) {
     if (!c.ok()) return Fail(c.status());
     remote = *std::move(c);
   }
-  google::protobuf::util::JsonParseOptions parse;
   std::string line;
   while (std::getline(std::cin, line)) {
-    v1::EvaluateRequest request;
-    absl::Status status;
     // Every input line gets its output line, a blank one too, so that answers pair with
     // requests by line number.
-    const auto parsed = google::protobuf::util::JsonStringToMessage(line, &request, parse);
-    if (absl::StripAsciiWhitespace(line).empty()) {
-      status = absl::InvalidArgumentError("empty line: not an EvaluateRequest in JSON");
-    } else if (!parsed.ok()) {
-      status = absl::InvalidArgumentError(
-          absl::StrCat("not an EvaluateRequest in JSON: ", parsed.message().as_string()));
-    }
+    absl::StatusOr<v1::EvaluateRequest> request = client::ParseRequestJson(line);
+    absl::Status status = request.status();
     v1::EvaluateResponse response;
     if (status.ok()) {
       if (service != nullptr) {
-        status = service->Evaluate(request, &response);
+        status = service->Evaluate(*request, &response);
       } else {
-        absl::StatusOr<v1::EvaluateResponse> r = remote->Evaluate(request);
+        absl::StatusOr<v1::EvaluateResponse> r = remote->Evaluate(*request);
         if (r.ok()) response = *std::move(r);
         status = r.status();
       }
@@ -217,6 +209,75 @@ int Check(const CommandLine& cl) {
     }
   }
   return any_error ? 1 : 0;
+}
+
+// --- test, shadow ----------------------------------------------------------------------------
+
+int Test(const CommandLine& cl) {
+  std::vector<std::string> paths = cl.positional();
+  if (paths.empty()) paths.push_back(".");
+  std::vector<engine::Diagnostic> diagnostics;
+  absl::StatusOr<std::vector<client::PolicyTestFile>> files =
+      client::LoadPolicyTests(paths, &diagnostics);
+  for (const engine::Diagnostic& d : diagnostics) std::cerr << d.ToString() << "\n";
+  if (!files.ok()) return 2;
+  const client::PolicyTestReport report = client::RunPolicyTests(*files);
+  std::cout << report.Text() << std::flush;
+  if (std::optional<std::string> junit = cl.Value("junit")) {
+    std::ofstream out(*junit, std::ios::binary | std::ios::trunc);
+    out << report.JUnit();
+    out.close();
+    if (!out) {
+      std::cerr << "agate test: --junit " << *junit << ": cannot be written\n";
+      return 2;
+    }
+  }
+  if (report.failed > 0) return 1;
+  if (cl.Has("require-coverage") && !report.uncovered.empty()) {
+    std::cout << "coverage required: " << report.uncovered.size()
+              << " lanes and triggers not covered" << std::endl;
+    return 1;
+  }
+  return 0;
+}
+
+int Shadow(const CommandLine& cl) {
+  for (const char* flag : {"live", "candidate", "requests"}) {
+    if (!cl.Value(flag).has_value()) return Usage(absl::StrCat("shadow needs --", flag, " FILE"));
+  }
+  absl::StatusOr<absl::Duration> span = cl.Duration("span", absl::Hours(1));
+  if (!span.ok() || *span <= absl::ZeroDuration()) {
+    return Usage("--span must be a positive duration, e.g. 1h or 24h");
+  }
+  std::shared_ptr<const engine::Matrix> matrices[2];
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
+        client::LoadMatrixReporting(*cl.Value(i == 0 ? "live" : "candidate"), std::cerr);
+    if (!m.ok()) return 2;
+    matrices[i] = *std::move(m);
+  }
+  const std::string path = *cl.Value("requests");
+  int64_t lines = 0;
+  {
+    std::ifstream count(path, std::ios::binary);
+    if (!count) {
+      std::cerr << path << ": error: cannot read: " << std::strerror(errno) << "\n";
+      return 2;
+    }
+    std::string line;
+    while (std::getline(count, line)) {
+      if (!absl::StripAsciiWhitespace(line).empty()) ++lines;
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  absl::StatusOr<service::ShadowReport> report =
+      client::RunOfflineShadow(matrices[0], matrices[1], in, path, *span, lines);
+  if (!report.ok()) {
+    std::cerr << report.status().message() << "\n";
+    return 2;
+  }
+  std::cout << (cl.Has("json") ? report->Json(*span) + "\n" : report->Text(*span)) << std::flush;
+  return 0;
 }
 
 // --- ack, cases, watch, stats ----------------------------------------------------------------
@@ -479,6 +540,9 @@ const std::map<std::string, Command>& Commands() {
   static const auto* kCommands = new std::map<std::string, Command>{
       {"eval", {Eval, {.values = {"matrix", "server", "timeout"}, .booleans = {"fail-open"}}}},
       {"check", {Check, {}}},
+      {"test", {Test, {.values = {"junit"}, .booleans = {"require-coverage"}}}},
+      {"shadow",
+       {Shadow, {.values = {"live", "candidate", "requests", "span"}, .booleans = {"json"}}}},
       {"ack",
        {Ack,
         {.values = {"server", "timeout", "case", "decision", "approver", "comment"},
@@ -529,7 +593,8 @@ int Main(const std::vector<std::string>& args) {
     std::cout << kUsage;
     return 0;
   }
-  if (args[0] != "check" && args[0] != "verify-log" && !cl->positional().empty()) {
+  if (args[0] != "check" && args[0] != "verify-log" && args[0] != "test" &&
+      !cl->positional().empty()) {
     return Usage(absl::StrCat("unexpected argument '", cl->positional()[0], "'"));
   }
   return it->second.run(*cl);

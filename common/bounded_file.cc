@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/status/status.h"
@@ -36,9 +37,16 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, size_t max_
     return too_large(absl::StrCat(" (", st.st_size, " bytes)"));
   }
 
-  std::string text(max_bytes + 1, '\0');
+  // Room for the size the file reports and the byte that tells it grew past the limit; more
+  // (doubling, never past max_bytes + 1) when it reports less than it holds (a pipe, /proc).
+  // Zero-filling max_bytes up front would cost a large limit on every small file.
+  std::string text(std::min<size_t>(std::max<off_t>(st.st_size, 4095), max_bytes) + 1, '\0');
   size_t size = 0;
-  while (size < text.size()) {
+  for (;;) {
+    if (size == text.size()) {
+      if (size > max_bytes) break;
+      text.resize(std::min(max_bytes + 1, text.size() * 2));
+    }
     const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
     if (n < 0) {
       if (errno == EINTR) continue;

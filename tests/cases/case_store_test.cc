@@ -1077,7 +1077,7 @@ TEST_F(CaseStoreTest, StatsCountFiringsOutcomesAndTimeToDecision) {
 
   v1::GetStatsResponse stats;
   store_.Stats(matrix_.get(), TenantScope::All(), &stats);
-  ASSERT_THAT(stats.triggers(), SizeIs(8));
+  ASSERT_THAT(stats.triggers(), SizeIs(10));
   const v1::TriggerStats& low = stats.triggers(0);
   EXPECT_EQ(low.trigger_id(), "low-confidence-customer-facing");
   EXPECT_EQ(low.lane(), "customer");
@@ -1087,7 +1087,7 @@ TEST_F(CaseStoreTest, StatsCountFiringsOutcomesAndTimeToDecision) {
   EXPECT_EQ(low.open(), 0u);
   // Median of {10m, 20m} (the upper middle of two samples).
   EXPECT_EQ(low.median_time_to_decision().seconds(), 20 * 60);
-  const v1::TriggerStats& refund = stats.triggers(6);
+  const v1::TriggerStats& refund = stats.triggers(8);
   EXPECT_EQ(refund.trigger_id(), "refund-over-limit");
   EXPECT_EQ(refund.expired(), 1u);
   EXPECT_FALSE(refund.has_median_time_to_decision());

@@ -53,6 +53,16 @@ TEST_F(BoundedFileTest, APipeThatSaysNoSizeIsStillBounded) {
   EXPECT_EQ(text.status().message(), "larger than 4096 bytes");
 }
 
+TEST_F(BoundedFileTest, APipeOfManyPagesIsReadWhole) {
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(fifo) << std::string(100'000, 'x'); });
+  const absl::StatusOr<std::string> text = ReadBoundedFile(fifo, 1 << 20);
+  writer.join();
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, std::string(100'000, 'x'));
+}
+
 TEST_F(BoundedFileTest, MissingFilesAndDirectoriesSayWhy) {
   EXPECT_THAT(ReadBoundedFile(dir_ + "/missing", 10).status(),
               ::testing::Property(&absl::Status::message, HasSubstr("cannot read: No such file")));

@@ -432,7 +432,7 @@ TEST(MatrixTest, LoadsTheBundledMatrix) {
   std::vector<std::string> lanes;
   for (const Lane& lane : (*m)->lanes()) lanes.push_back(lane.name);
   EXPECT_THAT(lanes, ElementsAre("customer", "policy", "ops", "security", "financial"));
-  EXPECT_THAT((*m)->triggers(), SizeIs(8));
+  EXPECT_THAT((*m)->triggers(), SizeIs(10));
   EXPECT_EQ((*m)->version(), "1");
   EXPECT_EQ((*m)->name(), "support-agent");
 }

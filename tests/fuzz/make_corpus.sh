@@ -4,6 +4,7 @@
 #   fuzz_matrix_loader     the bundled matrix, tests/testdata/matrices/*, tests/fuzz/matrices/*
 #   fuzz_cel               the conditions of those matrices and tests/fuzz/cel_seeds.txt (a line each)
 #   fuzz_evaluate_request  the sample requests (sample_requests.cc), via make_request_corpus
+#   fuzz_policy_test       the policy test files in deploy/examples (*_test.yaml)
 # Usage: tests/fuzz/make_corpus.sh [FUZZ_BUILD_DIR]   (default build-fuzz; it must have built
 # make_request_corpus: cmake --preset fuzz && cmake --build --preset fuzz)
 set -euo pipefail
@@ -12,7 +13,7 @@ root="$(cd "$here/../.." && pwd)"
 build="$(cd "${1:-$root/build-fuzz}" && pwd)"
 corpus="$here/corpus"
 
-for target in fuzz_matrix_loader fuzz_cel fuzz_evaluate_request; do
+for target in fuzz_matrix_loader fuzz_cel fuzz_evaluate_request fuzz_policy_test; do
   mkdir -p "$corpus/$target"
   rm -f "$corpus/$target"/seed-*
 done
@@ -35,5 +36,9 @@ done
 
 "$build/tests/fuzz/make_request_corpus" "$corpus/fuzz_evaluate_request"
 for f in "$corpus/fuzz_evaluate_request"/*.pb; do mv "$f" "$corpus/fuzz_evaluate_request/seed-$(basename "$f" .pb)"; done
+for t in "$root"/deploy/examples/*_test.yaml; do
+  cp "$t" "$corpus/fuzz_policy_test/seed-$(basename "$t" .yaml)"
+done
 echo "make_corpus: $(ls "$corpus"/fuzz_matrix_loader | wc -l) matrices," \
-  "$(ls "$corpus"/fuzz_cel | wc -l) conditions, $(ls "$corpus"/fuzz_evaluate_request | wc -l) requests"
+  "$(ls "$corpus"/fuzz_cel | wc -l) conditions, $(ls "$corpus"/fuzz_evaluate_request | wc -l) requests," \
+  "$(ls "$corpus"/fuzz_policy_test | wc -l) policy test files"

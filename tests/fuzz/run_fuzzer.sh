@@ -27,7 +27,8 @@ fi
 mkdir -p "$work/corpus" "$work/artifacts"
 cp -n "$here/corpus/$target"/* "$work/corpus/" 2>/dev/null || true
 
-declare -A max_len=([fuzz_matrix_loader]=8192 [fuzz_cel]=512 [fuzz_evaluate_request]=4096)
+declare -A max_len=([fuzz_matrix_loader]=8192 [fuzz_cel]=512 [fuzz_evaluate_request]=4096
+  [fuzz_policy_test]=16384)
 echo "fuzz: $target for ${seconds}s in $work"
 status=0
 "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
