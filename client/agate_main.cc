@@ -19,9 +19,9 @@
 #include "client/grpc_status.h"
 #include "common/command_line.h"
 #include "common/json_string.h"
+#include "common/proto_json.h"
 #include "engine/access_policy.h"
 #include "engine/matrix.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "service/service.h"
 #include "store/decision_log.h"
@@ -65,15 +65,6 @@ ADDR is host:port or unix:PATH. Every command with --server also takes --tls-ca 
 server's CAs: TLS), --tls-cert FILE --tls-key FILE (mutual TLS), --token JWT or --token-file FILE
 (sent as `authorization: Bearer`). `agate <command> --help` shows a command's flags.
 )";
-
-std::string ToJson(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) return "{}";
-  return out;
-}
 
 std::string ErrorLine(const absl::Status& status) {
   return absl::StrCat(R"({"error":{"code":")", absl::StatusCodeToString(status.code()),
@@ -143,19 +134,18 @@ int Eval(const CommandLine& cl) {
     if (!c.ok()) return Fail(c.status());
     remote = *std::move(c);
   }
-  google::protobuf::util::JsonParseOptions parse;
   std::string line;
   while (std::getline(std::cin, line)) {
     v1::EvaluateRequest request;
     absl::Status status;
     // Every input line gets its output line, a blank one too, so that answers pair with
     // requests by line number.
-    const auto parsed = google::protobuf::util::JsonStringToMessage(line, &request, parse);
+    const absl::Status parsed = FromJson(line, &request);
     if (absl::StripAsciiWhitespace(line).empty()) {
       status = absl::InvalidArgumentError("empty line: not an EvaluateRequest in JSON");
     } else if (!parsed.ok()) {
       status = absl::InvalidArgumentError(
-          absl::StrCat("not an EvaluateRequest in JSON: ", parsed.message().as_string()));
+          absl::StrCat("not an EvaluateRequest in JSON: ", parsed.message()));
     }
     v1::EvaluateResponse response;
     if (status.ok()) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/verdict.h"
+#include "server/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace agate::server {
@@ -79,6 +80,7 @@ absl::Status Api::Evaluate(const Caller& caller, const v1::EvaluateRequest& requ
   status = service_.Evaluate(request, response, response_bytes,
                              caller.development() ? "" : caller.principal().subject(), wire);
   if (spdlog::should_log(spdlog::level::debug)) {
+    const LogContext context(caller.principal().subject(), response->case_id());
     // Ids are the caller's bytes: escaped, so that they cannot forge log lines.
     const bool bytes_only = response_bytes != nullptr && !response_bytes->empty() &&
                             response->verdict() == v1::VERDICT_UNSPECIFIED;
@@ -105,6 +107,7 @@ absl::StatusOr<v1::AcknowledgeResponse> Api::Acknowledge(const Caller& caller,
                                                      .actor = *std::move(actor),
                                                      .comment = request.comment()});
   if (!c.ok()) return Audited(kMethod, c.status(), caller.principal());
+  const LogContext context(who, c->id());
   spdlog::info("case {} {} by {}", c->id(), c->history().rbegin()->event(), absl::CHexEscape(who));
   v1::AcknowledgeResponse answer;
   *answer.mutable_case_() = *std::move(c);

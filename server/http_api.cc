@@ -14,27 +14,18 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/json_string.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/proto_json.h"
 #include "server/status.h"
 
 namespace agate::server {
 namespace {
 
 using Params = std::vector<std::pair<absl::string_view, absl::string_view>>;
-
-// ToJson prints a message as the CLI does: proto field names, enum names, zero values shown.
-std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
-  return out;
-}
 
 HttpAnswer Error(const absl::Status& status) {
   HttpAnswer answer;
@@ -64,18 +55,14 @@ HttpAnswer Text(int status, std::string body) {
   return answer;
 }
 
-// ParseJson reads a request body (empty: every field unset) as proto3 JSON; INVALID_ARGUMENT
-// with protobuf's reason (the field or the position) otherwise.
+// ParseJson reads a request body (empty: every field unset) as proto3 JSON (common/proto_json.h).
 template <typename T>
 absl::Status ParseJson(absl::string_view body, T* message) {
   if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
-  google::protobuf::util::JsonParseOptions options;  // unknown fields are errors
-  const auto parsed = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(body.data(), body.size()), message, options);
-  if (parsed.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("request body: not a valid ",
-                                                 T::descriptor()->full_name(),
-                                                 " in JSON: ", parsed.message().as_string()));
+  const absl::Status parsed = FromJson(body, message);
+  if (parsed.ok()) return parsed;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "request body: not a valid ", T::descriptor()->full_name(), " in JSON: ", parsed.message()));
 }
 
 // CheckParams refuses a query parameter not in known (a typo must not widen a filter).
@@ -98,15 +85,17 @@ absl::string_view Param(const Params& params, absl::string_view name) {
   return "";
 }
 
-// Method answers 405 unless method is one of allowed (HEAD counts as GET).
-std::optional<HttpAnswer> CheckMethod(absl::string_view method,
-                                      std::initializer_list<absl::string_view> allowed) {
+// CheckMethod answers 405 unless method is one of allowed ("GET" or "GET, POST"; HEAD counts as
+// GET).
+std::optional<HttpAnswer> CheckMethod(absl::string_view method, absl::string_view allowed) {
   if (method == "HEAD") method = "GET";
-  if (std::find(allowed.begin(), allowed.end(), method) != allowed.end()) return std::nullopt;
-  HttpAnswer answer = Error(absl::UnimplementedError(absl::StrCat(
-      "method ", method, " is not allowed here (", absl::StrJoin(allowed, ", "), ")")));
+  for (absl::string_view m : absl::StrSplit(allowed, ", ")) {
+    if (m == method) return std::nullopt;
+  }
+  HttpAnswer answer = Error(absl::UnimplementedError(
+      absl::StrCat("method ", method, " is not allowed here (", allowed, ")")));
   answer.status = 405;
-  answer.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
+  answer.headers.emplace_back("Allow", std::string(allowed));
   return answer;
 }
 
@@ -294,53 +283,45 @@ HttpAnswer HttpApi::Handle(const HttpRequest& request) {
     answer.status = request.refused_status;
     return answer;
   }
-  const absl::string_view path = request.path;
-  const absl::string_view method = request.method;
-  if (path == "/healthz") {
-    if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-    return Text(200, "ok\n");
+  static constexpr struct {
+    absl::string_view path;
+    absl::string_view methods;
+    HttpAnswer (HttpApi::*handle)(const HttpRequest&);
+  } kRoutes[] = {
+      {"/v1/evaluate", "POST", &HttpApi::Evaluate},
+      {"/v1/cases", "GET", &HttpApi::ListCases},
+      {"/v1/cases:watch", "GET", &HttpApi::Watch},
+      {"/v1/stats", "GET", &HttpApi::GetStats},
+      {"/v1/killswitches", "GET, POST", &HttpApi::KillSwitches},
+      {"/metrics", "GET", &HttpApi::Metrics},
+      {"/healthz", "GET", &HttpApi::Healthz},
+      {"/readyz", "GET", &HttpApi::Readyz},
+  };
+  for (const auto& route : kRoutes) {
+    if (request.path != route.path) continue;
+    if (auto refused = CheckMethod(request.method, route.methods)) return *std::move(refused);
+    return (this->*route.handle)(request);
   }
-  if (path == "/readyz") {
-    if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-    if (!ready_.load(std::memory_order_relaxed)) return Text(503, "not ready\n");
-    return Text(200, "ready\n");
-  }
-  if (path == "/metrics") {
-    if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-    return Metrics(request);
-  }
-  if (path == "/v1/evaluate") {
-    if (auto refused = CheckMethod(method, {"POST"})) return *std::move(refused);
-    return Evaluate(request);
-  }
-  if (path == "/v1/stats") {
-    if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-    return GetStats(request);
-  }
-  if (path == "/v1/cases") {
-    if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-    return ListCases(request);
-  }
-  if (path == "/v1/cases:watch") {
-    if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-    return Watch(request);
-  }
-  if (path == "/v1/killswitches") {
-    if (auto refused = CheckMethod(method, {"GET", "POST"})) return *std::move(refused);
-    return KillSwitches(request);
-  }
-  absl::string_view rest = path;
-  if (absl::ConsumePrefix(&rest, "/v1/cases/") && !absl::StrContains(rest, '/')) {
-    if (absl::ConsumeSuffix(&rest, ":acknowledge")) {
-      if (auto refused = CheckMethod(method, {"POST"})) return *std::move(refused);
-      return Acknowledge(request, rest);
+  // /v1/cases/{id} and /v1/cases/{id}:acknowledge.
+  absl::string_view id = request.path;
+  if (absl::ConsumePrefix(&id, "/v1/cases/") && !absl::StrContains(id, '/')) {
+    if (absl::ConsumeSuffix(&id, ":acknowledge")) {
+      if (auto refused = CheckMethod(request.method, "POST")) return *std::move(refused);
+      return Acknowledge(request, id);
     }
-    if (!absl::StrContains(rest, ':')) {
-      if (auto refused = CheckMethod(method, {"GET"})) return *std::move(refused);
-      return GetCase(request, rest);
+    if (!absl::StrContains(id, ':')) {
+      if (auto refused = CheckMethod(request.method, "GET")) return *std::move(refused);
+      return GetCase(request, id);
     }
   }
-  return Error(absl::NotFoundError(absl::StrCat("no such path: ", path)));
+  return Error(absl::NotFoundError(absl::StrCat("no such path: ", request.path)));
+}
+
+HttpAnswer HttpApi::Healthz(const HttpRequest&) { return Text(200, "ok\n"); }
+
+HttpAnswer HttpApi::Readyz(const HttpRequest&) {
+  if (!ready_.load(std::memory_order_relaxed)) return Text(503, "not ready\n");
+  return Text(200, "ready\n");
 }
 
 HttpAnswer HttpApi::Evaluate(const HttpRequest& request) {

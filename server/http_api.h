@@ -108,6 +108,8 @@ class HttpApi {
   HttpAnswer KillSwitches(const HttpRequest& request);
   HttpAnswer Watch(const HttpRequest& request);
   HttpAnswer Metrics(const HttpRequest& request);
+  HttpAnswer Healthz(const HttpRequest& request);
+  HttpAnswer Readyz(const HttpRequest& request);
   // Authenticate names the caller of method from the Authorization header (audited refusal).
   absl::StatusOr<Caller> Authenticate(const HttpRequest& request, absl::string_view method);
 

@@ -150,6 +150,30 @@ TEST_F(HttpE2eTest, CasesAreListedReadAndAcknowledged) {
   EXPECT_THAT(server_.log(), HasSubstr(absl::StrCat("case ", id)));
 }
 
+TEST_F(HttpE2eTest, JsonLogLinesNameThePrincipalAndTheCase) {
+  testing::ServerProcess json;
+  ASSERT_TRUE(
+      json.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--http-listen",
+                                    "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}))
+      << json.log();
+  auto [host, port] = HostPort(json.http_address());
+  httplib::Client c(host, port);
+  httplib::Result opened = c.Post("/v1/evaluate", Refund("r1"), "application/json");
+  ASSERT_TRUE(opened);
+  const std::string id = JsonField(opened->body, "case_id");
+  ASSERT_FALSE(id.empty()) << opened->body;
+  httplib::Result ack = c.Post(absl::StrCat("/v1/cases/", id, ":acknowledge"),
+                               {{"X-Agate-Approver", "finance-approver"}},
+                               R"({"decision":"DECISION_REJECT"})", "application/json");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status, 200) << ack->body;
+  // The escalation's line (debug) and the acknowledgement's (info).
+  EXPECT_THAT(json.log(),
+              HasSubstr(absl::StrCat(R"x("principal":"(unverified)","case_id":")x", id, "\"}")));
+  EXPECT_THAT(json.log(),
+              HasSubstr(absl::StrCat(R"("principal":"finance-approver","case_id":")", id, "\"}")));
+}
+
 TEST_F(HttpE2eTest, StatsHealthAndReadiness) {
   OpenCase("r1");
   httplib::Result stats = Get("/v1/stats");
@@ -433,11 +457,7 @@ class HttpAuthE2eTest : public ::testing::Test {
   void SetUp() override {
     const std::string& dir = dir_.path();
     const testing::TestCa ca = testing::TestCa::Create();
-    testing::WritePem(dir, "server",
-                      testing::IssueCert(ca, {.common_name = "localhost",
-                                              .dns_sans = {"localhost"},
-                                              .ip_sans = {"127.0.0.1"},
-                                              .usage = testing::CertUsage::kServer}));
+    testing::WritePem(dir, "server", testing::LocalhostServerCert(ca));
     testing::WriteFileOrDie(dir + "/ca.crt", ca.pem().cert_pem);
     testing::WriteFileOrDie(dir + "/jwks.json", testing::Jwks({{&idp_key_, "rsa-1"}}));
     testing::WriteFileOrDie(dir + "/access.yaml", R"(version: 1

@@ -141,9 +141,9 @@ bool ServerProcess::Start(const std::string& binary, const std::vector<std::stri
       for (absl::string_view marker : {"listening on ", "serving HTTP on "}) {
         const size_t at = line.find(marker);
         if (at == absl::string_view::npos) continue;
-        // "listening on ADDR" or "listening on ADDR (TLS...)".
+        // "listening on ADDR" or "listening on ADDR (TLS...)", in a text or a JSON line.
         absl::string_view address = line.substr(at + marker.size());
-        address = address.substr(0, address.find(' '));
+        address = address.substr(0, address.find_first_of(" \""));
         if (marker == "listening on ") {
           addresses_.emplace_back(address);
         } else {
