@@ -377,14 +377,25 @@ TEST_F(HttpE2eTest, WatchStreamsCountAgainstTheWatcherBound) {
       bounded.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
                                        "--http-listen", "127.0.0.1:0", "--max-watchers", "1"}))
       << bounded.log();
-  SseReader one(bounded.http_address(), {});
-  ASSERT_TRUE(one.WaitFor(": watching"));
+  auto one = std::make_unique<SseReader>(bounded.http_address(), httplib::Headers{});
+  ASSERT_TRUE(one->WaitFor(": watching"));
   auto [host, port] = HostPort(bounded.http_address());
   httplib::Client second(host, port);
   httplib::Result refused = second.Get("/v1/cases:watch");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429);
   EXPECT_THAT(refused->body, HasSubstr("--max-watchers"));
+  // The client goes away: its stream ends (a heartbeat finds the connection closed) and gives
+  // its place back.
+  one.reset();
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  bool reopened = false;
+  while (!reopened && absl::Now() < deadline) {
+    SseReader again(bounded.http_address(), {});
+    reopened = again.WaitFor(": watching");
+    if (!reopened) absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(reopened) << bounded.log();
 }
 
 TEST_F(HttpE2eTest, MetricsParseWithThePrometheusClient) {
