@@ -4,11 +4,10 @@
 #include <chrono>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "engine/verdict.h"
 #include "google/protobuf/arena.h"
 #include "grpc/grpc.h"
 #include "server/logging.h"
@@ -151,7 +150,9 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
 
 absl::StatusOr<Caller> GrpcService::Authenticate(grpc::CallbackServerContext* context,
                                                  absl::string_view method) {
-  return api_.Authenticated(method, api_.identity().Authenticate(*context), context->peer());
+  absl::StatusOr<Caller> caller = api_.identity().Authenticate(*context);
+  if (caller.ok()) return caller;  // peer() allocates: only a refusal needs it
+  return api_.Authenticated(method, std::move(caller), context->peer());
 }
 
 grpc::ServerUnaryReactor* GrpcService::Acknowledge(grpc::CallbackServerContext* context,

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <optional>
 #include <utility>
 
@@ -99,7 +98,7 @@ std::optional<HttpAnswer> CheckMethod(absl::string_view method, absl::string_vie
   return answer;
 }
 
-// FormatSample prints a sample's value as Prometheus reads it (integers exactly).
+// FormatValue prints a sample's value as Prometheus reads it (integers exactly).
 std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";

@@ -16,7 +16,8 @@ namespace agate::server {
 const char* ServerUsage() {
   return R"(usage: agate-server --matrix FILE [--listen ADDR]... [options]
 
-Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, reflection).
+Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, reflection) and,
+with --http-listen, over HTTP/JSON with Prometheus /metrics.
 
   --matrix FILE            the escalation matrix (YAML); required
   --listen ADDR            host:port, [v6]:port or unix:PATH; repeatable (default 127.0.0.1:7878);
