@@ -427,6 +427,11 @@ TEST_F(HttpE2eTest, MetricsParseWithThePrometheusClient) {
       out, HasSubstr("agate_trigger_fired_total{lane=financial,trigger=refund-over-limit} 2.0\n"));
   EXPECT_THAT(out, HasSubstr("agate_open_cases_by_lane{lane=financial} 2.0\n"));
   EXPECT_THAT(out, HasSubstr("agate_matrix_info{version="));
+  EXPECT_THAT(out, HasSubstr("family agate_store_commit_duration_seconds histogram\n"));
+  EXPECT_THAT(out, HasSubstr("agate_store_commit_duration_seconds_bucket{le=+Inf} "));
+  EXPECT_THAT(out, HasSubstr("family agate_acks counter\n"));
+  EXPECT_THAT(out, HasSubstr("family agate_escalations counter\n"));
+  EXPECT_THAT(out, HasSubstr("agate_escalations_total{lane=financial,verdict=BLOCK} 2.0\n"));
 }
 
 TEST_F(HttpE2eTest, TheModuleIsNotLoadedWithoutAnHttpListener) {

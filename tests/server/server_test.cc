@@ -23,6 +23,8 @@
 #include "server/options.h"
 #include "server/status.h"
 #include "server/webhook.h"
+#include "service/service.h"
+#include "tests/testing/fixtures.h"
 
 namespace agate::server {
 namespace {
@@ -436,6 +438,28 @@ TEST(HttpStatusTest, MapsEveryCodeAsGoogleApiHttpRuleDoes) {
   for (const auto& [code, http] : cases) {
     EXPECT_EQ(HttpStatusOf(code), http) << absl::StatusCodeToString(code);
   }
+}
+
+TEST(HttpApiTest, ReadyzIsUnavailableUntilTheServerIsReadyAndWhileItDrains) {
+  std::unique_ptr<service::Service> service = *service::Service::Create(testing::BundledMatrix());
+  std::unique_ptr<Identity> identity = *Identity::Create("");
+  Api api(*service, *identity);
+  HttpApi http(api, {});
+  const HttpRequest ready{.method = "GET", .path = "/readyz"};
+  EXPECT_EQ(http.Handle(ready).status, 503) << "starting";
+  EXPECT_EQ(http.Handle(ready).body, "not ready\n");
+  http.SetReady(true);
+  EXPECT_EQ(http.Handle(ready).status, 200);
+  EXPECT_EQ(http.Handle({.method = "HEAD", .path = "/readyz"}).status, 200) << "HEAD is GET";
+  http.SetReady(false);
+  EXPECT_EQ(http.Handle(ready).status, 503) << "draining";
+  EXPECT_EQ(http.Handle({.method = "GET", .path = "/healthz"}).status, 200);
+  // Stopping: no new watch stream.
+  http.Stop();
+  const HttpAnswer watch = http.Handle({.method = "GET", .path = "/v1/cases:watch"});
+  EXPECT_EQ(watch.status, 503);
+  EXPECT_EQ(watch.stream, nullptr);
+  EXPECT_EQ(http.streams(), 0);
 }
 
 TEST(PrometheusTest, WritesOneHelpAndTypePerFamilyAndEscapes) {
