@@ -413,40 +413,45 @@ TEST_F(HttpE2eTest, MetricsParseWithThePrometheusClient) {
   const testing::RunResult parsed =
       testing::Run({"/usr/bin/python3", AGATE_SOURCE_DIR "/tests/e2e/parse_metrics.py", path});
   ASSERT_EQ(parsed.exit_code, 0) << parsed.err << scrape->body;
-  const std::string& out = parsed.out;
-  EXPECT_THAT(out, HasSubstr("family agate_decisions counter\n"));
-  EXPECT_THAT(out, HasSubstr("agate_decisions_total{verdict=BLOCK} 2.0\n"));
-  EXPECT_THAT(out, HasSubstr("agate_decisions_total{verdict=ALLOW} 1.0\n"));
-  EXPECT_THAT(out, HasSubstr("agate_evaluate_errors_total 1.0\n"));
-  EXPECT_THAT(out, HasSubstr("family agate_open_cases gauge\n"));
-  EXPECT_THAT(out, HasSubstr("agate_open_cases 2.0\n"));
-  EXPECT_THAT(out, HasSubstr("family agate_evaluate_duration_seconds histogram\n"));
-  EXPECT_THAT(out, HasSubstr("agate_evaluate_duration_seconds_count 3.0\n"));
-  EXPECT_THAT(out, HasSubstr("agate_evaluate_duration_seconds_bucket{le=+Inf} 3.0\n"));
-  EXPECT_THAT(
-      out, HasSubstr("agate_trigger_fired_total{lane=financial,trigger=refund-over-limit} 2.0\n"));
-  EXPECT_THAT(out, HasSubstr("agate_open_cases_by_lane{lane=financial} 2.0\n"));
-  EXPECT_THAT(out, HasSubstr("agate_matrix_info{version="));
-  EXPECT_THAT(out, HasSubstr("family agate_store_commit_duration_seconds histogram\n"));
-  EXPECT_THAT(out, HasSubstr("agate_store_commit_duration_seconds_bucket{le=+Inf} "));
-  EXPECT_THAT(out, HasSubstr("family agate_acks counter\n"));
-  EXPECT_THAT(out, HasSubstr("family agate_escalations counter\n"));
-  EXPECT_THAT(out, HasSubstr("agate_escalations_total{lane=financial,verdict=BLOCK} 2.0\n"));
+  // Families as the parser names them (a counter's without _total), samples with sorted labels.
+  const char* const kExpected[] = {
+      "family agate_decisions counter\n",
+      "agate_decisions_total{verdict=BLOCK} 2.0\n",
+      "agate_decisions_total{verdict=ALLOW} 1.0\n",
+      "agate_evaluate_errors_total 1.0\n",
+      "family agate_escalations counter\n",
+      "agate_escalations_total{lane=financial,verdict=BLOCK} 2.0\n",
+      "family agate_open_cases gauge\n",
+      "agate_open_cases 2.0\n",
+      "agate_open_cases_by_lane{lane=financial} 2.0\n",
+      "family agate_evaluate_duration_seconds histogram\n",
+      "agate_evaluate_duration_seconds_count 3.0\n",
+      "agate_evaluate_duration_seconds_bucket{le=+Inf} 3.0\n",
+      "agate_trigger_fired_total{lane=financial,trigger=refund-over-limit} 2.0\n",
+      "family agate_acks counter\n",
+      "agate_matrix_info{version=",
+      "family agate_store_commit_duration_seconds histogram\n",
+      "agate_store_commit_duration_seconds_bucket{le=+Inf} ",
+  };
+  for (const char* expected : kExpected) EXPECT_THAT(parsed.out, HasSubstr(expected));
+}
+
+// Maps returns what /proc/PID/maps says the process has mapped.
+std::string Maps(pid_t pid) {
+  std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
+  std::stringstream text;
+  text << maps.rdbuf();
+  return text.str();
 }
 
 TEST_F(HttpE2eTest, TheModuleIsNotLoadedWithoutAnHttpListener) {
-  std::ifstream maps(absl::StrCat("/proc/", server_.pid(), "/maps"));
-  std::stringstream with;
-  with << maps.rdbuf();
-  EXPECT_THAT(with.str(), HasSubstr("agate_http.so"));
+  EXPECT_THAT(Maps(server_.pid()), HasSubstr("agate_http.so"));
   testing::ServerProcess plain;
   ASSERT_TRUE(plain.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0"}))
       << plain.log();
-  std::ifstream plain_maps(absl::StrCat("/proc/", plain.pid(), "/maps"));
-  std::stringstream without;
-  without << plain_maps.rdbuf();
-  EXPECT_THAT(without.str(), Not(HasSubstr("agate_http.so")));
-  EXPECT_THAT(without.str(), Not(HasSubstr("httplib")));
+  const std::string without = Maps(plain.pid());
+  EXPECT_THAT(without, Not(HasSubstr("agate_http.so")));
+  EXPECT_THAT(without, Not(HasSubstr("httplib")));
 }
 
 TEST(HttpStartupTest, ABadHttpListenAddressIsAClearStartupError) {
