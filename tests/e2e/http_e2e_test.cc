@@ -496,10 +496,11 @@ operators:
 admins:
   - subject: root@example.com
 )");
-    ASSERT_TRUE(server_.Start(AGATE_SERVER_BIN,
-                              {"--matrix", kMatrix, "--access", dir + "/access.yaml", "--tls-cert",
-                               dir + "/server.crt", "--tls-key", dir + "/server.key", "--listen",
-                               "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}))
+    ASSERT_TRUE(
+        server_.Start(AGATE_SERVER_BIN,
+                      {"--matrix", kMatrix, "--access", dir + "/access.yaml", "--tls-cert",
+                       dir + "/server.crt", "--tls-key", dir + "/server.key", "--listen",
+                       "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dir + "/data"}))
         << server_.log();
     EXPECT_THAT(server_.log(), HasSubstr("serving HTTP on 127.0.0.1:"));
     auto [host, port] = HostPort(server_.http_address());
@@ -586,6 +587,27 @@ TEST_F(HttpAuthE2eTest, EveryCallIsAuthenticatedAndAuthorizedAsOverGrpc) {
   httplib::Result health = client_->Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(HttpAuthE2eTest, TheDecisionLogRecordsWhatWasRefusedOverHttp) {
+  httplib::Result anonymous = client_->Get("/v1/cases");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  const std::string bob = Token("bob@example.com", R"(["finance-approver"])");
+  httplib::Result person =
+      client_->Post("/v1/evaluate", Bearer(bob), Refund("r1"), "application/json");
+  ASSERT_TRUE(person);
+  EXPECT_EQ(person->status, 403);
+  server_.Signal(SIGTERM);
+  ASSERT_EQ(server_.Wait(), 0) << server_.log();
+  std::ifstream in(dir_.path() + "/data/decisions/decisions-000001.jsonl");
+  std::stringstream log;
+  log << in.rdbuf();
+  EXPECT_THAT(log.str(),
+              HasSubstr(R"("event":"refused","method":"ListCases","code":"UNAUTHENTICATED")"));
+  EXPECT_THAT(log.str(),
+              HasSubstr(R"("event":"refused","method":"Evaluate","code":"PERMISSION_DENIED")"));
+  EXPECT_THAT(log.str(), HasSubstr(R"("subject":"bob@example.com")"));
 }
 
 }  // namespace
