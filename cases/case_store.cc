@@ -721,6 +721,7 @@ void CaseStore::Forget(uint64_t seq) {
 
 void CaseStore::RunTimeout(Record& record, absl::Time now) {
   v1::Case& c = record.c;
+  ++timeouts_[{c.lane(), c.on_timeout()}];
   const std::string overdue = absl::StrCat(c.current_owner(), " did not answer within ",
                                            absl::FormatDuration(record.lane->sla));
   auto reassign = [&](const std::string& to, absl::string_view event) {
@@ -1206,6 +1207,24 @@ size_t CaseStore::open_cases() const { return open_count_.load(); }
 size_t CaseStore::open_case_bytes() const {
   absl::MutexLock lock(&mu_);
   return open_bytes_;
+}
+
+std::vector<size_t> CaseStore::OpenCasesByLane(const std::vector<std::string>& lanes) const {
+  std::vector<size_t> out;
+  out.reserve(lanes.size());
+  absl::MutexLock lock(&mu_);
+  for (const std::string& lane : lanes) {
+    const CaseIndex::Seqs* open = index_.Find(v1::CASE_STATE_OPEN, lane, "");
+    out.push_back(open == nullptr ? 0 : open->size());
+  }
+  return out;
+}
+
+std::vector<std::tuple<std::string, v1::TimeoutBehavior, uint64_t>> CaseStore::Timeouts() const {
+  std::vector<std::tuple<std::string, v1::TimeoutBehavior, uint64_t>> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, count] : timeouts_) out.emplace_back(key.first, key.second, count);
+  return out;
 }
 
 void CaseStore::Stats(const Matrix* matrix, const TenantScope& scope,

@@ -56,6 +56,7 @@
 #include <queue>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -211,6 +212,12 @@ class CaseStore {
   // open_cases returns how many cases are OPEN; open_case_bytes what they hold.
   size_t open_cases() const;
   size_t open_case_bytes() const;
+  // OpenCasesByLane returns how many cases are OPEN in each of lanes (in that order).
+  std::vector<size_t> OpenCasesByLane(const std::vector<std::string>& lanes) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Timeouts returns how many SLA timeouts ran, by lane and on_timeout, sorted; since the start.
+  std::vector<std::tuple<std::string, v1::TimeoutBehavior, uint64_t>> Timeouts() const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sync commits the changes a failed commit left unsynced (the server calls it periodically).
   // OK when there is nothing to commit.
@@ -304,6 +311,8 @@ class CaseStore {
   std::atomic<size_t> open_count_{0};
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ ABSL_GUARDED_BY(mu_);
   TriggerStats trigger_stats_ ABSL_GUARDED_BY(mu_);
+  // SLA timeouts run, by lane and on_timeout (Timeouts).
+  std::map<std::pair<std::string, v1::TimeoutBehavior>, uint64_t> timeouts_ ABSL_GUARDED_BY(mu_);
   WatcherSet watchers_ ABSL_GUARDED_BY(mu_);
   // Engaged kill switches by id (ids count up from 1; restored ones keep their order).
   std::map<uint64_t, v1::KillSwitch> kill_switches_ ABSL_GUARDED_BY(mu_);

@@ -23,10 +23,10 @@
 #include "client/policy_test.h"
 #include "common/command_line.h"
 #include "common/json_string.h"
+#include "common/proto_json.h"
 #include "common/proto_time.h"
 #include "engine/access_policy.h"
 #include "engine/matrix.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "service/service.h"
 #include "service/shadow_report.h"
@@ -83,8 +83,6 @@ ADDR is host:port or unix:PATH. Every command with --server also takes --tls-ca 
 server's CAs: TLS), --tls-cert FILE --tls-key FILE (mutual TLS), --token JWT or --token-file FILE
 (sent as `authorization: Bearer`). `agate <command> --help` shows a command's flags.
 )";
-
-std::string ToJson(const google::protobuf::Message& m) { return client::ResponseJson(m); }
 
 std::string ErrorLine(const absl::Status& status) {
   return absl::StrCat(R"({"error":{"code":")", absl::StatusCodeToString(status.code()),

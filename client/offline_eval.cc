@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/proto_json.h"
 
 namespace agate::client {
 
@@ -13,12 +13,9 @@ absl::StatusOr<v1::EvaluateRequest> ParseRequestJson(absl::string_view json) {
     return absl::InvalidArgumentError("empty line: not an EvaluateRequest in JSON");
   }
   v1::EvaluateRequest request;
-  const auto parsed = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &request,
-      google::protobuf::util::JsonParseOptions());
-  if (!parsed.ok()) {
+  if (absl::Status parsed = FromJson(json, &request); !parsed.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("not an EvaluateRequest in JSON: ", parsed.message().as_string()));
+        absl::StrCat("not an EvaluateRequest in JSON: ", parsed.message()));
   }
   return request;
 }
@@ -39,15 +36,6 @@ absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrixReporting(const 
     if (d.severity == engine::Severity::kError) errors << d.ToString() << "\n";
   }
   return matrix;
-}
-
-std::string ResponseJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
-  return out;
 }
 
 absl::StatusOr<service::ShadowReport> RunOfflineShadow(

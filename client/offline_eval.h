@@ -47,10 +47,6 @@ absl::StatusOr<std::unique_ptr<service::Service>> NewOfflineService(
 absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrixReporting(const std::string& path,
                                                                           std::ostream& errors);
 
-// ResponseJson renders a message as `agate eval` prints it: snake_case names, enum names, every
-// field.
-std::string ResponseJson(const google::protobuf::Message& message);
-
 // RunOfflineShadow evaluates every line of requests (the `agate eval` input format; blank lines
 // are skipped) against both matrices, each in an in-process Service of its own on a virtual
 // clock, and returns the report. Eval-format requests carry no time, so the input is taken as

@@ -1,13 +1,14 @@
 // GrpcService: the agate.v1.Agate service over gRPC's callback API; a thin adapter from the wire
-// to service::Service (decode, call, map the status). No decision logic here.
+// to server::Api (decode, authenticate, call, map the status). No decision logic here: what a
+// method does is Api's, which the HTTP/JSON API calls too.
 //
 // Every method takes its request's bytes and parses them itself: gRPC answers bytes that do not
 // parse UNIMPLEMENTED with no message; agate answers INVALID_ARGUMENT saying what is wrong (e.g.
 // a string field that is not UTF-8, with the field's name).
 //
-// Overload (see Admit): Evaluate counts its calls in flight, from the handler's entry until gRPC
-// is done with the call (its response written, or the call cancelled). A call that finds
-// max_in_flight others in flight is answered RESOURCE_EXHAUSTED without being evaluated and
+// Overload (see Admit in server/api.h): Evaluate counts its calls in flight, from the handler's
+// entry until gRPC is done with the call (its response written, or the call cancelled). A call that
+// finds max_in_flight others in flight is answered RESOURCE_EXHAUSTED without being evaluated and
 // counted (agate_shed_calls_total; clients fail closed); agate-server also sets HTTP/2's
 // MAX_CONCURRENT_STREAMS to the same bound, so one connection's excess waits in its client. A call
 // whose deadline already passed is answered DEADLINE_EXCEEDED without being evaluated: its client
@@ -20,33 +21,14 @@
 #ifndef AGATE_SERVER_GRPC_SERVICE_H_
 #define AGATE_SERVER_GRPC_SERVICE_H_
 
-#include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <memory>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "agate/v1/agate.grpc.pb.h"
+#include "server/api.h"
 #include "server/identity.h"
-#include "server/watcher_quota.h"
-#include "service/service.h"
 
 namespace agate::server {
-
-// Admit decides whether an Evaluate call that found others_in_flight calls in flight is
-// evaluated: RESOURCE_EXHAUSTED ("server overloaded: N calls in flight (--max-in-flight M)") when
-// max_in_flight > 0 and others_in_flight >= max_in_flight; DEADLINE_EXCEEDED when its deadline
-// is not after now; otherwise OK.
-absl::Status Admit(int64_t others_in_flight, int64_t max_in_flight,
-                   std::chrono::system_clock::time_point deadline,
-                   std::chrono::system_clock::time_point now);
-
-struct GrpcServiceOptions {
-  // Evaluate calls in flight past which new ones are shed; 0 means no bound.
-  int64_t max_in_flight = 0;
-  // WatchCases streams open at once, in all and per verified principal.
-  WatcherQuota::Options watchers;
-};
 
 // Every method raw (bytes in, bytes out): see the header comment. Every call is authenticated
 // and authorized by Identity (server/identity.h) before the service sees it.
@@ -60,9 +42,8 @@ using RawAgateService =
 
 class GrpcService final : public RawAgateService {
  public:
-  // service and identity must outlive this object.
-  GrpcService(service::Service& service, const Identity& identity, GrpcServiceOptions options = {})
-      : service_(service), identity_(identity), options_(options), watchers_(options.watchers) {}
+  // api must outlive this object.
+  explicit GrpcService(Api& api) : api_(api) {}
 
   grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
@@ -89,27 +70,16 @@ class GrpcService final : public RawAgateService {
                                              grpc::ByteBuffer* response) override;
 
   // in_flight returns the Evaluate calls in flight now.
-  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  int64_t in_flight() const { return api_.in_flight(); }
   // watch_streams returns the WatchCases streams open now.
-  int64_t watch_streams() const { return watchers_.open(); }
+  int64_t watch_streams() const { return api_.watch_streams(); }
 
  private:
-  void CountShed();
   // Authenticate returns the call's caller; a refusal is audited.
   absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* context,
                                       absl::string_view method);
-  // Audited returns status, after auditing it when it refuses the caller (PERMISSION_DENIED,
-  // UNAUTHENTICATED).
-  absl::Status Audited(absl::string_view method, absl::Status status,
-                       const v1::Principal& principal);
 
-  service::Service& service_;
-  const Identity& identity_;
-  const GrpcServiceOptions options_;
-  std::atomic<int64_t> in_flight_{0};
-  std::atomic<int64_t> next_shed_log_ns_{0};
-  WatcherQuota watchers_;
-  std::atomic<int64_t> next_watcher_log_ns_{0};
+  Api& api_;
 };
 
 }  // namespace agate::server

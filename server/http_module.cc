@@ -1,18 +1,27 @@
-// agate_http: the webhook's HTTP(S) client, a module agate-server loads with dlopen only when
-// --webhook is given (server/http_post.h).
+// agate_http: the webhook's HTTP(S) client and the HTTP(S) server of --http-listen, a module
+// agate-server loads with dlopen only when --webhook or --http-listen is given
+// (server/http_post.h, server/http_abi.h).
 //
 // Why a module: Debian's libcpp-httplib calls OPENSSL_init_ssl from its library constructor,
 // which loads OpenSSL's error strings into every process that links it, at start-up: 1.6 MB of
 // resident memory in a server that posts no webhook.
 #include <httplib.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
+#include "server/http_abi.h"
 #include "server/http_post.h"
 
 extern "C" __attribute__((visibility("default"))) int agate_http_post(
@@ -39,3 +48,144 @@ extern "C" __attribute__((visibility("default"))) int agate_http_post(
 
 // The symbol's type is the one http_post.cc calls through.
 static_assert(std::is_same_v<decltype(&agate_http_post), agate::server::HttpPost::Function>);
+
+namespace {
+
+// A running server: httplib's and the thread that accepts connections.
+struct Serving {
+  std::unique_ptr<httplib::Server> server;
+  std::thread listener;
+};
+
+void Header(agate_http_response* response, const char* name, const char* value) {
+  reinterpret_cast<httplib::Response*>(response)->set_header(name, value);
+}
+
+void Body(agate_http_response* response, int status, const char* content_type, const char* data,
+          size_t size) {
+  auto* res = reinterpret_cast<httplib::Response*>(response);
+  res->status = status;
+  res->set_content(data, size, content_type);
+}
+
+int SinkWrite(void* sink, const char* data, size_t size) {
+  return reinterpret_cast<httplib::DataSink*>(sink)->write(data, size) ? 1 : 0;
+}
+
+void Stream(agate_http_response* response, int status, const char* content_type, void* stream,
+            agate_http_next_fn next, agate_http_release_fn release) {
+  auto* res = reinterpret_cast<httplib::Response*>(response);
+  res->status = status;
+  res->set_chunked_content_provider(
+      content_type,
+      [stream, next](size_t, httplib::DataSink& sink) {
+        if (next(stream, SinkWrite, &sink) != 0) return true;
+        sink.done();
+        return true;
+      },
+      [stream, release](bool) { release(stream); });
+}
+
+constexpr agate_http_responder kResponder = {Header, Body, Stream};
+
+// Call hands one request to the server's handler.
+void Call(const agate_http_config& config, const httplib::Request& req, httplib::Response& res,
+          int refused_status) {
+  // The query's parameters only: httplib adds a form-encoded body's to req.params.
+  httplib::Params query;
+  if (const size_t mark = req.target.find('?'); mark != std::string::npos) {
+    httplib::detail::parse_query_text(req.target.substr(mark + 1), query);
+  }
+  std::vector<agate_http_pair> params;
+  for (const auto& [name, value] : query) params.push_back({name.c_str(), value.c_str()});
+  std::vector<agate_http_pair> headers;
+  for (const auto& [name, value] : req.headers) headers.push_back({name.c_str(), value.c_str()});
+  const std::string remote = req.remote_addr + ":" + std::to_string(req.remote_port);
+  const agate_http_request request = {
+      req.method.c_str(), req.path.c_str(), params.data(),   params.size(),  headers.data(),
+      headers.size(),     req.body.data(),  req.body.size(), remote.c_str(), refused_status};
+  config.handler(config.context, &request, reinterpret_cast<agate_http_response*>(&res),
+                 &kResponder);
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) void* agate_http_serve(
+    const agate_http_config* config, int* port, char* error, size_t error_size) {
+  try {
+    auto serving = std::make_unique<Serving>();
+    if (config->cert != nullptr) {
+      serving->server = std::make_unique<httplib::SSLServer>(config->cert, config->key);
+    } else {
+      serving->server = std::make_unique<httplib::Server>();
+    }
+    httplib::Server& server = *serving->server;
+    if (!server.is_valid()) {
+      std::snprintf(error, error_size, "cannot use the TLS certificate %s and key %s", config->cert,
+                    config->key);
+      return nullptr;
+    }
+    const agate_http_config c = *config;
+    const size_t threads = static_cast<size_t>(c.threads);
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_read_timeout(c.read_timeout_us / 1'000'000, c.read_timeout_us % 1'000'000);
+    server.set_write_timeout(c.write_timeout_us / 1'000'000, c.write_timeout_us % 1'000'000);
+    server.set_keep_alive_timeout(std::max<time_t>(1, c.keep_alive_timeout_us / 1'000'000));
+    server.set_payload_max_length(c.max_body_bytes);
+    // SO_REUSEADDR, not httplib's default SO_REUSEPORT too: a second server on a port in use
+    // must fail to start, not share the port.
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    const httplib::Server::Handler handler = [c](const httplib::Request& req,
+                                                 httplib::Response& res) { Call(c, req, res, 0); };
+    server.Get(".*", handler);
+    server.Post(".*", handler);
+    server.Put(".*", handler);
+    server.Patch(".*", handler);
+    server.Delete(".*", handler);
+    server.Options(".*", handler);
+    // What httplib refused itself (a body past the bound, a request that is not HTTP) gets the
+    // server's error body too.
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [c](const httplib::Request& req, httplib::Response& res) {
+          if (!res.body.empty() || res.content_provider_ != nullptr) {
+            return httplib::Server::HandlerResponse::Unhandled;
+          }
+          const int status = res.status;
+          Call(c, req, res, status);
+          res.status = status;
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    const std::string host = c.host;
+    if (c.port == 0) {
+      *port = server.bind_to_any_port(host);
+    } else {
+      *port = server.bind_to_port(host, c.port) ? c.port : -1;
+    }
+    if (*port < 0) {
+      std::snprintf(error, error_size, "cannot listen on %s:%d: %s", c.host, c.port,
+                    std::strerror(errno));
+      return nullptr;
+    }
+    serving->listener = std::thread([&server] { server.listen_after_bind(); });
+    // stop() does nothing until the server runs: wait for it, so that a stop cannot be lost.
+    for (int i = 0; i < 5000 && !server.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return serving.release();
+  } catch (const std::exception& e) {
+    std::snprintf(error, error_size, "%s", e.what());
+    return nullptr;
+  }
+}
+
+extern "C" __attribute__((visibility("default"))) void agate_http_stop(void* handle) {
+  std::unique_ptr<Serving> serving(static_cast<Serving*>(handle));
+  serving->server->stop();
+  if (serving->listener.joinable()) serving->listener.join();
+}
+
+static_assert(std::is_same_v<decltype(&agate_http_serve), agate_http_serve_fn>);
+static_assert(std::is_same_v<decltype(&agate_http_stop), agate_http_stop_fn>);

@@ -20,34 +20,37 @@ std::string ExecutableDir() {
   return path.substr(0, path.rfind('/'));
 }
 
-absl::StatusOr<HttpPost::Function> LoadOnce() {
+absl::StatusOr<void*> LoadOnce() {
   std::vector<std::string> tried;
   std::vector<std::string> candidates = {ExecutableDir() + "/agate_http.so", AGATE_HTTP_MODULE};
   for (const std::string& path : candidates) {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      const char* why = dlerror();
-      tried.push_back(why != nullptr ? why : path);
-      continue;
-    }
-    void* symbol = dlsym(handle, "agate_http_post");
-    if (symbol == nullptr) {
-      tried.push_back(absl::StrCat(path, ": no agate_http_post"));
-      continue;
-    }
-    return reinterpret_cast<HttpPost::Function>(symbol);
+    if (handle != nullptr) return handle;
+    const char* why = dlerror();
+    tried.push_back(why != nullptr ? why : path);
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "cannot load the HTTP client module agate_http.so (install it next to agate-server): ",
-      absl::StrJoin(tried, "; ")));
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot load the HTTP module agate_http.so (install it next to agate-server): ",
+                   absl::StrJoin(tried, "; ")));
 }
 
 }  // namespace
 
-absl::StatusOr<HttpPost> HttpPost::Load() {
-  static const absl::StatusOr<Function>* const loaded = new absl::StatusOr<Function>(LoadOnce());
+absl::StatusOr<void*> HttpModuleSymbol(const char* name) {
+  static const absl::StatusOr<void*>* const loaded = new absl::StatusOr<void*>(LoadOnce());
   if (!loaded->ok()) return loaded->status();
-  return HttpPost(**loaded);
+  void* symbol = dlsym(**loaded, name);
+  if (symbol == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the HTTP module agate_http.so has no ", name, " (an older build?)"));
+  }
+  return symbol;
+}
+
+absl::StatusOr<HttpPost> HttpPost::Load() {
+  absl::StatusOr<void*> symbol = HttpModuleSymbol("agate_http_post");
+  if (!symbol.ok()) return symbol.status();
+  return HttpPost(reinterpret_cast<Function>(*symbol));
 }
 
 absl::StatusOr<int> HttpPost::Post(const std::string& scheme_host_port, const std::string& path,

@@ -21,6 +21,11 @@
 
 namespace agate::server {
 
+// HttpModuleSymbol loads the agate_http module once per process (next to the executable, then
+// where it was built) and returns its symbol name; FAILED_PRECONDITION naming the paths tried and
+// dlopen's error, or the missing symbol.
+absl::StatusOr<void*> HttpModuleSymbol(const char* name);
+
 class HttpPost {
  public:
   // The module's entry point: the HTTP status, or -1 with a message in error.

@@ -26,16 +26,31 @@ constexpr size_t kMaxCertificates = 10'000;
 
 absl::Status Unauthenticated(absl::string_view why) { return absl::UnauthenticatedError(why); }
 
+// BearerToken returns the token of an `authorization: Bearer ...` value ("" stays "").
+absl::string_view BearerToken(absl::string_view value) {
+  if (value.size() > 7 && absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
+    return absl::StripAsciiWhitespace(value.substr(7));
+  }
+  return value;  // not a bearer token: Verify says what is wrong with it
+}
+
 // BearerToken returns the token of an `authorization: Bearer ...` metadata entry, "" if none.
 absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return "";
-  const absl::string_view value(it->second.data(), it->second.size());
-  if (value.size() > 7 && absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
-    return absl::StripAsciiWhitespace(value.substr(7));
-  }
-  return value;  // not a bearer token: Verify says what is wrong with it
+  return BearerToken(absl::string_view(it->second.data(), it->second.size()));
+}
+
+// DevelopmentCaller is every caller in development mode.
+Caller DevelopmentCaller() {
+  static const std::shared_ptr<const Caller::Verified> kDevelopment = [] {
+    auto v = std::make_shared<Caller::Verified>();
+    v->principal.set_subject("(unverified)");
+    v->principal.set_kind(v1::PRINCIPAL_KIND_UNVERIFIED);
+    return v;
+  }();
+  return Caller{kDevelopment, nullptr};
 }
 
 // PropertyOf returns the first value of an auth context property, "" if none.
@@ -243,21 +258,21 @@ absl::StatusOr<Caller> Identity::FromCertificate(const Snapshot& snapshot,
 }
 
 absl::StatusOr<Caller> Identity::Authenticate(const grpc::CallbackServerContext& context) const {
-  if (development()) {
-    static const std::shared_ptr<const Caller::Verified> kDevelopment = [] {
-      auto v = std::make_shared<Caller::Verified>();
-      v->principal.set_subject("(unverified)");
-      v->principal.set_kind(v1::PRINCIPAL_KIND_UNVERIFIED);
-      return v;
-    }();
-    return Caller{kDevelopment, nullptr};
-  }
+  if (development()) return DevelopmentCaller();
   std::shared_ptr<const Snapshot> s = snapshot();
   if (absl::string_view token = BearerToken(context); !token.empty()) {
     return AuthenticateToken(token);
   }
   if (std::optional<uid_t> uid = Acceptor::PeerUid(context.peer())) return FromUid(*s, *uid);
   return FromCertificate(*s, context);
+}
+
+absl::StatusOr<Caller> Identity::AuthenticateHeader(absl::string_view authorization) const {
+  if (development()) return DevelopmentCaller();
+  if (absl::string_view token = BearerToken(authorization); !token.empty()) {
+    return AuthenticateToken(token);
+  }
+  return Unauthenticated("no credential: send an `Authorization: Bearer <token>` header");
 }
 
 absl::Status Identity::MayEvaluate(const Caller& caller, absl::string_view tenant_id,
@@ -287,8 +302,17 @@ absl::StatusOr<cases::Actor> Identity::Approver(const Caller& caller,
                                                 const v1::AcknowledgeRequest& request) const {
   const auto& metadata = context.client_metadata();
   auto claimed = metadata.find(kApproverMetadata);
-  const std::string from_metadata =
-      claimed == metadata.end() ? "" : std::string(claimed->second.data(), claimed->second.size());
+  return Approver(caller,
+                  claimed == metadata.end()
+                      ? absl::string_view()
+                      : absl::string_view(claimed->second.data(), claimed->second.size()),
+                  request);
+}
+
+absl::StatusOr<cases::Actor> Identity::Approver(const Caller& caller,
+                                                absl::string_view claimed_approver,
+                                                const v1::AcknowledgeRequest& request) const {
+  const std::string from_metadata(claimed_approver);
   if (caller.development()) {
     if (!from_metadata.empty() && !request.approver().empty() &&
         request.approver() != from_metadata) {

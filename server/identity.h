@@ -85,6 +85,9 @@ class Identity {
   absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context) const;
   // AuthenticateToken verifies a bearer token alone (for tests and benchmarks: no gRPC).
   absl::StatusOr<Caller> AuthenticateToken(absl::string_view token) const;
+  // AuthenticateHeader is Authenticate for a call that carries no certificate and no Unix uid
+  // (the HTTP API): authorization is its `Authorization` header's value ("" when absent).
+  absl::StatusOr<Caller> AuthenticateHeader(absl::string_view authorization) const;
 
   // MayEvaluate: agents only, for their tenants, as the agent ids they may claim.
   absl::Status MayEvaluate(const Caller& caller, const v1::EvaluateRequest& request) const {
@@ -97,6 +100,10 @@ class Identity {
   // claimed name (INVALID_ARGUMENT when the metadata and the field disagree).
   absl::StatusOr<cases::Actor> Approver(const Caller& caller,
                                         const grpc::CallbackServerContext& context,
+                                        const v1::AcknowledgeRequest& request) const;
+  // Approver with the x-agate-approver claim given as a value ("" when absent; the HTTP API's
+  // X-Agate-Approver header).
+  absl::StatusOr<cases::Actor> Approver(const Caller& caller, absl::string_view claimed_approver,
                                         const v1::AcknowledgeRequest& request) const;
   // Sees returns the tenants whose cases the caller may read.
   cases::TenantScope Sees(const Caller& caller) const;

@@ -26,10 +26,41 @@ class JsonMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// The innermost LogContext of this thread.
+thread_local const LogContext* current_context = nullptr;
+
 // The last error libprotobuf logged on this thread (TakeProtobufError).
 thread_local std::string last_protobuf_error;
 
 }  // namespace
+
+// %& : the LogContext's fields, each as ,"name":"value".
+class JsonContext : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const LogContext* context = current_context;
+    if (context == nullptr) return;
+    std::string fields;
+    if (!context->principal_.empty()) {
+      absl::StrAppend(&fields, R"(,"principal":")", JsonEscape(context->principal_), "\"");
+    }
+    if (!context->case_id_.empty()) {
+      absl::StrAppend(&fields, R"(,"case_id":")", JsonEscape(context->case_id_), "\"");
+    }
+    dest.append(fields.data(), fields.data() + fields.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonContext>();
+  }
+};
+
+LogContext::LogContext(absl::string_view principal, absl::string_view case_id)
+    : outer_(current_context), principal_(principal), case_id_(case_id) {
+  current_context = this;
+}
+
+LogContext::~LogContext() { current_context = outer_; }
 
 void RouteProtobufLogs() {
   google::protobuf::SetLogHandler(
@@ -68,8 +99,8 @@ void SetUpLogging(LogLevel level, LogFormat format) {
       spdlog::level::warn,  spdlog::level::err,   spdlog::level::off};
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (format == LogFormat::kJson) {
-    formatter->add_flag<JsonMessage>('*').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
+    formatter->add_flag<JsonMessage>('*').add_flag<JsonContext>('&').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"%&})");
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v");
   }

@@ -25,6 +25,27 @@ absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text);
 // SetUpLogging configures the default logger.
 void SetUpLogging(LogLevel level, LogFormat format);
 
+// LogContext names the principal and the case a thread's log lines are about while it lives:
+// JSON lines get "principal" and "case_id" fields (empty values are left out); text lines are
+// unchanged (their messages name both). Nests: the inner context applies until it ends.
+//
+// Example:
+//   LogContext context(caller.principal().subject(), c.id());
+//   spdlog::info("case {} approved by {}", c.id(), who);
+class LogContext {
+ public:
+  LogContext(absl::string_view principal, absl::string_view case_id);
+  ~LogContext();
+  LogContext(const LogContext&) = delete;
+  LogContext& operator=(const LogContext&) = delete;
+
+ private:
+  const LogContext* outer_;
+  absl::string_view principal_;
+  absl::string_view case_id_;
+  friend class JsonContext;
+};
+
 // RouteProtobufLogs sends libprotobuf's own log lines to spdlog at debug level (a client sending
 // undecodable requests must not be able to flood the log) and remembers, per thread, the last
 // error it reported, so that a failed parse can say why (TakeProtobufError).

@@ -23,7 +23,10 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/acceptor.h"
+#include "server/api.h"
 #include "server/grpc_service.h"
+#include "server/http_api.h"
+#include "server/http_server.h"
 #include "server/identity.h"
 #include "server/listeners.h"
 #include "server/logging.h"
@@ -320,10 +323,11 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   if (!created.ok()) return Failure{1, std::string(created.status().message())};
   service::Service& service = **created;
 
-  GrpcService grpc_service(service, **identity,
-                           {.max_in_flight = options.max_in_flight,
-                            .watchers = {.max_watchers = options.max_watchers,
-                                         .max_per_principal = options.max_watchers_per_principal}});
+  Api api(service, **identity,
+          {.max_in_flight = options.max_in_flight,
+           .watchers = {.max_watchers = options.max_watchers,
+                        .max_per_principal = options.max_watchers_per_principal}});
+  GrpcService grpc_service(api);
   MatrixReloader reloader(options.matrix, service);
   std::unique_ptr<WebhookPoster> webhook;
   if (!options.webhook.empty()) {
@@ -339,6 +343,27 @@ std::optional<Failure> Serve(const ServerOptions& options) {
                    std::string(grpc.status().message())};
   }
   grpc::Server* server = grpc->server.get();
+  // --http-listen: the HTTP/JSON API, its module loaded only now (server/http_server.h).
+  std::unique_ptr<HttpApi> http_api;
+  std::unique_ptr<HttpServer> http;
+  if (options.http_listen.has_value()) {
+    http_api = std::make_unique<HttpApi>(
+        api, HttpApiOptions{.max_request_bytes = options.max_request_bytes,
+                            .max_streams = std::max<int64_t>(1, options.http_threads / 2)});
+    absl::StatusOr<std::unique_ptr<HttpServer>> started =
+        HttpServer::Start(*http_api, {.address = *options.http_listen,
+                                      .tls_cert = options.tls_cert,
+                                      .tls_key = options.tls_key,
+                                      .threads = static_cast<int>(options.http_threads),
+                                      .max_body_bytes = options.max_request_bytes});
+    if (!started.ok()) {
+      server->Shutdown();
+      return Failure{1, std::string(started.status().message())};
+    }
+    http = *std::move(started);
+    spdlog::info("serving HTTP on {}{}", options.http_listen->ToString(http->port()),
+                 tls != nullptr ? " (TLS)" : "");
+  }
   // Start-up (YAML, compiling the matrix, recovery) freed what it allocated; give the pages back
   // before idling (docs/perf.md).
   malloc_trim(0);
@@ -358,13 +383,16 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   }
   Maintenance maintenance(service, RealClock());
   maintenance.Start();
+  if (http_api != nullptr) http_api->SetReady(true);
 
   AwaitTermination(options, {reloader, **identity, tls.get()});
 
   reloader.Stop();
   stop_watching.Notify();
   if (watcher.joinable()) watcher.join();
-  grpc->acceptors.clear();  // no new connections
+  if (http_api != nullptr) http_api->SetReady(false);
+  if (http != nullptr) http->Stop();  // ends the watch streams, waits for the requests in flight
+  grpc->acceptors.clear();            // no new connections
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoMilliseconds(options.drain_timeout));

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/command_line.h"
 #include "common/status_macros.h"
 
@@ -15,11 +16,18 @@ namespace agate::server {
 const char* ServerUsage() {
   return R"(usage: agate-server --matrix FILE [--listen ADDR]... [options]
 
-Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, reflection).
+Serves the escalation matrix FILE over gRPC (service agate.v1.Agate, health, reflection) and,
+with --http-listen, over HTTP/JSON with Prometheus /metrics.
 
   --matrix FILE            the escalation matrix (YAML); required
   --listen ADDR            host:port, [v6]:port or unix:PATH; repeatable (default 127.0.0.1:7878);
                            port 0 picks a free port (the log says which)
+  --http-listen ADDR       also serve the HTTP/JSON API, /metrics, /healthz and /readyz on
+                           host:port (default: off); port 0 picks a free port (the log says
+                           which); TLS with --tls-cert/--tls-key as gRPC, bearer tokens only
+  --http-threads N         the HTTP listener's threads: requests served at once, each open
+                           /v1/cases:watch stream holding one (default 16; at most half of them
+                           stream)
   --log-level LEVEL        trace, debug, info (default), warn, error, off
   --log-format FORMAT      text (default) or json
   --max-request-bytes N    larger requests get RESOURCE_EXHAUSTED (default 1048576)
@@ -145,21 +153,27 @@ absl::Status ParseIdentityOptions(const CommandLine& cl, ServerOptions* o) {
     }
     o->mtls_listen.push_back(*a);
   }
-  for (const ListenAddress& a : o->listen) {
-    if (a.is_unix || tls) continue;
+  // Plaintext never leaves loopback; with an access policy every TCP listener uses TLS.
+  auto check_plaintext = [&](absl::string_view flag, const ListenAddress& a) -> absl::Status {
+    if (a.is_unix || tls) return absl::OkStatus();
     if (!o->access.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--listen ", a.ToString(a.port),
+          absl::StrCat(flag, " ", a.ToString(a.port),
                        ": with --access every TCP listener uses TLS: add "
                        "--tls-cert FILE --tls-key FILE (or listen on a unix: socket)"));
     }
     if (!IsLoopback(a)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--listen ", a.ToString(a.port),
+          flag, " ", a.ToString(a.port),
           ": plaintext on a non-loopback address lets anyone on "
           "the network decide: add --tls-cert FILE --tls-key FILE and --access FILE, or listen on "
           "127.0.0.1 or a unix: socket"));
     }
+    return absl::OkStatus();
+  };
+  for (const ListenAddress& a : o->listen) RETURN_IF_ERROR(check_plaintext("--listen", a));
+  if (o->http_listen.has_value()) {
+    RETURN_IF_ERROR(check_plaintext("--http-listen", *o->http_listen));
   }
   return absl::OkStatus();
 }
@@ -218,7 +232,9 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "max-watchers",
                         "max-watchers-per-principal",
                         "socket-mode",
-                        "socket-group"},
+                        "socket-group",
+                        "http-listen",
+                        "http-threads"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -241,6 +257,27 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     if (!a.ok()) return a.status();
     o.listen.push_back(*a);
   }
+  if (std::optional<std::string> http = cl->Value("http-listen")) {
+    absl::StatusOr<ListenAddress> a = ParseListenAddress(*http);
+    if (!a.ok()) {
+      absl::string_view why = a.status().message();
+      absl::ConsumePrefix(&why, "--listen ");  // ParseListenAddress names --listen
+      return absl::InvalidArgumentError(absl::StrCat("--http-listen ", why));
+    }
+    if (a->is_unix) {
+      return absl::InvalidArgumentError("--http-listen: a TCP address (host:port), not unix:");
+    }
+    o.http_listen = *a;
+  }
+  absl::StatusOr<int64_t> http_threads = cl->Int("http-threads", o.http_threads);
+  if (!http_threads.ok()) return http_threads.status();
+  if (*http_threads < 2 || *http_threads > 1024) {
+    return absl::InvalidArgumentError("--http-threads: must be in [2, 1024]");
+  }
+  if (cl->Value("http-threads").has_value() && !o.http_listen.has_value()) {
+    return absl::InvalidArgumentError("--http-threads: only means something with --http-listen");
+  }
+  o.http_threads = *http_threads;
   if (std::optional<std::string> level = cl->Value("log-level")) {
     absl::StatusOr<LogLevel> parsed = ParseLogLevel(*level);
     if (!parsed.ok()) return parsed.status();

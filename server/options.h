@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,9 @@ struct ServerOptions {
   // WatchCases streams open at once, in all and per verified principal (server/watcher_quota.h).
   int64_t max_watchers = 1000;
   int64_t max_watchers_per_principal = 100;
+  // The HTTP/JSON API (server/http_api.h): where it listens (nullopt: off) and its threads.
+  std::optional<ListenAddress> http_listen;
+  int64_t http_threads = 16;
   mode_t socket_mode = 0660;
   std::string socket_group;
   bool help = false;

@@ -5,6 +5,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "engine/decision_codec.h"
@@ -149,9 +150,19 @@ bool Service::Replay(const WireRequest& wire, std::string* response_bytes) {
   return true;
 }
 
+void Service::CountDecision(const engine::Decision& decision, int64_t started_ns) {
+  counters_.CountDecision(decision.verdict);
+  if (decision.redeemed) Counters::Add(counters_.redemptions);
+  if (const engine::Lane* lane = decision.reported_lane(); lane != nullptr) {
+    counters_.CountEscalation(decision.verdict, lane->name);
+  }
+  counters_.ObserveEvaluate(absl::GetCurrentTimeNanos() - started_ns);
+}
+
 absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response,
                                std::string* response_bytes, absl::string_view caller,
                                const WireRequest* wire) {
+  const int64_t started_ns = absl::GetCurrentTimeNanos();
   if (response_bytes != nullptr) response_bytes->clear();
   if (absl::Status valid = engine::ValidateRequest(request, options_.limits); !valid.ok()) {
     Counters::Add(counters_.evaluate_errors);
@@ -164,8 +175,7 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
       return decision.status();
     }
     engine::EncodeDecision(*decision, response);
-    counters_.CountDecision(decision->verdict);
-    if (decision->redeemed) Counters::Add(counters_.redemptions);
+    CountDecision(*decision, started_ns);
     return absl::OkStatus();
   }
 
@@ -223,8 +233,7 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
       return absl::OkStatus();
     }
   }
-  counters_.CountDecision(decision->verdict);
-  if (decision->redeemed) Counters::Add(counters_.redemptions);
+  CountDecision(*decision, started_ns);
   // A decision that changed cases (an escalation, a redemption) was written with them, before
   // the store committed it. Otherwise: a verdict a scope in force imposed is written before the
   // answer, an ALLOW is queued.

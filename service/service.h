@@ -93,7 +93,9 @@ class Service {
 
   // The case lifecycle (see cases/case_store.h for the statuses); reads see scope's tenants.
   absl::StatusOr<v1::Case> Acknowledge(const cases::Acknowledgement& ack) {
-    return cases().Acknowledge(ack);
+    absl::StatusOr<v1::Case> c = cases().Acknowledge(ack);
+    if (c.ok()) counters_.CountAck(ack.decision);
+    return c;
   }
   absl::StatusOr<v1::Case> GetCase(
       const v1::GetCaseRequest& request,
@@ -139,6 +141,8 @@ class Service {
  private:
   Service(const Clock& clock, ServiceOptions options, std::unique_ptr<AuditLog> audit,
           std::unique_ptr<cases::Decider> decider, std::unique_ptr<IdempotencyCache> idempotency);
+  // CountDecision counts a decision made (by verdict, by lane, its latency since started_ns).
+  void CountDecision(const engine::Decision& decision, int64_t started_ns);
   // RecoverDecisions loads the decisions within the idempotency window into the cache.
   absl::Status RecoverDecisions();
   // Record writes the decision's record to the decision log (an escalation before the answer,

@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 
@@ -350,6 +351,7 @@ absl::Status SqliteStore::Exec(const char* sql) {
 
 absl::Status SqliteStore::Commit(const cases::JournalBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
+  const absl::Time started = absl::Now();  // latency: real time, whatever clock_ says
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status status = [&]() -> absl::Status {
@@ -429,6 +431,10 @@ absl::Status SqliteStore::Commit(const cases::JournalBatch& batch) {
     return status;
   }
   ++stats_.commits;
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - started);
+  stats_.commit_seconds += seconds;
+  ++stats_.commit_buckets[std::lower_bound(kCommitBounds.begin(), kCommitBounds.end(), seconds) -
+                          kCommitBounds.begin()];
   return absl::OkStatus();
 }
 

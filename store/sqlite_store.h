@@ -26,6 +26,7 @@
 #ifndef AGATE_STORE_SQLITE_STORE_H_
 #define AGATE_STORE_SQLITE_STORE_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -71,9 +72,16 @@ struct SqliteStoreOptions {
 
 class SqliteStore : public cases::CaseJournal {
  public:
+  // Upper bounds (seconds) of the commit latency histogram's buckets.
+  static constexpr std::array<double, 10> kCommitBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                           0.025,  0.05,  0.1,    0.25,  1.0};
   struct Stats {
     uint64_t commits = 0;
     uint64_t commit_errors = 0;
+    // Successful commits by time taken, the store's lock wait included (the last bucket is past
+    // the last bound; not cumulative), and their total time.
+    std::array<uint64_t, kCommitBounds.size() + 1> commit_buckets{};
+    double commit_seconds = 0;
     uint64_t decisions_written = 0;
     uint64_t decisions_dropped = 0;
     uint64_t decision_write_errors = 0;

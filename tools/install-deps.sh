@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-  nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools
+  nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools python3-prometheus-client
   libsqlite3-dev
   libssl-dev
   clang libclang-rt-14-dev llvm

@@ -76,12 +76,7 @@ class SecurityE2eTest : public ::testing::Test {
     const std::string& dir = dir_.path();
     // The server's certificate, the agent's client certificate, and a rogue CA's.
     const testing::TestCa ca = testing::TestCa::Create();
-    server_cert_ =
-        testing::WritePem(dir, "server",
-                          testing::IssueCert(ca, {.common_name = "localhost",
-                                                  .dns_sans = {"localhost"},
-                                                  .ip_sans = {"127.0.0.1"},
-                                                  .usage = testing::CertUsage::kServer}));
+    server_cert_ = testing::WritePem(dir, "server", testing::LocalhostServerCert(ca));
     testing::WriteFileOrDie(dir + "/ca.crt", ca.pem().cert_pem);
     testing::WritePem(dir, "agent",
                       testing::IssueCert(ca, {.common_name = "support-bot",

@@ -18,10 +18,13 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "server/grpc_service.h"
+#include "server/http_api.h"
 #include "server/logging.h"
 #include "server/options.h"
 #include "server/status.h"
 #include "server/webhook.h"
+#include "service/service.h"
+#include "tests/testing/fixtures.h"
 
 namespace agate::server {
 namespace {
@@ -205,6 +208,35 @@ TEST(OptionsTest, ParsesTheResourceBoundFlags) {
   ExpectRefused(cases);
 }
 
+TEST(OptionsTest, ParsesTheHttpListenerFlags) {
+  absl::StatusOr<ServerOptions> defaults = ParseServerOptions({"--matrix", "m.yaml"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_FALSE(defaults->http_listen.has_value());  // off unless asked for
+  EXPECT_EQ(defaults->http_threads, 16);
+  absl::StatusOr<ServerOptions> o = ParseServerOptions(
+      {"--matrix", "m.yaml", "--http-listen", "127.0.0.1:0", "--http-threads", "4"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  ASSERT_TRUE(o->http_listen.has_value());
+  EXPECT_EQ(o->http_listen->host, "127.0.0.1");
+  EXPECT_EQ(o->http_listen->port, 0);
+  EXPECT_EQ(o->http_threads, 4);
+
+  const BadFlags cases[] = {
+      {{"--http-listen", "127.0.0.1"}, "--http-listen 127.0.0.1: "},
+      {{"--http-listen", "127.0.0.1:http"}, "--http-listen 127.0.0.1:http: "},
+      {{"--http-listen", "unix:/tmp/a.sock"},
+       "--http-listen: a TCP address (host:port), not unix:"},
+      {{"--http-listen", "0.0.0.0:8080"},
+       "--http-listen 0.0.0.0:8080: plaintext on a non-loopback address"},
+      {{"--listen", "unix:/tmp/a.sock", "--http-listen", "127.0.0.1:0", "--access", "a.yaml"},
+       "--http-listen 127.0.0.1:0: with --access every TCP listener uses TLS"},
+      {{"--http-listen", "127.0.0.1:0", "--http-threads", "1"},
+       "--http-threads: must be in [2, 1024]"},
+      {{"--http-threads", "4"}, "--http-threads: only means something with --http-listen"},
+  };
+  ExpectRefused(cases);
+}
+
 TEST(OptionsTest, UsageListsTheReloadAndOverloadFlags) {
   EXPECT_THAT(ServerUsage(), HasSubstr("--watch "));
   EXPECT_THAT(ServerUsage(), HasSubstr("--watch-interval D"));
@@ -381,6 +413,77 @@ TEST(CommandLineTest, KeepsRepeatedValuesAndPositionals) {
   EXPECT_EQ(cl->positional(), (std::vector<std::string>{"a.yaml", "--not-a-flag"}));
   EXPECT_EQ(*cl->Int("missing", 7), 7);
   EXPECT_EQ(cl->Int("x", 0).value(), 2);
+}
+
+TEST(HttpStatusTest, MapsEveryCodeAsGoogleApiHttpRuleDoes) {
+  const std::pair<absl::StatusCode, int> cases[] = {
+      {absl::StatusCode::kOk, 200},
+      {absl::StatusCode::kInvalidArgument, 400},
+      {absl::StatusCode::kFailedPrecondition, 400},
+      {absl::StatusCode::kOutOfRange, 400},
+      {absl::StatusCode::kUnauthenticated, 401},
+      {absl::StatusCode::kPermissionDenied, 403},
+      {absl::StatusCode::kNotFound, 404},
+      {absl::StatusCode::kAlreadyExists, 409},
+      {absl::StatusCode::kAborted, 409},
+      {absl::StatusCode::kResourceExhausted, 429},
+      {absl::StatusCode::kCancelled, 499},
+      {absl::StatusCode::kUnimplemented, 501},
+      {absl::StatusCode::kUnavailable, 503},
+      {absl::StatusCode::kDeadlineExceeded, 504},
+      {absl::StatusCode::kInternal, 500},
+      {absl::StatusCode::kUnknown, 500},
+      {absl::StatusCode::kDataLoss, 500},
+  };
+  for (const auto& [code, http] : cases) {
+    EXPECT_EQ(HttpStatusOf(code), http) << absl::StatusCodeToString(code);
+  }
+}
+
+TEST(HttpApiTest, ReadyzIsUnavailableUntilTheServerIsReadyAndWhileItDrains) {
+  std::unique_ptr<service::Service> service = *service::Service::Create(testing::BundledMatrix());
+  std::unique_ptr<Identity> identity = *Identity::Create("");
+  Api api(*service, *identity);
+  HttpApi http(api, {});
+  const HttpRequest ready{.method = "GET", .path = "/readyz"};
+  EXPECT_EQ(http.Handle(ready).status, 503) << "starting";
+  EXPECT_EQ(http.Handle(ready).body, "not ready\n");
+  http.SetReady(true);
+  EXPECT_EQ(http.Handle(ready).status, 200);
+  EXPECT_EQ(http.Handle({.method = "HEAD", .path = "/readyz"}).status, 200) << "HEAD is GET";
+  http.SetReady(false);
+  EXPECT_EQ(http.Handle(ready).status, 503) << "draining";
+  EXPECT_EQ(http.Handle({.method = "GET", .path = "/healthz"}).status, 200);
+  // Stopping: no new watch stream.
+  http.Stop();
+  const HttpAnswer watch = http.Handle({.method = "GET", .path = "/v1/cases:watch"});
+  EXPECT_EQ(watch.status, 503);
+  EXPECT_EQ(watch.stream, nullptr);
+  EXPECT_EQ(http.streams(), 0);
+}
+
+TEST(PrometheusTest, WritesOneHelpAndTypePerFamilyAndEscapes) {
+  using service::MetricSample;
+  using service::MetricType;
+  const std::vector<MetricSample> samples = {
+      {"agate_a_total", "A \\ count\nof things", MetricType::kCounter, {{"lane", "x\"y\\z\n"}}, 3},
+      {"agate_g", "G", MetricType::kGauge, {}, 0.5},
+      {"agate_a_total", "A \\ count\nof things", MetricType::kCounter, {{"lane", "b"}}, 1e15},
+      {"agate_h_bucket", "H", MetricType::kHistogram, {{"le", "+Inf"}}, 2, "agate_h"},
+      {"agate_h_count", "H", MetricType::kHistogram, {}, 2, "agate_h"},
+  };
+  EXPECT_EQ(RenderPrometheus(samples),
+            "# HELP agate_a_total A \\\\ count\\nof things\n"
+            "# TYPE agate_a_total counter\n"
+            "agate_a_total{lane=\"x\\\"y\\\\z\\n\"} 3\n"
+            "agate_a_total{lane=\"b\"} 1000000000000000\n"
+            "# HELP agate_g G\n"
+            "# TYPE agate_g gauge\n"
+            "agate_g 0.5\n"
+            "# HELP agate_h H\n"
+            "# TYPE agate_h histogram\n"
+            "agate_h_bucket{le=\"+Inf\"} 2\n"
+            "agate_h_count 2\n");
 }
 
 }  // namespace

@@ -280,6 +280,13 @@ TestCa TestCa::Create(absl::string_view common_name) {
   return TestCa(std::move(key), cert, std::move(pem));
 }
 
+CertAndKey LocalhostServerCert(const TestCa& ca) {
+  return IssueCert(ca, {.common_name = "localhost",
+                        .dns_sans = {"localhost"},
+                        .ip_sans = {"127.0.0.1"},
+                        .usage = CertUsage::kServer});
+}
+
 CertAndKey IssueCert(const TestCa& ca, const CertSpec& spec) {
   const TestKey key = TestKey::Generate(spec.key_type);
   X509* cert = NewCert(key, spec.common_name,

@@ -115,6 +115,9 @@ struct CertSpec {
 // IssueCert returns a certificate for spec signed by ca (with a new key of spec.key_type).
 CertAndKey IssueCert(const TestCa& ca, const CertSpec& spec);
 
+// LocalhostServerCert is a server certificate for localhost and 127.0.0.1 signed by ca.
+CertAndKey LocalhostServerCert(const TestCa& ca);
+
 // WritePem writes pem's certificate to dir/name.crt and key to dir/name.key (mode 0600), creating
 // dir, and returns the certificate's path.
 std::string WritePem(const std::string& dir, absl::string_view name, const CertAndKey& pem);

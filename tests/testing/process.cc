@@ -131,17 +131,24 @@ bool ServerProcess::Start(const std::string& binary, const std::vector<std::stri
   close(null_fd);
   close(err[1]);
   err_fd_ = err[0];
+  const bool http = std::find(args.begin(), args.end(), "--http-listen") != args.end();
   const absl::Time deadline = absl::Now() + timeout;
-  while (static_cast<int>(addresses_.size()) < listeners && absl::Now() < deadline) {
+  while ((static_cast<int>(addresses_.size()) < listeners || (http && http_address_.empty())) &&
+         absl::Now() < deadline) {
     Drain(absl::Milliseconds(50));
     addresses_.clear();
     for (absl::string_view line : absl::StrSplit(log_, '\n')) {
-      const size_t at = line.find("listening on ");
-      if (at != absl::string_view::npos) {
-        // "listening on ADDR" or "listening on ADDR (TLS...)".
-        absl::string_view address = line.substr(at + 13);
-        address = address.substr(0, address.find(' '));
-        addresses_.emplace_back(address);
+      for (absl::string_view marker : {"listening on ", "serving HTTP on "}) {
+        const size_t at = line.find(marker);
+        if (at == absl::string_view::npos) continue;
+        // "listening on ADDR" or "listening on ADDR (TLS...)", in a text or a JSON line.
+        absl::string_view address = line.substr(at + marker.size());
+        address = address.substr(0, address.find_first_of(" \""));
+        if (marker == "listening on ") {
+          addresses_.emplace_back(address);
+        } else {
+          http_address_ = std::string(address);
+        }
       }
     }
     int status;
@@ -151,7 +158,7 @@ bool ServerProcess::Start(const std::string& binary, const std::vector<std::stri
       return false;
     }
   }
-  return static_cast<int>(addresses_.size()) >= listeners;
+  return static_cast<int>(addresses_.size()) >= listeners && (!http || !http_address_.empty());
 }
 
 void ServerProcess::Drain(absl::Duration timeout) {

@@ -48,6 +48,9 @@ class ServerProcess {
 
   // address returns the i-th "listening on" address ("127.0.0.1:41234", "unix:/tmp/x").
   const std::string& address(size_t i = 0) const { return addresses_[i]; }
+  // http_address returns the "serving HTTP on" address (with --http-listen; Start waits for it),
+  // "" without one.
+  const std::string& http_address() const { return http_address_; }
   // Signal sends sig; Wait waits for the exit code (-1 on timeout, then SIGKILL).
   void Signal(int sig);
   int Wait(absl::Duration timeout = absl::Seconds(20));
@@ -61,6 +64,7 @@ class ServerProcess {
   int err_fd_ = -1;
   std::string log_;
   std::vector<std::string> addresses_;
+  std::string http_address_;
   std::string own_data_dir_;
 };
 
