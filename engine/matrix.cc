@@ -135,6 +135,20 @@ class MatrixParser {
   static const Entry* Find(const Fields& fields, absl::string_view key) {
     return YamlReader::Find(fields, key);
   }
+  // WholeNumber reads entry as a whole number from 1 to max; nullopt (with an error if it is not
+  // one) otherwise.
+  std::optional<int> WholeNumber(const Entry& entry, absl::string_view key, int max) {
+    std::optional<std::string> text = ScalarOf(entry, key);
+    int n = 0;
+    if (!text.has_value()) return std::nullopt;
+    if (!absl::SimpleAtoi(*text, &n) || n < 1 || n > max) {
+      Error(ValueAt(entry),
+            absl::StrCat(key, " must be a whole number from 1 to ", max, ", got ", Quote(*text)));
+      return std::nullopt;
+    }
+    return n;
+  }
+
   std::optional<std::string> ScalarOf(const Entry& entry, absl::string_view key) {
     return reader_.ScalarOf(entry, key);
   }
@@ -272,13 +286,8 @@ class MatrixParser {
     }
 
     if (const Entry* approvals = Find(fields, "approvals")) {
-      std::optional<std::string> text = ScalarOf(*approvals, "approvals");
-      int n = 0;
-      if (text.has_value() && (!absl::SimpleAtoi(*text, &n) || n < 1 || n > kMaxApprovals)) {
-        Error(ValueAt(*approvals), absl::StrCat("approvals must be a whole number from 1 to ",
-                                                kMaxApprovals, ", got ", Quote(*text)));
-      } else if (text.has_value()) {
-        lane.approvals = n;
+      if (std::optional<int> n = WholeNumber(*approvals, "approvals", kMaxApprovals)) {
+        lane.approvals = *n;
       }
     }
     if (const Entry* may = Find(fields, "requester_may_approve")) {
@@ -291,15 +300,11 @@ class MatrixParser {
       }
     }
     if (const Entry* bound = Find(fields, "max_open_per_owner")) {
-      std::optional<std::string> text = ScalarOf(*bound, "max_open_per_owner");
-      int n = 0;
-      if (text.has_value() && (!absl::SimpleAtoi(*text, &n) || n < 1 || n > kMaxOpenPerOwner)) {
-        Error(ValueAt(*bound), absl::StrCat("max_open_per_owner must be a whole number from 1 to ",
-                                            kMaxOpenPerOwner, ", got ", Quote(*text)));
-      } else if (text.has_value() && lane.backup.empty()) {
+      std::optional<int> n = WholeNumber(*bound, "max_open_per_owner", kMaxOpenPerOwner);
+      if (n.has_value() && lane.backup.empty()) {
         Error(ValueAt(*bound), "max_open_per_owner: the lane has no backup to route new cases to");
-      } else if (text.has_value()) {
-        lane.max_open_per_owner = n;
+      } else if (n.has_value()) {
+        lane.max_open_per_owner = *n;
       }
     }
     if (const Entry* fingerprint = Find(fields, "fingerprint")) {

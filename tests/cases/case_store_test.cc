@@ -292,29 +292,12 @@ TEST_F(CaseStoreTest, AnApprovedBlockIsRedeemedExactlyOnce) {
   EXPECT_NE(second.case_id(), id);  // a new case for the new attempt
 }
 
-// A lane that declares its fingerprint: type, amount and the invoice, not the target.
-constexpr char kFingerprintMatrix[] = R"(version: 1
-lanes:
-  financial:
-    owner: finance-approver
-    backup: controller
-    sla: 4h
-    verdict: BLOCK
-    agent_action: wait
-    operator_action: check the invoice
-    evidence: [proposed_action]
-    on_timeout: expire
-    fingerprint: [action.type, action.amount, attributes.invoice_id]
-triggers:
-  - id: large-refund
-    lane: financial
-    when: action.type == "refund" && action.amount > 200
-)";
-
+// tests/testdata/matrices/fingerprint.yaml binds approvals to the type, the amount and the
+// invoice, not the target.
 TEST(FingerprintCaseStoreTest, AnApprovalRedeemsOnlyTheActionItsLaneFingerprints) {
   FakeClock clock;
-  std::unique_ptr<Decider> decider =
-      *Decider::Create(testing::ParseMatrixOrFail(kFingerprintMatrix), clock, {});
+  std::unique_ptr<Decider> decider = *Decider::Create(
+      testing::LoadMatrixOrFail(testing::TestMatrixPath("fingerprint.yaml")), clock, {});
   auto make = [](const std::string& id, const std::string& invoice, const std::string& trace) {
     return testing::MakeRequest(
         id,
@@ -347,24 +330,8 @@ TEST(FingerprintCaseStoreTest, AnApprovalRedeemsOnlyTheActionItsLaneFingerprints
 
 TEST(OwnerLoadCaseStoreTest, PastTheOwnersBoundNewCasesGoToTheBackupAndStatsShowTheLoad) {
   FakeClock clock;
-  std::unique_ptr<Decider> decider = *Decider::Create(testing::ParseMatrixOrFail(R"(version: 1
-lanes:
-  financial:
-    owner: finance-approver
-    backup: controller
-    sla: 4h
-    verdict: BLOCK
-    agent_action: wait
-    operator_action: check
-    evidence: [proposed_action]
-    on_timeout: notify_backup
-    max_open_per_owner: 2
-triggers:
-  - id: large-refund
-    lane: financial
-    when: action.amount > 200
-)"),
-                                                      clock, {});
+  std::unique_ptr<Decider> decider = *Decider::Create(
+      testing::LoadMatrixOrFail(testing::TestMatrixPath("fatigue.yaml")), clock, {});
   CaseStore& store = decider->cases();
   auto open = [&](int i, const std::string& tenant = "t1") {
     Request r = testing::MakeRequest(absl::StrCat("r", i), "action { type: 'refund' amount: 300 }");

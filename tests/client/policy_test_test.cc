@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fixtures.h"
 #include "tests/testing/process.h"
 
 namespace agate::client {
@@ -416,24 +417,11 @@ TEST_F(PolicyTestTest, SurvivesMutationsOfTheBundledTests) {
   ASSERT_THAT(bundled, Not(IsEmpty()));
   std::ifstream matrix(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml");
   Write("escalation-matrix.yaml", std::string((std::istreambuf_iterator<char>(matrix)), {}));
-  constexpr char kInteresting[] = "[]{}:-'\"|>&*!#\n \t\\,?%@`+";
   std::mt19937 random(21);
   int rejected = 0;
   for (int i = 0; i < 300; ++i) {
     std::string mutated = bundled;
-    for (int j = 0; j < 1 + i % 4; ++j) {
-      const size_t at = random() % mutated.size();
-      switch (random() % 3) {
-        case 0:
-          mutated[at] = kInteresting[random() % (sizeof(kInteresting) - 1)];
-          break;
-        case 1:
-          mutated.erase(at, 1 + random() % 8);
-          break;
-        default:
-          mutated.insert(at, std::string(1 + random() % 3, kInteresting[random() % 10]));
-      }
-    }
+    testing::Mutate(&mutated, 1 + i % 4, random);
     absl::StatusOr<std::vector<PolicyTestFile>> files = Load(mutated);
     if (files.ok()) {
       RunPolicyTests(*files);

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -143,24 +143,7 @@ TEST_F(DurabilityE2eTest, AnApprovalGivenBeforeARestartIsRedeemedOnceAfterIt) {
 
 TEST_F(DurabilityE2eTest, ACaseKeepsItsLanesFingerprintAcrossARestartOnAnotherMatrix) {
   // The lane binds approvals to the type, the amount and the invoice, not the target.
-  matrix_ = dir_ + "/fingerprint.yaml";
-  std::ofstream(matrix_) << R"(version: 1
-lanes:
-  financial:
-    owner: finance-approver
-    backup: controller
-    sla: 4h
-    verdict: BLOCK
-    agent_action: wait
-    operator_action: check the invoice
-    evidence: [proposed_action]
-    on_timeout: expire
-    fingerprint: [action.type, action.amount, attributes.invoice_id]
-triggers:
-  - id: large-refund
-    lane: financial
-    when: action.type == "refund" && action.amount > 200
-)";
+  matrix_ = AGATE_SOURCE_DIR "/tests/testdata/matrices/fingerprint.yaml";
   auto refund = [](const std::string& id, const std::string& target, const std::string& invoice) {
     v1::EvaluateRequest r =
         Make(id, absl::StrCat("action { type: 'refund' amount: 300 target: '", target,

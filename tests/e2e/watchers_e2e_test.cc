@@ -63,11 +63,12 @@ struct Stream {
   std::unique_ptr<grpc::ClientReader<v1::CaseEvent>> reader;
 };
 
-Stream Watch(client::Client& c, absl::Duration deadline = absl::Seconds(30)) {
+Stream Watch(client::Client& c, absl::Duration deadline = absl::Seconds(30),
+             const v1::WatchCasesRequest& request = {}) {
   Stream s;
   s.context = c.NewContext();
   s.context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-  s.reader = c.stub().WatchCases(s.context.get(), v1::WatchCasesRequest());
+  s.reader = c.stub().WatchCases(s.context.get(), request);
   return s;
 }
 
@@ -87,15 +88,10 @@ void Close(Stream& s) {
   s.reader->Finish();
 }
 
-Stream WatchBatched(client::Client& c, absl::Duration window,
-                    absl::Duration deadline = absl::Seconds(30)) {
-  Stream s;
-  s.context = c.NewContext();
-  s.context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+Stream WatchBatched(client::Client& c, absl::Duration window) {
   v1::WatchCasesRequest request;
   request.mutable_batch_window()->set_seconds(absl::ToInt64Seconds(window));
-  s.reader = c.stub().WatchCases(s.context.get(), request);
-  return s;
+  return Watch(c, absl::Seconds(30), request);
 }
 
 // Escalate asks for a refund of 400 for a new item: a BLOCK that opens a case (one event).

@@ -15,6 +15,7 @@
 #include "engine/yaml_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fixtures.h"
 
 namespace agate::engine {
 namespace {
@@ -735,24 +736,11 @@ TEST(MatrixTest, SurvivesMutationsOfTheBundledMatrix) {
   std::ifstream in(AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml");
   const std::string bundled((std::istreambuf_iterator<char>(in)), {});
   ASSERT_THAT(bundled, Not(IsEmpty()));
-  constexpr char kInteresting[] = "[]{}:-'\"|>&*!#\n \t\\,?%@`";
   std::mt19937 random(7);
   int rejected = 0;
   for (int i = 0; i < 500; ++i) {
     std::string mutated = bundled;
-    for (int j = 0; j < 1 + i % 4; ++j) {
-      const size_t at = random() % mutated.size();
-      switch (random() % 3) {
-        case 0:
-          mutated[at] = kInteresting[random() % (sizeof(kInteresting) - 1)];
-          break;
-        case 1:
-          mutated.erase(at, 1 + random() % 8);
-          break;
-        default:
-          mutated.insert(at, std::string(1 + random() % 3, kInteresting[random() % 10]));
-      }
-    }
+    testing::Mutate(&mutated, 1 + i % 4, random);
     std::vector<Diagnostic> diagnostics;
     absl::StatusOr<std::shared_ptr<const Matrix>> m =
         ParseMatrix(mutated, "mutated.yaml", &diagnostics);

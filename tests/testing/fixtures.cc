@@ -11,8 +11,15 @@
 namespace agate::testing {
 
 std::shared_ptr<const engine::Matrix> BundledMatrix() {
-  absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
-      engine::LoadMatrixFile(kBundledMatrixPath, nullptr);
+  return LoadMatrixOrFail(kBundledMatrixPath);
+}
+
+std::string TestMatrixPath(absl::string_view name) {
+  return absl::StrCat(AGATE_SOURCE_DIR, "/tests/testdata/matrices/", name);
+}
+
+std::shared_ptr<const engine::Matrix> LoadMatrixOrFail(const std::string& path) {
+  absl::StatusOr<std::shared_ptr<const engine::Matrix>> m = engine::LoadMatrixFile(path, nullptr);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? *m : nullptr;
 }
@@ -23,6 +30,23 @@ std::shared_ptr<const engine::Matrix> ParseMatrixOrFail(absl::string_view yaml) 
       engine::ParseMatrix(yaml, "test.yaml", &diagnostics);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? *m : nullptr;
+}
+
+void Mutate(std::string* text, int edits, std::mt19937& random) {
+  constexpr char kInteresting[] = "[]{}:-'\"|>&*!#\n \t\\,?%@`+";
+  for (int j = 0; j < edits && !text->empty(); ++j) {
+    const size_t at = random() % text->size();
+    switch (random() % 3) {
+      case 0:
+        (*text)[at] = kInteresting[random() % (sizeof(kInteresting) - 1)];
+        break;
+      case 1:
+        text->erase(at, 1 + random() % 8);
+        break;
+      default:
+        text->insert(at, std::string(1 + random() % 3, kInteresting[random() % 10]));
+    }
+  }
 }
 
 engine::Request ParseRequest(absl::string_view text) {

@@ -7,6 +7,7 @@
 #define AGATE_TESTS_TESTING_FIXTURES_H_
 
 #include <memory>
+#include <random>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -23,9 +24,18 @@ namespace agate::testing {
 inline constexpr char kBundledMatrixPath[] =
     AGATE_SOURCE_DIR "/deploy/examples/escalation-matrix.yaml";
 std::shared_ptr<const engine::Matrix> BundledMatrix();
+// TestMatrixPath returns the path of tests/testdata/matrices/NAME; LoadMatrixOrFail loads a
+// matrix file (a test failure, then null, if it does not load).
+std::string TestMatrixPath(absl::string_view name);
+std::shared_ptr<const engine::Matrix> LoadMatrixOrFail(const std::string& path);
 // ParseMatrixOrFail parses YAML text (file name "test.yaml"); a test failure, then null, if it
 // has errors.
 std::shared_ptr<const engine::Matrix> ParseMatrixOrFail(absl::string_view yaml);
+
+// Mutate makes edits random edits to *text, each a character replaced, up to 8 erased or up to 3
+// inserted, drawn from YAML's and JSON's syntax characters (for tests that hostile input is an
+// error, never a crash).
+void Mutate(std::string* text, int edits, std::mt19937& random);
 
 // ParseRequest parses a text-format EvaluateRequest (a test failure if it does not parse).
 engine::Request ParseRequest(absl::string_view text);
