@@ -222,7 +222,8 @@ TEST(WatchersE2eTest, PastMaxWatchersAStreamIsRefusedAndEveryEndGivesTheSlotBack
     Close(streams[1]);
     v1::CaseEvent event;
     EXPECT_FALSE(streams[2].reader->Read(&event));  // its deadline
-    EXPECT_EQ(streams[2].reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_EQ(streams[2].reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << server.log();
     ASSERT_TRUE(WaitForWatchers(*c, 0)) << "a slot leaked";
   }
   EXPECT_EQ(Metric(*c, "agate_watchers_refused_total"), 3);
