@@ -1,6 +1,7 @@
 // evaluate against the real agate-server: every verdict, refusals, idempotency, failing closed.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { readdirSync, readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { AgateError, Client, create, pb, toJson } from "../dist/index.js";
 import { startAgateServer } from "../dist/testing.js";
@@ -184,6 +185,9 @@ describe("when agate does not answer", () => {
       // Connected first (a busy machine may need more than one 500 ms try).
       for (let i = 0; (await c.evaluate(allowRequest(`stop-warm-${i}`))).verdict !== "ALLOW"; i++);
       stopped.process.kill("SIGSTOP");
+      // kill() returns before every thread has stopped (each stops when it next runs): on a
+      // busy machine a thread could still answer. Wait until all of them are stopped.
+      await waitStopped(stopped.process.pid);
       const d = await c.evaluate(allowRequest("stop-2"));
       assert.equal(d.verdict, "HOLD");
       assert.equal(d.failedClosed, true);
@@ -194,6 +198,22 @@ describe("when agate does not answer", () => {
     }
   });
 });
+
+// waitStopped waits (up to 5 s) until every thread of process pid is stopped ('T' in
+// /proc/PID/task/TID/stat).
+async function waitStopped(pid) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    const stopped = tasks.every((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2).startsWith("T");
+    });
+    if (stopped) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe("new Client", () => {
   it("rejects bad options with what to fix", () => {

@@ -72,8 +72,24 @@ class ServerProcess:
         self._listening.set()  # it exited
 
     def pause(self) -> None:
-        """pause stops the process (SIGSTOP): connections stay open, nothing answers."""
+        """pause stops the process (SIGSTOP): connections stay open, nothing answers.
+
+        It returns once every thread is stopped: the signal only stops each thread when it next
+        runs, and on a busy machine one could still answer a call sent right after the kill.
+        """
         self._process.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        task_dir = f"/proc/{self._process.pid}/task"
+        while time.monotonic() < deadline:
+            states = []
+            for tid in os.listdir(task_dir):
+                with open(f"{task_dir}/{tid}/stat", encoding="utf-8") as f:
+                    stat = f.read()
+                states.append(stat[stat.rindex(")") + 2])
+            if all(state == "T" for state in states):
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"agate-server (pid {self._process.pid}) did not stop")
 
     def resume(self) -> None:
         self._process.send_signal(signal.SIGCONT)
