@@ -174,10 +174,16 @@ for i in $(seq "$iterations"); do
   (redeem "$i" | "$cli" eval --server "$addr" --timeout 1s >"$work/redeem-out.$i" 2>/dev/null) &
   redeemers=$!
   # Kill at a random moment between 0.2 s and 1.25 s after the load's first answer (on a busy
-  # machine the clients can take longer than that to start), within 50 ms of the redemptions.
+  # machine the clients can take longer than that to start), within 50 ms of the redemptions'
+  # first answer.
   for _ in $(seq 100); do [ -s "$work/out.$i" ] && break; sleep 0.05; done
   sleep "0.$((RANDOM % 10 + 2))"
   touch "$work/go"
+  # Once the redeemer has an answer (a slow server, e.g. under ASan, can take longer than the
+  # random delay to answer the first one), the kill lands within 50 ms, among its redemptions.
+  if [ -s "$work/plan.$i" ]; then
+    for _ in $(seq 60); do [ -s "$work/redeem-out.$i" ] && break; sleep 0.05; done
+  fi
   sleep "0.0$((RANDOM % 5))"
   kill -9 "$pid"
   wait "$pid" 2>/dev/null || true
