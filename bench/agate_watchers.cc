@@ -2,12 +2,15 @@
 // operator console would (bench/watchers.sh measures what they cost the server per escalation).
 //
 //   agate-watchers --target ADDR [--watchers W] [--per-connection N] [--batch-window D]
+//                  [--summary]
 //
 // Streams are spread over connections of at most N streams each (default 100: below HTTP/2's
 // stream limit, which agate-server sets to --max-in-flight). With --batch-window each stream asks
-// the server for at most one message per window (events in CaseEvent.more). It runs until SIGINT or
-// SIGTERM, then cancels every stream and prints one line to stdout:
-//   agate-watchers: W streams, E events read in M messages, D dropped by the server, F ended early
+// the server for at most one message per window (events in CaseEvent.more); with --summary, for
+// CASE_VIEW_SUMMARY. It runs until SIGINT or SIGTERM, then cancels every stream and prints one
+// line to stdout:
+//   agate-watchers: W streams, E events read in M messages (B bytes), D dropped by the server,
+//   F ended early
 // ("dropped" sums CaseEvent.dropped: events the server discarded because a stream fell behind).
 #include <signal.h>
 
@@ -31,6 +34,7 @@ namespace {
 struct Totals {
   std::atomic<int64_t> events{0};
   std::atomic<int64_t> messages{0};
+  std::atomic<int64_t> bytes{0};
   std::atomic<int64_t> dropped{0};
   std::atomic<int64_t> ended_early{0};
 };
@@ -38,10 +42,8 @@ struct Totals {
 // Watcher: one stream, reading until it ends.
 class Watcher final : public grpc::ClientReadReactor<v1::CaseEvent> {
  public:
-  Watcher(v1::Agate::Stub& stub, absl::Duration batch_window, Totals& totals) : totals_(totals) {
-    if (batch_window > absl::ZeroDuration()) {
-      *request_.mutable_batch_window() = ToDurationProto(batch_window);
-    }
+  Watcher(v1::Agate::Stub& stub, const v1::WatchCasesRequest& request, Totals& totals)
+      : totals_(totals), request_(request) {
     stub.async()->WatchCases(&context_, &request_, this);
     StartRead(&event_);
     StartCall();
@@ -52,6 +54,7 @@ class Watcher final : public grpc::ClientReadReactor<v1::CaseEvent> {
     for (const v1::CaseEvent& e : event_.more()) dropped += static_cast<int64_t>(e.dropped());
     totals_.events.fetch_add(1 + event_.more_size(), std::memory_order_relaxed);
     totals_.messages.fetch_add(1, std::memory_order_relaxed);
+    totals_.bytes.fetch_add(static_cast<int64_t>(event_.ByteSizeLong()), std::memory_order_relaxed);
     totals_.dropped.fetch_add(dropped, std::memory_order_relaxed);
     StartRead(&event_);
   }
@@ -79,12 +82,13 @@ class Watcher final : public grpc::ClientReadReactor<v1::CaseEvent> {
 };
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<CommandLine> cl = CommandLine::Parse(
-      args, {.values = {"target", "watchers", "per-connection", "batch-window"}});
+  absl::StatusOr<CommandLine> cl =
+      CommandLine::Parse(args, {.values = {"target", "watchers", "per-connection", "batch-window"},
+                                .booleans = {"summary"}});
   const auto usage = [](absl::string_view message) {
     std::cerr << "agate-watchers: " << message
               << "\nusage: agate-watchers --target ADDR [--watchers W] [--per-connection N] "
-                 "[--batch-window D]\n";
+                 "[--batch-window D] [--summary]\n";
     return 2;
   };
   if (!cl.ok()) return usage(cl.status().message());
@@ -96,6 +100,11 @@ int Main(const std::vector<std::string>& args) {
   if (!per_connection.ok() || *per_connection < 1) return usage("--per-connection: must be >= 1");
   absl::StatusOr<absl::Duration> batch_window = cl->Duration("batch-window", absl::ZeroDuration());
   if (!batch_window.ok()) return usage(batch_window.status().message());
+  v1::WatchCasesRequest request;
+  if (*batch_window > absl::ZeroDuration()) {
+    *request.mutable_batch_window() = ToDurationProto(*batch_window);
+  }
+  if (cl->Has("summary")) request.set_view(v1::CASE_VIEW_SUMMARY);
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -114,16 +123,16 @@ int Main(const std::vector<std::string>& args) {
       stubs.push_back(v1::Agate::NewStub(
           grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args)));
     }
-    streams.push_back(std::make_unique<Watcher>(*stubs.back(), *batch_window, totals));
+    streams.push_back(std::make_unique<Watcher>(*stubs.back(), request, totals));
   }
   int sig = 0;
   sigwait(&signals, &sig);
   for (auto& s : streams) s->Cancel();
   for (auto& s : streams) s->Wait();
   std::cout << "agate-watchers: " << streams.size() << " streams, " << totals.events.load()
-            << " events read in " << totals.messages.load() << " messages, "
-            << totals.dropped.load() << " dropped by the server, " << totals.ended_early.load()
-            << " ended early" << std::endl;
+            << " events read in " << totals.messages.load() << " messages (" << totals.bytes.load()
+            << " bytes), " << totals.dropped.load() << " dropped by the server, "
+            << totals.ended_early.load() << " ended early" << std::endl;
   return 0;
 }
 

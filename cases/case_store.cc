@@ -1183,7 +1183,8 @@ absl::StatusOr<v1::ListCasesResponse> CaseStore::List(const v1::ListCasesRequest
 absl::Status CaseStore::CheckWatchFilter(const v1::WatchCasesRequest& filter) {
   RETURN_IF_ERROR(CheckId("lane", filter.lane(), /*required=*/false));
   RETURN_IF_ERROR(CheckId("tenant_id", filter.tenant_id(), /*required=*/false));
-  return CheckBatchWindow(filter);
+  RETURN_IF_ERROR(CheckBatchWindow(filter));
+  return CheckView(filter);
 }
 
 std::shared_ptr<CaseWatcher> CaseStore::Watch(const v1::WatchCasesRequest& filter,

@@ -172,7 +172,7 @@ class CaseStore {
                                              const TenantScope& scope = TenantScope::All()) const;
 
   // CheckWatchFilter: INVALID_ARGUMENT naming the field for a filter Watch would not take (an id
-  // longer than 256 bytes, a batch_window outside [0, 10 s]).
+  // longer than 256 bytes, a batch_window outside [0, 10 s], a view that is not a CaseView).
   static absl::Status CheckWatchFilter(const v1::WatchCasesRequest& filter);
   // Watch subscribes to events of scope's cases from now on. notify is called (possibly under the
   // store's lock, from any thread) after an event was buffered: it must not block nor call the

@@ -49,6 +49,22 @@ absl::Duration BatchWindow(const v1::WatchCasesRequest& filter) {
          absl::Nanoseconds(filter.batch_window().nanos());
 }
 
+absl::Status CheckView(const v1::WatchCasesRequest& filter) {
+  if (!v1::CaseView_IsValid(filter.view())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "view: ", filter.view(), " is not a CaseView (CASE_VIEW_FULL or CASE_VIEW_SUMMARY)"));
+  }
+  return absl::OkStatus();
+}
+
+v1::Case Summary(const v1::Case& c) {
+  v1::Case summary = c;
+  summary.clear_evidence();
+  summary.clear_history();
+  summary.clear_request_ids();
+  return summary;
+}
+
 std::string WatchedEvent::Serialized() const {
   std::string out;
   out.reserve(bytes->size() + DroppedSize(*this));
@@ -160,17 +176,24 @@ void WatcherSet::Remove(const std::shared_ptr<CaseWatcher>& watcher) {
 
 void WatcherSet::Publish(const v1::Case& c, const v1::Transition& transition) {
   const uint64_t sequence = next_sequence_++;
-  std::shared_ptr<const std::string> bytes;
+  auto serialize = [&](const v1::Case& shown) {
+    v1::CaseEvent event;
+    event.set_sequence(sequence);
+    *event.mutable_transition() = transition;
+    *event.mutable_case_() = shown;
+    return std::make_shared<const std::string>(event.SerializeAsString());
+  };
+  std::shared_ptr<const std::string> full;
+  std::shared_ptr<const std::string> summary;
   for (const std::shared_ptr<CaseWatcher>& w : watchers_) {
     if (!w->Matches(c)) continue;
-    if (bytes == nullptr) {
-      v1::CaseEvent event;
-      event.set_sequence(sequence);
-      *event.mutable_transition() = transition;
-      *event.mutable_case_() = c;
-      bytes = std::make_shared<const std::string>(event.SerializeAsString());
+    if (w->summary()) {
+      if (summary == nullptr) summary = serialize(Summary(c));
+      w->Push(summary);
+    } else {
+      if (full == nullptr) full = serialize(c);
+      w->Push(full);
     }
-    w->Push(bytes);
   }
 }
 

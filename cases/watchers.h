@@ -41,6 +41,10 @@ inline constexpr absl::Duration kMaxBatchWindow = absl::Seconds(10);
 absl::Status CheckBatchWindow(const v1::WatchCasesRequest& filter);
 // BatchWindow returns filter's batch_window (zero when unset); filter passed CheckBatchWindow.
 absl::Duration BatchWindow(const v1::WatchCasesRequest& filter);
+// CheckView: INVALID_ARGUMENT naming view when it is not a CaseView.
+absl::Status CheckView(const v1::WatchCasesRequest& filter);
+// Summary returns c as CASE_VIEW_SUMMARY shows it: without evidence, history and request ids.
+v1::Case Summary(const v1::Case& c);
 
 // Bounds of one watcher's buffer.
 struct WatcherLimits {
@@ -81,6 +85,8 @@ class CaseWatcher {
   uint64_t dropped_total() const;
   // Matches tells whether an event of case c is for this watcher.
   bool Matches(const v1::Case& c) const;
+  // summary tells whether the watcher asked for CASE_VIEW_SUMMARY.
+  bool summary() const { return filter_.view() == v1::CASE_VIEW_SUMMARY; }
   // Push buffers event's bytes (or drops them) and then, if the buffer was empty, calls notify,
   // outside the watcher's lock: a consumer drains the buffer after a notify, so a later event
   // finds it drained (and notifies) or being drained.
@@ -109,7 +115,8 @@ class WatcherSet {
   size_t size() const { return watchers_.size(); }
 
   // Publish gives the event (case c after transition) the next sequence number and hands it to
-  // every matching watcher; nothing is serialized when no watcher matches.
+  // every matching watcher; each view is serialized once, and only if a matching watcher asked
+  // for it.
   void Publish(const v1::Case& c, const v1::Transition& transition);
 
  private:

@@ -61,8 +61,10 @@ commands:
         is the verified caller (--token)
   cases --server ADDR [--state S] [--lane L] [--tenant T] [--owner O] [--page-size N] [--all]
   watch --server ADDR [--lane L] [--tenant T] [--count N] [--for D] [--batch-window D]
+        [--summary]
         --batch-window: the server sends at most one message per window (a console following
         many cases); each event is still printed on a line of its own
+        --summary: each case without its evidence, history and request ids (fewer bytes)
   kill  --server ADDR --tenant T [--agent A | --workflow W | --credential C] --reason TEXT
         stops every action of the tenant (or of one agent, workflow or credential of it): DENY
         until an admin lifts it; admins only
@@ -349,6 +351,7 @@ int Watch(const CommandLine& cl) {
   request.set_lane(cl.Value("lane").value_or(""));
   request.set_tenant_id(cl.Value("tenant").value_or(""));
   if (*window > absl::ZeroDuration()) *request.mutable_batch_window() = ToDurationProto(*window);
+  if (cl.Has("summary")) request.set_view(v1::CASE_VIEW_SUMMARY);
   std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
   context->set_deadline(*duration == absl::InfiniteDuration()
                             ? std::chrono::system_clock::time_point::max()
@@ -552,7 +555,7 @@ const std::map<std::string, Command>& Commands() {
       {"watch",
        {Watch,
         {.values = {"server", "timeout", "lane", "tenant", "count", "for", "batch-window"},
-         .booleans = {}}}},
+         .booleans = {"summary"}}}},
       {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json", "metrics"}}}},
       {"kill",
        {Kill,

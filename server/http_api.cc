@@ -201,6 +201,7 @@ class HttpApi::WatchStream final : public HttpStream {
         cases::WatchedEvent event{std::move(e.bytes), 0};
         v1::CaseEvent parsed = event.Parse();
         if (!matcher.Matches(parsed.case_())) continue;
+        if (matcher.summary()) *parsed.mutable_case_() = cases::Summary(parsed.case_());
         pending_.push_back(Format(e.sequence, parsed));
         replayed_up_to_ = e.sequence;
       }
@@ -414,12 +415,18 @@ HttpAnswer HttpApi::KillSwitches(const HttpRequest& request) {
 }
 
 HttpAnswer HttpApi::Watch(const HttpRequest& request) {
-  if (absl::Status s = CheckParams(request.params, {"lane", "tenant", "after"}); !s.ok()) {
+  if (absl::Status s = CheckParams(request.params, {"lane", "tenant", "after", "view"}); !s.ok()) {
     return Error(s);
   }
   v1::WatchCasesRequest filter;
   filter.set_lane(std::string(Param(request.params, "lane")));
   filter.set_tenant_id(std::string(Param(request.params, "tenant")));
+  if (const absl::string_view view = Param(request.params, "view"); view == "summary") {
+    filter.set_view(v1::CASE_VIEW_SUMMARY);
+  } else if (!view.empty() && view != "full") {
+    return Error(absl::InvalidArgumentError(
+        absl::StrCat("view: '", view, "' is not a view (full or summary)")));
+  }
   std::optional<uint64_t> after;
   absl::string_view resume = request.Header("Last-Event-ID");
   const char* resume_from = "Last-Event-ID";

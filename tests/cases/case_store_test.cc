@@ -185,6 +185,10 @@ TEST_F(CaseStoreTest, GetListAndWatchRefuseBadIdsAndFiltersNamingTheField) {
   watch.mutable_batch_window()->set_seconds(10);
   watch.mutable_batch_window()->set_nanos(0);
   EXPECT_TRUE(CaseStore::CheckWatchFilter(watch).ok());
+  watch.set_view(static_cast<v1::CaseView>(7));
+  EXPECT_THAT(CaseStore::CheckWatchFilter(watch).message(), HasSubstr("view: 7 is not a CaseView"));
+  watch.set_view(v1::CASE_VIEW_SUMMARY);
+  EXPECT_TRUE(CaseStore::CheckWatchFilter(watch).ok());
 }
 
 TEST_F(CaseStoreTest, AcknowledgeRejectsBadInputWithTheField) {

@@ -230,6 +230,8 @@ TEST_F(HttpE2eTest, ErrorsAreJsonWithTheMatchingHttpStatus) {
        "larger than 4096 bytes (--max-request-bytes)"},
       {"bad resume id", "GET", "/v1/cases:watch?after=yesterday", "", 400, "INVALID_ARGUMENT",
        "after: 'yesterday'"},
+      {"bad view", "GET", "/v1/cases:watch?view=tiny", "", 400, "INVALID_ARGUMENT",
+       "view: 'tiny' is not a view (full or summary)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -357,6 +359,32 @@ TEST_F(HttpE2eTest, WatchStreamsEventsAndResumesAfterTheLastEventId) {
   ASSERT_TRUE(filtered.WaitFor(": watching"));
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_THAT(filtered.text(), Not(HasSubstr(second)));
+}
+
+TEST_F(HttpE2eTest, ASummaryWatchLeavesOutEvidenceHistoryAndRequestIdsAlsoWhenResuming) {
+  uint64_t first_id = 0;
+  const std::string first = OpenCase("r1");
+  {
+    SseReader full(server_.http_address(), {});
+    ASSERT_TRUE(full.WaitFor(": watching")) << full.text();
+    const std::string second = OpenCase("r2");
+    ASSERT_TRUE(full.WaitFor(second)) << full.text();
+    EXPECT_THAT(full.text(), HasSubstr(R"("evidence":)"));
+    EXPECT_THAT(full.text(), HasSubstr(R"("history":[{)"));
+    EXPECT_THAT(full.text(), HasSubstr(R"("request_ids":[")"));
+    first_id = EventId(full.text(), second) - 1;
+  }
+  // From the history (the first case) and live (the third): both summaries.
+  SseReader summary(server_.http_address(), {},
+                    absl::StrCat("/v1/cases:watch?view=summary&after=", first_id - 1));
+  ASSERT_TRUE(summary.WaitFor(": watching")) << summary.text();
+  const std::string third = OpenCase("r3");
+  ASSERT_TRUE(summary.WaitFor(third)) << summary.text();
+  EXPECT_THAT(summary.text(), HasSubstr(first));
+  EXPECT_THAT(summary.text(), HasSubstr(R"("owner":)"));
+  EXPECT_THAT(summary.text(), Not(HasSubstr(R"("evidence":)")));
+  EXPECT_THAT(summary.text(), Not(HasSubstr(R"("history":[{)")));
+  EXPECT_THAT(summary.text(), Not(HasSubstr(R"("request_ids":[")")));
 }
 
 TEST_F(HttpE2eTest, AWatchStreamEndsWhenTheServerStops) {

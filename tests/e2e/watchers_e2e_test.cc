@@ -155,6 +155,63 @@ TEST(WatchersE2eTest, ABatchedWatcherGetsEveryEventInOrderInFewerMessages) {
   EXPECT_TRUE(WaitForWatchers(*c, 0));
 }
 
+TEST(WatchersE2eTest, ASummaryWatcherGetsTheSameEventsWithoutEvidenceHistoryAndRequestIds) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
+                           {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store", "memory"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  v1::WatchCasesRequest summary_request;
+  summary_request.set_view(v1::CASE_VIEW_SUMMARY);
+  summary_request.mutable_batch_window()->set_seconds(1);
+  Stream full = Watch(*c), summary = Watch(*c, absl::Seconds(30), summary_request);
+  ASSERT_TRUE(WaitForWatchers(*c, 2));
+  constexpr int kEvents = 4;
+  for (int i = 0; i < kEvents; ++i) Escalate(*c, i);
+  int full_messages = 0, summary_messages = 0;
+  const std::vector<v1::CaseEvent> whole = ReadEvents(full, kEvents, &full_messages);
+  const std::vector<v1::CaseEvent> slim = ReadEvents(summary, kEvents, &summary_messages);
+  ASSERT_EQ(whole.size(), static_cast<size_t>(kEvents));
+  ASSERT_EQ(slim.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) {
+    SCOPED_TRACE(absl::StrCat("event ", i));
+    // The full event has what the summary leaves out.
+    ASSERT_TRUE(whole[i].case_().has_evidence());
+    ASSERT_GT(whole[i].case_().history_size(), 0);
+    ASSERT_GT(whole[i].case_().request_ids_size(), 0);
+    v1::CaseEvent expected = whole[i];
+    expected.mutable_case_()->clear_evidence();
+    expected.mutable_case_()->clear_history();
+    expected.mutable_case_()->clear_request_ids();
+    EXPECT_EQ(slim[i].SerializeAsString(), expected.SerializeAsString());
+    EXPECT_LT(slim[i].ByteSizeLong(), whole[i].ByteSizeLong());
+  }
+  // The rest is one GetCase away.
+  std::unique_ptr<grpc::ClientContext> context = c->NewContext();
+  v1::GetCaseRequest get;
+  get.set_case_id(slim[0].case_().id());
+  v1::GetCaseResponse got;
+  ASSERT_TRUE(c->stub().GetCase(context.get(), get, &got).ok());
+  EXPECT_EQ(got.case_().evidence().SerializeAsString(),
+            whole[0].case_().evidence().SerializeAsString());
+  Close(full);
+  Close(summary);
+}
+
+TEST(WatchersE2eTest, RefusesAViewThatIsNotACaseViewNamingIt) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
+                           {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store", "memory"}))
+      << server.log();
+  std::unique_ptr<client::Client> c = Connect(server.address());
+  v1::WatchCasesRequest request;
+  request.set_view(static_cast<v1::CaseView>(3));
+  const grpc::Status status = Refusal(Watch(*c, absl::Seconds(30), request));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("view: 3 is not a CaseView"));
+  EXPECT_EQ(Metric(*c, "agate_watchers"), 0);
+}
+
 TEST(WatchersE2eTest, AServerWithABatchWaitingForItsWindowShutsDownCleanly) {
   ServerProcess server;
   ASSERT_TRUE(server.Start(AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0",
