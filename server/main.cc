@@ -377,11 +377,9 @@ std::optional<Failure> Serve(const ServerOptions& options) {
       return Failure{1, std::string(started.status().message())};
     }
     http = *std::move(started);
-    spdlog::info("serving HTTP on {}{}{}", options.http_listen->ToString(http->port()),
-                 tls != nullptr ? " (TLS)" : "",
-                 console != nullptr
-                     ? absl::StrCat(", the operator console at / from ", console->dir())
-                     : "");
+    spdlog::info("serving HTTP on {}{}", options.http_listen->ToString(http->port()),
+                 tls != nullptr ? " (TLS)" : "");
+    if (console != nullptr) spdlog::info("the operator console is at / (from {})", console->dir());
   }
   // Start-up (YAML, compiling the matrix, recovery) freed what it allocated; give the pages back
   // before idling (docs/perf.md).

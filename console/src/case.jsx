@@ -82,11 +82,6 @@ function Actions({ session, me, c, onDone }) {
 export function CasePage({ session, me, id, live, events }) {
   const [c, setCase] = useState(null);
   const [error, setError] = useState('');
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, []);
   useEffect(() => {
     api.getCase(session, id).then((r) => setCase(r.case), (e) => setError(e.message));
   }, [id, session]);
@@ -109,7 +104,7 @@ export function CasePage({ session, me, id, live, events }) {
         <span>tenant <b>{c.tenant_id}</b></span>
         <span>owner <b>{c.current_owner || c.owner}</b>, backup <b>{c.backup || '—'}</b>{c.fallback ? <>, fallback <b>{c.fallback}</b></> : null}</span>
         <span>agent <b>{c.agent_id}</b></span>
-        {c.state === 'CASE_STATE_OPEN' && <span>SLA <Countdown deadline={c.sla_deadline} now={now} /></span>}
+        {c.state === 'CASE_STATE_OPEN' && <span>SLA <Countdown deadline={c.sla_deadline} /></span>}
       </div>
       {c.approvals_required > 1 && (
         <div class="quorum" id="quorum">

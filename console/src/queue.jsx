@@ -7,29 +7,39 @@ import { duration, firedText, stateName, verdictName } from './format.js';
 
 const STATES = ['OPEN', 'APPROVED', 'REJECTED', 'RESOLVED', 'EXPIRED'];
 
-function useNow(ms) {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(t);
-  }, [ms]);
-  return now;
-}
-
-export function Countdown({ deadline, now }) {
-  if (!deadline) return <span class="sla">no SLA</span>;
+// The SLA countdowns tick without re-rendering the queue: once a second one timer rewrites the
+// text and class of every [data-deadline] element (and marks its row overdue), so a queue of
+// 1,000 cases costs a few milliseconds a second, not a render.
+function countdownText(deadline, now) {
   const left = new Date(deadline).getTime() - now;
-  return left < 0 ? (
-    <span class="sla overdue" title={deadline}>overdue {duration(-left)}</span>
-  ) : (
-    <span class={`sla ${left < 5 * 60000 ? 'soon' : ''}`} title={deadline}>{duration(left)}</span>
-  );
+  if (left < 0) return ['sla overdue', `overdue ${duration(-left)}`];
+  return [left < 5 * 60000 ? 'sla soon' : 'sla', duration(left)];
 }
 
-function Row({ c, now }) {
-  const overdue = c.sla_deadline && new Date(c.sla_deadline).getTime() < now;
+let ticker = null;
+function startTicker() {
+  if (ticker) return;
+  ticker = setInterval(() => {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('[data-deadline]')) {
+      const [cls, text] = countdownText(el.dataset.deadline, now);
+      if (el.className !== cls) el.className = cls;
+      if (el.textContent !== text) el.textContent = text;
+      el.closest('tr[data-case-id]')?.classList.toggle('overdue', cls === 'sla overdue');
+    }
+  }, 1000);
+}
+
+export function Countdown({ deadline }) {
+  useEffect(startTicker, []);
+  if (!deadline) return <span class="sla">no SLA</span>;
+  const [cls, text] = countdownText(deadline, Date.now());
+  return <span class={cls} data-deadline={deadline} title={deadline}>{text}</span>;
+}
+
+function Row({ c }) {
   return (
-    <tr class={overdue ? 'overdue' : ''} data-case-id={c.id}>
+    <tr data-case-id={c.id}>
       <td><a href={`#/case/${encodeURIComponent(c.id)}`}>{c.id}</a></td>
       <td>{c.tenant_id}</td>
       <td>
@@ -37,7 +47,7 @@ function Row({ c, now }) {
         {c.current_owner && c.current_owner !== c.owner ? ` (owner ${c.owner})` : ''}
         <div class="dim">backup {c.backup || '—'}</div>
       </td>
-      <td>{c.state === 'CASE_STATE_OPEN' ? <Countdown deadline={c.sla_deadline} now={now} /> : stateName(c.state)}</td>
+      <td>{c.state === 'CASE_STATE_OPEN' ? <Countdown deadline={c.sla_deadline} /> : stateName(c.state)}</td>
       <td><span class={`verdict v-${verdictName(c.verdict)}`}>{verdictName(c.verdict)}</span></td>
       <td class="fired">{(c.fired ?? []).map((f) => <div key={f.trigger_id}>{firedText(f)}</div>)}</td>
       <td>{c.approvals_required > 1 ? `${(c.votes ?? []).filter((v) => v.decision === 'DECISION_APPROVE').length} of ${c.approvals_required}` : ''}</td>
@@ -45,8 +55,10 @@ function Row({ c, now }) {
   );
 }
 
+// Rows rendered per task while a large queue first appears (no long freeze).
+const CHUNK = 200;
+
 export function QueuePage({ session, open }) {
-  const now = useNow(1000);
   const [lane, setLane] = useState('');
   const [state, setState] = useState('OPEN');
   const [owner, setOwner] = useState('');
@@ -60,6 +72,13 @@ export function QueuePage({ session, open }) {
   }, [state, session]);
 
   const all = state === 'OPEN' ? [...open.values()] : closed ?? [];
+  // A large queue appears CHUNK rows per task; later updates render whole.
+  const [limit, setLimit] = useState(CHUNK);
+  useEffect(() => {
+    if (limit >= all.length) return;
+    const t = setTimeout(() => setLimit((l) => l + CHUNK), 0);
+    return () => clearTimeout(t);
+  }, [limit, all.length]);
   const lanes = useMemo(() => [...new Set(all.map((c) => c.lane))].sort(), [all.length, state]);
   const owners = useMemo(
     () => [...new Set(all.flatMap((c) => [c.owner, c.backup, c.current_owner]).filter(Boolean))].sort(),
@@ -71,7 +90,8 @@ export function QueuePage({ session, open }) {
       (!owner || c.owner === owner || c.backup === owner || c.current_owner === owner),
   );
   const byLane = new Map();
-  for (const c of shown.sort((a, b) => (a.sla_deadline ?? '').localeCompare(b.sla_deadline ?? ''))) {
+  const sorted = shown.sort((a, b) => (a.sla_deadline ?? '').localeCompare(b.sla_deadline ?? ''));
+  for (const c of sorted.slice(0, limit)) {
     if (!byLane.has(c.lane)) byLane.set(c.lane, []);
     byLane.get(c.lane).push(c);
   }
@@ -99,7 +119,7 @@ export function QueuePage({ session, open }) {
           <h2>{l} <span class="dim">{cases.length}</span></h2>
           <table>
             <thead><tr><th>Case</th><th>Tenant</th><th>Owner / backup</th><th>SLA</th><th>Verdict</th><th>Fired triggers (values read)</th><th>Quorum</th></tr></thead>
-            <tbody>{cases.map((c) => <Row key={c.id} c={c} now={now} />)}</tbody>
+            <tbody>{cases.map((c) => <Row key={c.id} c={c} />)}</tbody>
           </table>
         </section>
       ))}

@@ -87,11 +87,12 @@ function startServer(flags, name) {
 
 // request sends one HTTP(S) request and resolves with {status, headers, body (Buffer)}.
 function request(base, method, path, { token, body, headers = {}, ca } = {}) {
-  const url = new URL(path, base);
+  const url = new URL(base);
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(url, {
-      method, ca, timeout: 10000,
+    // The path goes as given (not resolved against base: '/../x' and '//x' must reach the server).
+    const req = lib.request({
+      host: url.hostname, port: url.port, path, method, ca, timeout: 10000,
       headers: {
         ...headers,
         ...(token ? { Authorization: `Bearer ${token}` } : {}),
@@ -156,7 +157,7 @@ async function main() {
     assert.equal(r.status, 404, `${path}: ${r.status}`);
     assert.doesNotMatch(r.body.toString(), /root:/);
   }
-  // Compressed answers decode to the same bytes (httplib answers br or gzip when asked).
+  // Compressed answers decode to the same bytes (gzip when accepted; never brotli).
   for (const enc of ['br', 'gzip']) {
     const r = await call('GET', script, { headers: { 'Accept-Encoding': enc } });
     const got = r.headers['content-encoding'] === 'br' ? brotliDecompressSync(r.body)
@@ -179,24 +180,31 @@ async function main() {
   const cdp = await page.createCDPSession();
   await cdp.send('Network.enable');
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
-  let received = 0;
+  // Bytes by request: loadingFinished's total (headers and body as sent) once a request ends,
+  // what dataReceived counted so far for one still open (the watch stream).
+  const partial = new Map();
+  const done = new Map();
   const encodings = new Set();
-  cdp.on('Network.dataReceived', (e) => { received += e.encodedDataLength; });
+  cdp.on('Network.dataReceived', (e) => partial.set(e.requestId, (partial.get(e.requestId) ?? 0) + e.encodedDataLength));
+  cdp.on('Network.loadingFinished', (e) => done.set(e.requestId, e.encodedDataLength));
   cdp.on('Network.responseReceived', (e) => {
-    received += 0;
     const enc = e.response.headers['content-encoding'] ?? e.response.headers['Content-Encoding'];
     if (enc) encodings.add(enc);
   });
-  let finished = 0;
-  cdp.on('Network.loadingFinished', (e) => { finished += e.encodedDataLength; });
+  const transferred = () => {
+    let n = 0;
+    for (const v of done.values()) n += v;
+    for (const [id, v] of partial) if (!done.has(id)) n += v;
+    return n;
+  };
   await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
-  const firstLoad = finished;
+  const firstLoad = transferred();
   await page.waitForSelector('#token');
   await page.type('#token', token('bob'));
   await page.click('#signin-token');
   await page.waitForFunction(() => document.querySelector('#watch-status')?.textContent.includes('live'));
   await page.waitForSelector('#queue-count');
-  const signedIn = finished + received;
+  const signedIn = transferred();
   assert.match(await page.$eval('#who', (e) => e.textContent), /bob@example.com/);
 
   // Evaluate opens a case; it appears without a reload.
@@ -232,7 +240,7 @@ async function main() {
   // The allowed approver approves it on the case page.
   await page.click(`tr[data-case-id="${caseId}"] a`);
   await page.waitForSelector('#approve');
-  assert.match(await page.$eval('#missing', (e) => e.textContent), /customer_record/);
+  assert.match(await page.$eval('#missing', (e) => e.textContent), /evidence "customer_record" the lane requires/);
   if (args.screenshots) await page.screenshot({ path: join(args.screenshots, 'console-case.png'), fullPage: true });
   await page.type('#comment', 'receipt checked');
   await page.click('#approve');
@@ -348,6 +356,7 @@ async function main() {
   await devPage.click('#signin-dev');
   await devPage.waitForSelector(`tr[data-case-id="${devCase}"]`);
   await devPage.goto(`${devBase}/#/case/${devCase}`);
+  await devPage.waitForSelector('#reject');
   await devPage.click('#reject');
   await devPage.waitForFunction(() => document.querySelector('#case-state')?.textContent === 'REJECTED');
   assert.match(await devPage.$eval('#history', (e) => e.textContent), /controller/);
