@@ -73,8 +73,7 @@ admins:
   - subject: root@example.com
 )");
   std::cout << "dev_pki: wrote ca.crt, server.*, agent.*, jwks.json, bob.token, carol.token, "
-               "admin.token and "
-               "access.yaml to "
+               "agent.token, admin.token and access.yaml to "
             << dir << "\n";
   return 0;
 }

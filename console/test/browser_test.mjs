@@ -204,7 +204,7 @@ async function main() {
   await page.click('#signin-token');
   await page.waitForFunction(() => document.querySelector('#watch-status')?.textContent.includes('live'));
   await page.waitForSelector('#queue-count');
-  const signedIn = transferred();
+  const signedInLoad = transferred();
   assert.match(await page.$eval('#who', (e) => e.textContent), /bob@example.com/);
 
   // Evaluate opens a case; it appears without a reload.
@@ -218,6 +218,18 @@ async function main() {
   });
   const navigations = [];
   page.on('framenavigated', (f) => navigations.push(f.url()));
+  // signedIn opens a page in a browser context of its own, signed in with name's token.
+  const signedIn = async (name) => {
+    const context = await browser.createBrowserContext();
+    const p = await context.newPage();
+    p.setDefaultTimeout(15000);
+    await p.goto(`${base}/`);
+    await p.waitForSelector('#token');
+    await p.type('#token', token(name));
+    await p.click('#signin-token');
+    await p.waitForSelector('#queue-count');
+    return [context, p];
+  };
   const opened = await evaluate();
   assert.equal(opened.verdict, 'VERDICT_BLOCK');
   assert.equal(opened.lane, 'financial');
@@ -261,13 +273,7 @@ async function main() {
   // A disallowed user: carol (support-lead) sees the case but no approve button; her forged
   // call is refused, and the case stays open.
   const other = await evaluate();
-  const carolContext = await browser.createBrowserContext();
-  const carol = await carolContext.newPage();
-  carol.setDefaultTimeout(15000);
-  await carol.goto(`${base}/`);
-  await carol.waitForSelector('#token');
-  await carol.type('#token', token('carol'));
-  await carol.click('#signin-token');
+  const [carolContext, carol] = await signedIn('carol');
   await carol.waitForSelector(`tr[data-case-id="${other.case_id}"]`);
   await carol.click(`tr[data-case-id="${other.case_id}"] a`);
   await carol.waitForSelector('#no-actions');
@@ -293,15 +299,8 @@ async function main() {
     await page.screenshot({ path: join(args.screenshots, 'console-queue.png') });
   }
 
-  // Statistics: the charts are drawn from GetStats (bob sees his tenants' triggers).
-  const admin = await browser.createBrowserContext();
-  const adminPage = await admin.newPage();
-  adminPage.setDefaultTimeout(15000);
-  await adminPage.goto(`${base}/`);
-  await adminPage.waitForSelector('#token');
-  await adminPage.type('#token', token('admin'));
-  await adminPage.click('#signin-token');
-  await adminPage.waitForSelector('#queue-count');
+  // Statistics: the charts are drawn from GetStats (an admin sees every tenant's triggers).
+  const [admin, adminPage] = await signedIn('admin');
   await adminPage.goto(`${base}/#/stats`);
   await adminPage.waitForSelector('#chart-fired text');
   assert.match(await adminPage.$eval('#chart-fired', (e) => e.textContent), /refund-over-limit/);
@@ -362,7 +361,7 @@ async function main() {
   assert.match(await devPage.$eval('#history', (e) => e.textContent), /controller/);
 
   console.log(`browser_test: ok
-  first page load (sign-in page, cache disabled): ${kb(firstLoad)} transferred; through the signed-in queue: ${kb(signedIn)} (content-encoding seen: ${[...encodings].join(', ') || 'none'})
+  first page load (sign-in page, cache disabled): ${kb(firstLoad)} transferred; through the signed-in queue: ${kb(signedInLoad)} (content-encoding seen: ${[...encodings].join(', ') || 'none'})
   Evaluate -> case on screen, 20 cases: median ${median(latencies)} ms, max ${Math.max(...latencies)} ms (${latencies.join(' ')})
   queue with ${rows} open cases: rendered ${bigLoad} ms after reload; longest task ${Math.round(longest)} ms; a live update on it ${bigLatency} ms`);
 }
