@@ -87,7 +87,7 @@ class Api {
   // methods still authorize each call): its principal, whether it administers, and the groups it
   // acknowledges cases for with their tenants ("*": every one), as Acknowledge checks them
   // against a case's owner, backup and fallback. In development mode the actor is whoever a call
-  // claims (Identity::Approver): development is set and groups are empty.
+  // claims (Identity::Approver): development is set and groups are empty. An agent has none.
   struct Permissions {
     v1::Principal principal;
     bool development = false;
