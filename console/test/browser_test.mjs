@@ -61,6 +61,14 @@ const watchdog = setTimeout(async () => {
   process.exit(1);
 }, Number(args.timeout) * 1000);
 
+// ctest's own timeout, or ^C: end the browser and the servers too.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, async () => {
+    await cleanup();
+    process.exit(1);
+  });
+}
+
 // startServer runs agate-server with flags and resolves with its HTTP port (from its log).
 function startServer(flags, name) {
   const child = spawn(args.server, [
