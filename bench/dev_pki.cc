@@ -5,6 +5,8 @@
 //   agent.crt agent.key     URI SAN spiffe://example.org/agent/support-bot
 //   jwks.json               the identity provider's public key (issuer https://idp.local)
 //   bob.token               a person in group finance-approver (valid 24 h)
+//   carol.token             a person in group support-lead (valid 24 h)
+//   agent.token             the agent's bearer token, for the HTTP API (valid 24 h)
 //   admin.token             an admin (valid 24 h)
 //   access.yaml             an access policy naming all of them, tenant acme
 // Keys are generated on every run; nothing here is a real secret.
@@ -47,6 +49,9 @@ int main(int argc, char** argv) {
                      R"(","groups":)", groups, R"(,"iat":)", now, R"(,"exp":)", now + 86400, "}"));
   };
   WriteFileOrDie(dir + "/bob.token", token("bob@example.com", R"(["finance-approver"])") + "\n");
+  WriteFileOrDie(dir + "/carol.token", token("carol@example.com", R"(["support-lead"])") + "\n");
+  WriteFileOrDie(dir + "/agent.token",
+                 token("spiffe://example.org/agent/support-bot", "[]") + "\n");
   WriteFileOrDie(dir + "/admin.token", token("root@example.com", "[]") + "\n");
   WriteFileOrDie(dir + "/access.yaml", R"(version: 1
 issuers:
@@ -62,11 +67,13 @@ operators:
     tenants: [acme]
   - group: controller
     tenants: [acme]
+  - group: support-lead
+    tenants: [acme]
 admins:
   - subject: root@example.com
 )");
-  std::cout << "dev_pki: wrote ca.crt, server.*, agent.*, jwks.json, bob.token, admin.token and "
-               "access.yaml to "
+  std::cout << "dev_pki: wrote ca.crt, server.*, agent.*, jwks.json, bob.token, carol.token, "
+               "agent.token, admin.token and access.yaml to "
             << dir << "\n";
   return 0;
 }

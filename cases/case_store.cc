@@ -519,6 +519,8 @@ CaseStore::Record* CaseStore::OpenOrJoin(const Request& request, const Decision&
   }
   v1::EvidencePacket& packet = *c.mutable_evidence();
   KeepEvidence(request, &packet);
+  c.clear_missing_evidence();
+  for (int i : engine::MissingEvidence(lane, request)) c.add_missing_evidence(lane.evidence[i]);
   auto* history = packet.mutable_recent_history();
   history->Add(absl::StrCat(Rfc3339(now), " ", engine::VerdictName(decision.verdict), " decision ",
                             decision.id.view(), " request ", request.request_id()));

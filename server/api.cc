@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -69,6 +70,22 @@ absl::StatusOr<Caller> Api::Authenticated(absl::string_view method, absl::Status
     return Audited(method, caller.status(), unknown);
   }
   return caller;
+}
+
+Api::Permissions Api::WhoAmI(const Caller& caller) const {
+  Permissions permissions;
+  permissions.principal = caller.principal();
+  permissions.development = caller.development();
+  permissions.admin = identity_.MayAdminister(caller).ok();
+  // Agents never acknowledge (CaseStore::Authorize), whatever groups their token names.
+  if (caller.development() || caller.principal().kind() == v1::PRINCIPAL_KIND_AGENT) {
+    return permissions;
+  }
+  absl::StatusOr<cases::Actor> actor = identity_.Approver(caller, "", v1::AcknowledgeRequest());
+  if (!actor.ok()) return permissions;  // unreachable: no claim to contradict the caller
+  permissions.groups.assign(actor->groups.begin(), actor->groups.end());
+  std::sort(permissions.groups.begin(), permissions.groups.end());
+  return permissions;
 }
 
 absl::Status Api::Evaluate(const Caller& caller, const v1::EvaluateRequest& request,

@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -81,6 +83,18 @@ class Api {
   absl::StatusOr<v1::ListCasesResponse> ListCases(const Caller& caller,
                                                   const v1::ListCasesRequest& request) const;
   v1::GetStatsResponse GetStats(const Caller& caller) const;
+  // WhoAmI says what caller may do, for a console to show only the actions it may take (the
+  // methods still authorize each call): its principal, whether it administers, and the groups it
+  // acknowledges cases for with their tenants ("*": every one), as Acknowledge checks them
+  // against a case's owner, backup and fallback. In development mode the actor is whoever a call
+  // claims (Identity::Approver): development is set and groups are empty. An agent has none.
+  struct Permissions {
+    v1::Principal principal;
+    bool development = false;
+    bool admin = false;
+    std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // sorted by name
+  };
+  Permissions WhoAmI(const Caller& caller) const;
   absl::StatusOr<v1::KillSwitch> SetKillSwitch(const Caller& caller,
                                                const v1::SetKillSwitchRequest& request);
   v1::ListKillSwitchesResponse ListKillSwitches(const Caller& caller) const;

@@ -292,6 +292,7 @@ HttpAnswer HttpApi::Handle(const HttpRequest& request) {
       {"/v1/cases", "GET", &HttpApi::ListCases},
       {"/v1/cases:watch", "GET", &HttpApi::Watch},
       {"/v1/stats", "GET", &HttpApi::GetStats},
+      {"/v1/whoami", "GET", &HttpApi::WhoAmI},
       {"/v1/killswitches", "GET, POST", &HttpApi::KillSwitches},
       {"/metrics", "GET", &HttpApi::Metrics},
       {"/healthz", "GET", &HttpApi::Healthz},
@@ -314,7 +315,58 @@ HttpAnswer HttpApi::Handle(const HttpRequest& request) {
       return GetCase(request, id);
     }
   }
+  if (!absl::StartsWith(request.path, "/v1/")) return Console(request);
   return Error(absl::NotFoundError(absl::StrCat("no such path: ", request.path)));
+}
+
+HttpAnswer HttpApi::Console(const HttpRequest& request) {
+  const ConsoleFiles::File* file =
+      options_.console == nullptr ? nullptr : options_.console->Find(request.path);
+  if (file == nullptr) {
+    return Error(absl::NotFoundError(
+        options_.console == nullptr && request.path == "/"
+            ? "no operator console: agate-server was started without one (--console-dir)"
+            : absl::StrCat("no such path: ", request.path)));
+  }
+  if (auto refused = CheckMethod(request.method, "GET")) return *std::move(refused);
+  HttpAnswer answer;
+  answer.headers = {{"ETag", file->etag},
+                    {"Cache-Control", file->cache_control},
+                    {"X-Content-Type-Options", "nosniff"},
+                    {"Referrer-Policy", "no-referrer"},
+                    {"X-Frame-Options", "DENY"},
+                    {"Content-Security-Policy",
+                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"}};
+  answer.content_type = file->content_type;
+  if (request.Header("If-None-Match") == file->etag) {
+    answer.status = 304;
+    return answer;
+  }
+  answer.body = file->content;
+  return answer;
+}
+
+HttpAnswer HttpApi::WhoAmI(const HttpRequest& request) {
+  if (absl::Status s = CheckParams(request.params, {}); !s.ok()) return Error(s);
+  absl::StatusOr<Caller> caller = Authenticate(request, "WhoAmI");
+  if (!caller.ok()) return Error(caller.status());
+  const Api::Permissions permissions = api_.WhoAmI(*caller);
+  HttpAnswer answer;
+  answer.body =
+      absl::StrCat(R"({"principal":)", ToJson(permissions.principal), R"(,"development":)",
+                   permissions.development ? "true" : "false", R"(,"admin":)",
+                   permissions.admin ? "true" : "false", R"(,"groups":{)");
+  for (size_t i = 0; i < permissions.groups.size(); ++i) {
+    const auto& [group, tenants] = permissions.groups[i];
+    absl::StrAppend(&answer.body, i > 0 ? "," : "", "\"", JsonEscape(group), "\":[");
+    for (size_t t = 0; t < tenants.size(); ++t) {
+      absl::StrAppend(&answer.body, t > 0 ? "," : "", "\"", JsonEscape(tenants[t]), "\"");
+    }
+    answer.body.append("]");
+  }
+  answer.body.append("}}");
+  return answer;
 }
 
 HttpAnswer HttpApi::Healthz(const HttpRequest&) { return Text(200, "ok\n"); }

@@ -11,7 +11,9 @@
 //   GET  /v1/stats                      GetStatsResponse
 //   GET  /v1/cases:watch?lane=&tenant=&after=   server-sent events, one CaseEvent each
 //   GET  /v1/killswitches, POST /v1/killswitches   ListKillSwitches, SetKillSwitch
+//   GET  /v1/whoami                     what the caller may do (Api::WhoAmI), for the console
 //   GET  /metrics (Prometheus text 0.0.4), /healthz, /readyz
+//   GET  / and the console's other files (ConsoleFiles), when options.console is set
 //
 // An error is {"code": <gRPC code>, "status": "NOT_FOUND", "message": "..."} with the HTTP
 // status HttpStatusOf (server/status.h) gives the code. An unknown path is 404, a known one with
@@ -38,6 +40,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/api.h"
+#include "server/console_files.h"
 #include "server/event_history.h"
 
 namespace agate::server {
@@ -78,6 +81,8 @@ struct HttpApiOptions {
   int64_t max_streams = 8;              // watch streams open at once over HTTP
   absl::Duration heartbeat = absl::Seconds(2);
   size_t history_events = 1024;  // EventHistory's capacity
+  // The operator console's files, served at / (null: no console; / is 404 then).
+  std::shared_ptr<const ConsoleFiles> console;
 };
 
 class HttpApi {
@@ -105,6 +110,8 @@ class HttpApi {
   HttpAnswer GetCase(const HttpRequest& request, absl::string_view case_id);
   HttpAnswer ListCases(const HttpRequest& request);
   HttpAnswer GetStats(const HttpRequest& request);
+  HttpAnswer WhoAmI(const HttpRequest& request);
+  HttpAnswer Console(const HttpRequest& request);
   HttpAnswer KillSwitches(const HttpRequest& request);
   HttpAnswer Watch(const HttpRequest& request);
   HttpAnswer Metrics(const HttpRequest& request);

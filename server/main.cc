@@ -24,6 +24,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/acceptor.h"
 #include "server/api.h"
+#include "server/console_files.h"
 #include "server/grpc_service.h"
 #include "server/http_api.h"
 #include "server/http_server.h"
@@ -301,6 +302,20 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   }
   absl::StatusOr<std::unique_ptr<Identity>> identity = Identity::Create(options.access);
   if (!identity.ok()) return Failure{1, std::string(identity.status().message())};
+  // The operator console: --console-dir, or the one this build made (none if it made none).
+  std::shared_ptr<const ConsoleFiles> console;
+  if (options.http_listen.has_value()) {
+    const bool given = options.console_dir.has_value();
+    const std::string dir = given ? *options.console_dir : AGATE_CONSOLE_DIR;
+    absl::StatusOr<std::shared_ptr<const ConsoleFiles>> loaded = ConsoleFiles::Load(dir);
+    if (loaded.ok()) {
+      console = *std::move(loaded);
+    } else if (given) {
+      return Failure{1, std::string(loaded.status().message())};
+    } else {
+      spdlog::info("no operator console at / ({})", std::string(loaded.status().message()));
+    }
+  }
   if ((*identity)->development()) {
     spdlog::warn(
         "development mode (--auth none): callers are not verified and approvers are whoever they "
@@ -349,7 +364,8 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   if (options.http_listen.has_value()) {
     http_api = std::make_unique<HttpApi>(
         api, HttpApiOptions{.max_request_bytes = options.max_request_bytes,
-                            .max_streams = std::max<int64_t>(1, options.http_threads / 2)});
+                            .max_streams = std::max<int64_t>(1, options.http_threads / 2),
+                            .console = console});
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
         HttpServer::Start(*http_api, {.address = *options.http_listen,
                                       .tls_cert = options.tls_cert,
@@ -363,6 +379,7 @@ std::optional<Failure> Serve(const ServerOptions& options) {
     http = *std::move(started);
     spdlog::info("serving HTTP on {}{}", options.http_listen->ToString(http->port()),
                  tls != nullptr ? " (TLS)" : "");
+    if (console != nullptr) spdlog::info("the operator console is at / (from {})", console->dir());
   }
   // Start-up (YAML, compiling the matrix, recovery) freed what it allocated; give the pages back
   // before idling (docs/perf.md).

@@ -28,6 +28,9 @@ with --http-listen, over HTTP/JSON with Prometheus /metrics.
   --http-threads N         the HTTP listener's threads: requests served at once, each open
                            /v1/cases:watch stream holding one (default 16; at most half of them
                            stream)
+  --console-dir DIR        serve the operator console at / on --http-listen from DIR (default:
+                           the one this build made, console/ built into BUILD/console); a DIR
+                           that is missing or has no index.html stops the server
   --log-level LEVEL        trace, debug, info (default), warn, error, off
   --log-format FORMAT      text (default) or json
   --max-request-bytes N    larger requests get RESOURCE_EXHAUSTED (default 1048576)
@@ -234,7 +237,8 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "socket-mode",
                         "socket-group",
                         "http-listen",
-                        "http-threads"},
+                        "http-threads",
+                        "console-dir"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -278,6 +282,13 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     return absl::InvalidArgumentError("--http-threads: only means something with --http-listen");
   }
   o.http_threads = *http_threads;
+  if (std::optional<std::string> console = cl->Value("console-dir")) {
+    if (!o.http_listen.has_value()) {
+      return absl::InvalidArgumentError("--console-dir: only means something with --http-listen");
+    }
+    if (console->empty()) return absl::InvalidArgumentError("--console-dir: a directory is needed");
+    o.console_dir = *console;
+  }
   if (std::optional<std::string> level = cl->Value("log-level")) {
     absl::StatusOr<LogLevel> parsed = ParseLogLevel(*level);
     if (!parsed.ok()) return parsed.status();

@@ -77,6 +77,8 @@ struct ServerOptions {
   // The HTTP/JSON API (server/http_api.h): where it listens (nullopt: off) and its threads.
   std::optional<ListenAddress> http_listen;
   int64_t http_threads = 16;
+  // The operator console's built files (ConsoleFiles); nullopt: the ones this build made, if any.
+  std::optional<std::string> console_dir;
   mode_t socket_mode = 0660;
   std::string socket_group;
   bool help = false;

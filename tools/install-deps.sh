@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev
   libssl-dev
   clang libclang-rt-14-dev llvm
+  chromium
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

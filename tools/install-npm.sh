@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the npm dependencies of agate's Node packages exactly as their package-lock.json files
-# pin them (npm ci): the TypeScript SDK, the MCP gate and the LangGraph.js example. Needs Node 20+
+# pin them (npm ci): the TypeScript SDK, the MCP gate, the LangGraph.js example and the operator
+# console (Preact, esbuild, and puppeteer-core for its browser test). Needs Node 20+
 # and npm; the README's install step and CI call it after tools/install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ if (( major < 20 )); then
   exit 1
 fi
 # sdk/node first: the other two link to it (file:../../sdk/node).
-packages=(sdk/node integrations/mcp examples/langgraph)
+packages=(sdk/node integrations/mcp examples/langgraph console)
 for dir in "${packages[@]}"; do
   npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
 done

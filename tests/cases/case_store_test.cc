@@ -1000,6 +1000,20 @@ TEST_F(EvidenceCaseStoreTest, LongEntriesAreCutAtACharacterWithTheirSizeAndDiges
   EXPECT_FALSE(c.evidence().truncated().contains("original_input"));
 }
 
+TEST_F(CaseStoreTest, ACaseSaysWhichRequiredEvidenceTheLatestRequestLacked) {
+  // The customer lane requires original_input, proposed_action and retrieved_context.
+  Request first = Make("r1", kHold);
+  (*first.mutable_evidence())["original_input"] = "hello";
+  const std::string id = Decide(first).case_id();
+  EXPECT_THAT(Get(id).missing_evidence(), ElementsAre("proposed_action", "retrieved_context"));
+  Request again = Make("r2", kHold);
+  (*again.mutable_evidence())["proposed_action"] = "send";
+  (*again.mutable_evidence())["retrieved_context"] = "kb";
+  ASSERT_EQ(Decide(again).case_id(), id);
+  EXPECT_THAT(Get(id).missing_evidence(), ElementsAre("original_input"))
+      << "the latest request's, as its EvaluateResponse said";
+}
+
 class ByteBudgetCaseStoreTest : public CaseStoreTest {
  protected:
   ByteBudgetCaseStoreTest() : CaseStoreTest(CaseStoreOptions{.max_open_case_bytes = 20'000}) {}

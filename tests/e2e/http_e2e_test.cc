@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -498,6 +499,76 @@ TEST(HttpStartupTest, ABadHttpListenAddressIsAClearStartupError) {
   EXPECT_EQ(taken.exit_code, 1) << taken.err;
   EXPECT_THAT(taken.err,
               HasSubstr(absl::StrCat("--http-listen: cannot listen on ", first.http_address())));
+}
+
+// The operator console (--console-dir) over real HTTP: the files, a missing directory stops the
+// start, byte ranges, and compression (server/http_module.cc, Body).
+TEST(HttpConsoleTest, ServesTheConsoleWithRangesAndGzip) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/console");
+  const std::string script = "console.log('" + std::string(4000, 'x') + "');\n";
+  testing::WriteFileOrDie(dir.path() + "/console/index.html", "<!doctype html><p>agate</p>");
+  testing::WriteFileOrDie(dir.path() + "/console/app-AB12CD34.js", script);
+
+  const testing::RunResult missing = testing::Run(
+      {AGATE_SERVER_BIN, "--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store", "memory",
+       "--http-listen", "127.0.0.1:0", "--console-dir", dir.path() + "/nowhere"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr(absl::StrCat("--console-dir ", dir.path(), "/nowhere: ")));
+
+  testing::ServerProcess server;
+  ASSERT_TRUE(server.Start(
+      AGATE_SERVER_BIN, {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--store", "memory",
+                         "--http-listen", "127.0.0.1:0", "--console-dir", dir.path() + "/console"}))
+      << server.log();
+  auto [host, port] = HostPort(server.http_address());
+  httplib::Client client(host, port);
+  client.set_read_timeout(10, 0);
+  client.set_decompress(false);  // the bytes as sent
+  httplib::Result index = client.Get("/", {{"Accept-Encoding", "identity"}});
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->body, "<!doctype html><p>agate</p>");
+  EXPECT_EQ(index->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(index->get_header_value("Cache-Control"), "no-cache");
+  EXPECT_EQ(index->get_header_value("Vary"), "Accept-Encoding");
+  httplib::Result traversal = client.Get("/../../../etc/passwd");
+  ASSERT_TRUE(traversal);
+  EXPECT_EQ(traversal->status, 404);
+  EXPECT_THAT(traversal->body, Not(HasSubstr("root:")));
+
+  // A Range on a file: 206 with exactly those bytes, never compressed (httplib by itself sent a
+  // 200 holding the fragment, compressed).
+  for (const char* encoding : {"identity", "gzip", "br"}) {
+    SCOPED_TRACE(encoding);
+    httplib::Result part =
+        client.Get("/app-AB12CD34.js", {{"Range", "bytes=0-9"}, {"Accept-Encoding", encoding}});
+    ASSERT_TRUE(part);
+    EXPECT_EQ(part->status, 206);
+    EXPECT_EQ(part->get_header_value("Content-Range"), absl::StrCat("bytes 0-9/", script.size()));
+    EXPECT_FALSE(part->has_header("Content-Encoding"));
+    EXPECT_EQ(part->body, script.substr(0, 10));
+  }
+  // Compression: gzip when accepted (decoded by the client, it is the file); never brotli, which
+  // httplib did at its slowest quality (seconds for a large ListCases page).
+  httplib::Client decoding(host, port);
+  httplib::Result gzip = decoding.Get("/app-AB12CD34.js", {{"Accept-Encoding", "gzip, br"}});
+  ASSERT_TRUE(gzip);
+  EXPECT_EQ(gzip->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(gzip->get_header_value("Vary"), "Accept-Encoding");
+  EXPECT_EQ(gzip->body, script);
+  httplib::Result br = client.Get("/app-AB12CD34.js", {{"Accept-Encoding", "br"}});
+  ASSERT_TRUE(br);
+  EXPECT_FALSE(br->has_header("Content-Encoding"));
+  EXPECT_EQ(br->body, script);
+  httplib::Result refused = client.Get("/app-AB12CD34.js", {{"Accept-Encoding", "gzip;q=0"}});
+  ASSERT_TRUE(refused);
+  EXPECT_FALSE(refused->has_header("Content-Encoding"));
+  // An error is never cut by a Range.
+  httplib::Result error = client.Get("/v1/nope", {{"Range", "bytes=0-3"}});
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->status, 404);
+  EXPECT_THAT(error->body, HasSubstr(R"("message":"no such path: /v1/nope")"));
 }
 
 // With an access policy: TLS, and the same identity and authorization as gRPC.

@@ -9,6 +9,10 @@
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/api.h"
+#include "server/http_api.h"
+#include "service/service.h"
+#include "tests/testing/fixtures.h"
 #include "tests/testing/pki.h"
 #include "tests/testing/process.h"
 #include "tests/testing/status_matchers.h"
@@ -130,6 +134,41 @@ TEST_F(IdentityTest, AReloadAppliesANewPolicyAndABadOneKeepsTheOld) {
   EXPECT_THAT(identity_->Reload(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("access.yaml:")));
   EXPECT_EQ(As("carol").principal().kind(), v1::PRINCIPAL_KIND_ADMIN);  // the old one applies
+}
+
+// GET /v1/whoami (Api::WhoAmI, rendered by HttpApi): what the console shows buttons for.
+TEST_F(IdentityTest, WhoAmISaysWhichGroupsAPersonAcknowledgesForWithTheirTenants) {
+  std::unique_ptr<service::Service> service = *service::Service::Create(testing::BundledMatrix());
+  Api api(*service, *identity_);
+  HttpApi http(api, {});
+  auto whoami = [&](const std::string& subject, const std::string& groups) {
+    const std::string header = "Bearer " + Token(subject, groups);
+    HttpRequest r{.method = "GET", .path = "/v1/whoami"};
+    r.headers.emplace_back("Authorization", header);
+    return http.Handle(r);
+  };
+  const HttpAnswer bob = whoami("bob", R"(["globex-finance","finance-approver","not-in-policy"])");
+  EXPECT_EQ(bob.status, 200) << bob.body;
+  EXPECT_THAT(bob.body, HasSubstr(R"("subject":"bob")"));
+  EXPECT_THAT(bob.body, HasSubstr(R"("kind":"PRINCIPAL_KIND_PERSON")"));
+  EXPECT_THAT(bob.body, HasSubstr(R"("development":false,"admin":false,)"
+                                  R"("groups":{"finance-approver":["acme"],)"
+                                  R"("globex-finance":["globex"]}})"));
+  EXPECT_THAT(whoami("root", "[]").body, HasSubstr(R"("admin":true,"groups":{}})"));
+  const HttpAnswer agent = whoami("bot", R"(["finance-approver"])");
+  EXPECT_THAT(agent.body, HasSubstr(R"("kind":"PRINCIPAL_KIND_AGENT")"));
+  EXPECT_THAT(agent.body, HasSubstr(R"("admin":false,"groups":{}})")) << "agents never approve";
+
+  const HttpAnswer none = http.Handle({.method = "GET", .path = "/v1/whoami"});
+  EXPECT_EQ(none.status, 401);
+  EXPECT_THAT(none.body, HasSubstr("no credential"));
+  HttpRequest bad{.method = "GET", .path = "/v1/whoami"};
+  bad.headers.emplace_back("Authorization", "Bearer not-a-token");
+  EXPECT_EQ(http.Handle(bad).status, 401);
+  HttpRequest query{.method = "GET", .path = "/v1/whoami"};
+  query.params.emplace_back("as", "root");
+  EXPECT_EQ(http.Handle(query).status, 400) << "no parameters";
+  EXPECT_EQ(http.Handle({.method = "POST", .path = "/v1/whoami"}).status, 405);
 }
 
 TEST(IdentityCreateTest, DevelopmentModeNeedsNoPolicyAndABadPolicyIsAStartError) {
