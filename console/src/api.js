@@ -87,7 +87,11 @@ export function watch(session, onEvent, onStatus) {
       try {
         const h = headers(session, { Accept: 'text/event-stream' });
         if (lastId) h['Last-Event-ID'] = lastId;
-        const response = await fetch('/v1/cases:watch', { headers: h, signal: controller.signal });
+        // The summary view: the queue needs no evidence or history (the case page reads them).
+        const response = await fetch('/v1/cases:watch?view=summary', {
+          headers: h,
+          signal: controller.signal,
+        });
         if (!response.ok) {
           const body = await response.json().catch(() => null);
           throw new ApiError(response.status, body);

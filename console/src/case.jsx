@@ -79,16 +79,14 @@ function Actions({ session, me, c, onDone }) {
   );
 }
 
-export function CasePage({ session, me, id, live, events }) {
+export function CasePage({ session, me, id, live }) {
   const [c, setCase] = useState(null);
   const [error, setError] = useState('');
+  // Read when opened, and again whenever the watch stream (summaries, without the evidence and
+  // history shown here) says the case changed.
   useEffect(() => {
     api.getCase(session, id).then((r) => setCase(r.case), (e) => setError(e.message));
-  }, [id, session]);
-  // A newer version from the watch stream replaces the one read.
-  useEffect(() => {
-    if (live && (!c || live.history?.length >= (c.history?.length ?? 0))) setCase(live);
-  }, [live, events]);
+  }, [id, session, live]);
   if (error) return <main><p class="error" role="alert">{error}</p></main>;
   if (!c) return <main><p>Loading…</p></main>;
   const e = c.evidence ?? {};

@@ -78,7 +78,7 @@ function App() {
   const [session, setSession] = useState(loadSession());
   const [me, setMe] = useState(null);
   const [open, setOpen] = useState(new Map()); // id -> Case, the open cases
-  const [events, setEvents] = useState(0); // bumps on every event (the case page re-reads)
+  const [events, setEvents] = useState(0); // bumps on every event (the stats page re-reads)
   const [latest, setLatest] = useState(new Map()); // id -> Case from the stream, any state
   const [status, setStatus] = useState('connecting');
   const [loadError, setLoadError] = useState('');
@@ -150,7 +150,7 @@ function App() {
   let page;
   if (hash.startsWith('#/case/')) {
     const id = decodeURIComponent(hash.slice('#/case/'.length));
-    page = <CasePage session={session} me={me} id={id} live={latest.get(id)} events={events} />;
+    page = <CasePage session={session} me={me} id={id} live={latest.get(id)} />;
   } else if (hash === '#/stats') {
     page = <StatsPage session={session} events={events} />;
   } else {
