@@ -9,6 +9,7 @@
 //   GET  /v1/cases/{id}                 GetCaseResponse
 //   POST /v1/cases/{id}:acknowledge     AcknowledgeRequest -> AcknowledgeResponse
 //   GET  /v1/stats                      GetStatsResponse
+//   GET  /v1/shadow                     ShadowReport (FAILED_PRECONDITION without --shadow-matrix)
 //   GET  /v1/cases:watch?lane=&tenant=&after=   server-sent events, one CaseEvent each
 //   GET  /v1/killswitches, POST /v1/killswitches   ListKillSwitches, SetKillSwitch
 //   GET  /metrics (Prometheus text 0.0.4), /healthz, /readyz
@@ -105,6 +106,7 @@ class HttpApi {
   HttpAnswer GetCase(const HttpRequest& request, absl::string_view case_id);
   HttpAnswer ListCases(const HttpRequest& request);
   HttpAnswer GetStats(const HttpRequest& request);
+  HttpAnswer GetShadowReport(const HttpRequest& request);
   HttpAnswer KillSwitches(const HttpRequest& request);
   HttpAnswer Watch(const HttpRequest& request);
   HttpAnswer Metrics(const HttpRequest& request);
