@@ -49,12 +49,16 @@ void LiveShadow::Start(std::shared_ptr<const engine::Matrix> live,
 
 void LiveShadow::SetLive(std::shared_ptr<const engine::Matrix> live) {
   absl::MutexLock lock(&mu_);
-  Start(std::move(live), epoch_.load(std::memory_order_acquire)->candidate);
+  const std::shared_ptr<Epoch> epoch = epoch_.load(std::memory_order_acquire);
+  if (live->version() == epoch->live->version()) return;  // e.g. a SIGHUP for another file
+  Start(std::move(live), epoch->candidate);
 }
 
 void LiveShadow::SetCandidate(std::shared_ptr<const engine::Matrix> candidate) {
   absl::MutexLock lock(&mu_);
-  Start(epoch_.load(std::memory_order_acquire)->live, std::move(candidate));
+  const std::shared_ptr<Epoch> epoch = epoch_.load(std::memory_order_acquire);
+  if (candidate->version() == epoch->candidate->version()) return;
+  Start(epoch->live, std::move(candidate));
 }
 
 std::shared_ptr<const engine::Matrix> LiveShadow::candidate() const {

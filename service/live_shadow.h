@@ -16,7 +16,9 @@
 // nothing can fall behind; memory is bounded by kMaxOpenEstimates (past it a fired lane counts as
 // a new case, and `estimates_dropped` says how often).
 //
-// A report covers one pair of matrices: SetLive or SetCandidate (a reload) starts a new one.
+// A report covers one pair of matrix versions: SetLive or SetCandidate with another `version:` (a
+// reload) starts a new one; a reload of the same version (a SIGHUP reloads both files) keeps it
+// and the matrix it compares (bump the version when a matrix changes).
 //
 // Thread-safe.
 //
@@ -63,7 +65,8 @@ class LiveShadow {
   // answered from the cache) is skipped: the first answer was observed.
   void Observe(const v1::EvaluateRequest& request, const v1::EvaluateResponse& live);
 
-  // SetLive and SetCandidate swap a matrix (a reload) and start a new report.
+  // SetLive and SetCandidate swap a matrix of another version (a reload) and start a new report;
+  // a matrix of the same version changes nothing.
   void SetLive(std::shared_ptr<const engine::Matrix> live);
   void SetCandidate(std::shared_ptr<const engine::Matrix> candidate);
   std::shared_ptr<const engine::Matrix> candidate() const;

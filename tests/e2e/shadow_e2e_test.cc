@@ -26,7 +26,7 @@ namespace agate {
 namespace {
 
 using ::agate::testing::ReloadMatrix;
-using ::agate::testing::Run;
+
 using ::agate::testing::RunResult;
 using ::agate::testing::ServerProcess;
 using ::agate::testing::TempDir;
@@ -92,7 +92,7 @@ class ShadowE2eTest : public ::testing::Test {
 
   // Report runs `agate shadow --server --json` and parses its one JSON object.
   google::protobuf::Struct Report() {
-    RunResult r = Run({AGATE_CLI_BIN, "shadow", "--server", server_.address(), "--json"});
+    RunResult r = testing::Run({AGATE_CLI_BIN, "shadow", "--server", server_.address(), "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     google::protobuf::Struct parsed;
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &parsed).ok()) << r.out;
@@ -180,7 +180,7 @@ TEST_F(ShadowE2eTest, CountsWhatTheCandidateWouldChangeWithoutOpeningItsCases) {
   // The candidate opened nothing: no case, no stats.
   EXPECT_EQ(OpenCases(), 0u);
 
-  RunResult text = Run({AGATE_CLI_BIN, "shadow", "--server", server_.address()});
+  RunResult text = testing::Run({AGATE_CLI_BIN, "shadow", "--server", server_.address()});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("10 requests: 7 changed verdict (70.0%)"));
   EXPECT_THAT(text.out, HasSubstr("ALLOW     -> BLOCK            7  e.g. big-0, big-1, big-2"));
@@ -195,8 +195,8 @@ TEST_F(ShadowE2eTest, ARedemptionIsNotAChange) {
   ASSERT_TRUE(StartServer({"--shadow-matrix", candidate_})) << server_.log();
   const v1::EvaluateResponse blocked = Evaluate(Refund("r1", "order-1", 200));
   ASSERT_EQ(blocked.verdict(), v1::VERDICT_BLOCK);
-  RunResult ack = Run({AGATE_CLI_BIN, "ack", "--server", server_.address(), "--case",
-                       blocked.case_id(), "--decision", "approve", "--approver", "carol"});
+  RunResult ack = testing::Run({AGATE_CLI_BIN, "ack", "--server", server_.address(), "--case",
+                                blocked.case_id(), "--decision", "approve", "--approver", "carol"});
   ASSERT_EQ(ack.exit_code, 0) << ack.err;
   v1::EvaluateRequest redeem = Refund("r2", "order-1", 200);
   redeem.mutable_approval()->set_case_id(blocked.case_id());
@@ -240,8 +240,9 @@ TEST_F(ShadowE2eTest, ReloadsTheCandidateAndKeepsItWhenTheNewOneIsBad) {
   Evaluate(Refund("after-bad", "order-3", 200));
   report = Report();
   EXPECT_EQ(report.fields().at("candidate_matrix_version").string_value(), "3");
-  EXPECT_EQ(report.fields().at("requests").number_value(), 2);
-  RunResult metrics = Run({AGATE_CLI_BIN, "stats", "--server", server_.address(), "--metrics"});
+  EXPECT_EQ(report.fields().at("requests").number_value(), 2);  // the same live version: kept
+  RunResult metrics =
+      testing::Run({AGATE_CLI_BIN, "stats", "--server", server_.address(), "--metrics"});
   EXPECT_THAT(metrics.out, HasSubstr("agate_shadow_matrix_reload_failures_total 1"));
   EXPECT_THAT(metrics.out, HasSubstr("agate_shadow_matrix_reloads_total 1"));
   EXPECT_THAT(metrics.out, HasSubstr("agate_matrix_reload_failures_total 0"));
@@ -251,16 +252,16 @@ TEST_F(ShadowE2eTest, ABadCandidateStopsTheStartWithItsPosition) {
   Write(candidate_,
         "version: 2\nlanes:\n  financial: {owner: a, sla: 4h, verdict: BLOCKK}\n"
         "triggers:\n  - {id: x, lane: financial, when: 'true'}\n");
-  EXPECT_FALSE(StartServer({"--shadow-matrix", candidate_}));
-  EXPECT_EQ(server_.Wait(), 1);
-  EXPECT_THAT(server_.log(), HasSubstr(candidate_ + ":3:"));
-  EXPECT_THAT(server_.log(),
-              HasSubstr(absl::StrCat("the shadow matrix ", candidate_, " is invalid")));
+  RunResult r = testing::Run({AGATE_SERVER_BIN, "--matrix", live_, "--listen", "127.0.0.1:0",
+                              "--store", "memory", "--shadow-matrix", candidate_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(candidate_ + ":3:"));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("the shadow matrix ", candidate_, " is invalid")));
 }
 
 TEST_F(ShadowE2eTest, WithoutACandidateTheReportIsAFailedPrecondition) {
   ASSERT_TRUE(StartServer()) << server_.log();
-  RunResult r = Run({AGATE_CLI_BIN, "shadow", "--server", server_.address()});
+  RunResult r = testing::Run({AGATE_CLI_BIN, "shadow", "--server", server_.address()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
   EXPECT_THAT(r.err, HasSubstr("--shadow-matrix"));
@@ -269,7 +270,8 @@ TEST_F(ShadowE2eTest, WithoutACandidateTheReportIsAFailedPrecondition) {
   EXPECT_EQ(stub_->GetShadowReport(&context, v1::GetShadowReportRequest(), &report).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   // Offline flags do not mix with --server.
-  RunResult mixed = Run({AGATE_CLI_BIN, "shadow", "--server", server_.address(), "--live", live_});
+  RunResult mixed =
+      testing::Run({AGATE_CLI_BIN, "shadow", "--server", server_.address(), "--live", live_});
   EXPECT_EQ(mixed.exit_code, 2);
   EXPECT_THAT(mixed.err, HasSubstr("--live is for the offline shadow"));
 }
@@ -297,8 +299,8 @@ TEST_F(ShadowE2eTest, CapturesRedactedRequestsThatOfflineShadowReplays) {
   EXPECT_THAT(lines[0], HasSubstr(R"("region":"eu")"));
 
   // The file replays offline: the candidate blocks the two $200 refunds.
-  RunResult offline = Run({AGATE_CLI_BIN, "shadow", "--live", live_, "--candidate", candidate_,
-                           "--requests", file, "--json"});
+  RunResult offline = testing::Run({AGATE_CLI_BIN, "shadow", "--live", live_, "--candidate",
+                                    candidate_, "--requests", file, "--json"});
   ASSERT_EQ(offline.exit_code, 0) << offline.err;
   google::protobuf::Struct report;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(offline.out, &report).ok());
@@ -318,19 +320,20 @@ TEST_F(ShadowE2eTest, CapturesRedactedRequestsThatOfflineShadowReplays) {
 
 TEST_F(ShadowE2eTest, AnUnknownRedactFieldStopsTheStartWithItsPosition) {
   Write(live_, absl::StrCat(kLive, "capture:\n  redact: [evidence, action.amount]\n"));
-  EXPECT_FALSE(StartServer({"--capture-requests", dir_.path() + "/capture"}));
-  EXPECT_EQ(server_.Wait(), 1);
-  EXPECT_THAT(server_.log(), HasSubstr(live_ + ":11:22: error: capture: redact: unknown field "
-                                               "'action.amount'"));
+  RunResult r = testing::Run({AGATE_SERVER_BIN, "--matrix", live_, "--listen", "127.0.0.1:0",
+                              "--store", "memory", "--capture-requests", dir_.path() + "/capture"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(live_ + ":11:22: error: capture: redact: unknown field "
+                                       "'action.amount'"));
 }
 
 TEST_F(ShadowE2eTest, BadCaptureFlagsNameTheFlag) {
-  RunResult r = Run({AGATE_SERVER_BIN, "--matrix", live_, "--capture-max-bytes", "4096"});
+  RunResult r = testing::Run({AGATE_SERVER_BIN, "--matrix", live_, "--capture-max-bytes", "4096"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err,
               HasSubstr("--capture-max-bytes: only means something with --capture-requests"));
-  r = Run({AGATE_SERVER_BIN, "--matrix", live_, "--capture-requests", dir_.path() + "/c",
-           "--capture-max-bytes", "10"});
+  r = testing::Run({AGATE_SERVER_BIN, "--matrix", live_, "--capture-requests", dir_.path() + "/c",
+                    "--capture-max-bytes", "10"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--capture-max-bytes: must be at least 1024"));
 }

@@ -73,7 +73,8 @@ TEST(RedactionTest, TheMatrixDeclaresTheListWithPositionedErrors) {
             "m.yaml:7:22: error: capture: redact: unknown field 'action.amount'"},
            {"capture: [evidence]\n", "m.yaml:6:10: error: capture must be a mapping"},
            {"capture: {redact: evidence}\n", "m.yaml:6:19: error: redact must be a sequence"},
-           {"capture: {redcat: [evidence]}\n", "m.yaml:6:11: error: capture: unknown key 'redcat'"},
+           {"capture: {redcat: [evidence]}\n",
+            "m.yaml:6:11: error: unknown key 'redcat' in capture (did you mean 'redact'?)"},
        }) {
     m = ParseMatrix(std::string(kMatrix) + c.capture, "m.yaml", nullptr);
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << c.capture;

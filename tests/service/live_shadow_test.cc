@@ -146,6 +146,8 @@ TEST_F(LiveShadowTest, ANewCandidateOrLiveMatrixStartsANewReport) {
   EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToSeconds(report.since()),
             absl::ToUnixSeconds(clock_.Now()));
   Live(Request("r2", "i1", 300));
+  shadow_.SetCandidate(Matrix(kLive));  // the same version again (a SIGHUP): the report goes on
+  EXPECT_EQ(shadow_.Report({}).requests(), 1u);
   shadow_.SetLive(Matrix(kCandidate));
   report = shadow_.Report({});
   EXPECT_EQ(report.requests(), 0u);
