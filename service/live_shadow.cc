@@ -112,7 +112,9 @@ void LiveShadow::Estimate(Epoch& epoch, int side, const engine::Matrix& matrix,
       it->second = now + lane.sla;
       continue;
     }
-    if (open.size() >= kMaxOpenEstimates) {
+    // Full: forget the estimates past their SLA, at most once a second (a sweep reads them all).
+    if (open.size() >= kMaxOpenEstimates && now - epoch.swept[side] >= absl::Seconds(1)) {
+      epoch.swept[side] = now;
       absl::erase_if(open, [now](const auto& entry) { return entry.second <= now; });
     }
     if (open.size() >= kMaxOpenEstimates) {

@@ -13,8 +13,9 @@
 // Cost: Observe runs on the request's thread after the answer was handed to the transport. A
 // request both matrices allow with nothing fired costs one candidate evaluation and one atomic
 // increment (no lock, no allocation); any other takes the report's mutex. Nothing queues, so
-// nothing can fall behind; memory is bounded by kMaxOpenEstimates (past it a fired lane counts as
-// a new case, and `estimates_dropped` says how often).
+// nothing can fall behind; memory is bounded by kMaxOpenEstimates per side (when full, estimates
+// past their SLA are swept at most once a second; past it a fired lane counts as a new case, and
+// `estimates_dropped` says how often).
 //
 // A report covers one pair of matrix versions: SetLive or SetCandidate with another `version:` (a
 // reload) starts a new one; a reload of the same version (a SIGHUP reloads both files) keeps it
@@ -91,6 +92,7 @@ class LiveShadow {
     ShadowReport report ABSL_GUARDED_BY(mu);
     // Per side (live, candidate): open key -> until when the estimated case is open.
     absl::flat_hash_map<std::string, absl::Time> open[2] ABSL_GUARDED_BY(mu);
+    absl::Time swept[2] ABSL_GUARDED_BY(mu) = {absl::InfinitePast(), absl::InfinitePast()};
   };
 
   // Estimate appends to *opened the lanes among response's fired ones (of matrix) that open a

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fixtures.h"
 
 namespace agate::service {
 namespace {
@@ -36,10 +37,7 @@ triggers:
 )";
 
 std::shared_ptr<const engine::Matrix> Matrix(const char* yaml) {
-  absl::StatusOr<std::shared_ptr<const engine::Matrix>> m =
-      engine::ParseMatrix(yaml, "m.yaml", nullptr);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? *m : nullptr;
+  return testing::ParseMatrixOrFail(yaml);
 }
 
 v1::EvaluateRequest Request(const std::string& id, const std::string& item, double amount,
