@@ -6,7 +6,6 @@
 
 #include "cases/case_store.h"
 #include "common/proto_time.h"
-#include "engine/decision_codec.h"
 #include "engine/evaluator.h"
 
 namespace agate::service {
@@ -75,8 +74,20 @@ void LiveShadow::Observe(const v1::EvaluateRequest& request, const v1::EvaluateR
     epoch->unchanged_allows.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  // Only what the report compares: the verdict and the fired triggers with their lanes (no ids,
+  // owners, deadlines nor observed values: each would allocate).
   thread_local v1::EvaluateResponse candidate;
-  engine::EncodeDecision(decided, &candidate);
+  candidate.set_verdict(decided.verdict);
+  const engine::Matrix& matrix = *epoch->candidate;
+  candidate.mutable_fired()->Clear();  // keeps the elements' memory for the next request
+  for (const engine::FiredTrigger& f : decided.fired) {
+    const engine::Trigger& trigger = matrix.triggers()[f.trigger];
+    const engine::Lane& lane = matrix.lanes()[trigger.lane];
+    v1::FiredTrigger& out = *candidate.add_fired();
+    out.set_trigger_id(trigger.id);
+    out.set_lane(lane.name);
+    out.set_verdict(lane.verdict);
+  }
   std::vector<std::string> opened[2];
   absl::MutexLock lock(&epoch->mu);
   // A redemption opened nothing live; the candidate's approval would cover the same lanes.
