@@ -206,9 +206,6 @@ absl::StatusOr<absl::Duration> DurationOrOff(const CommandLine& cl, const char* 
 absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> cl = CommandLine::Parse(
       args, {.values = {"matrix",
-                        "shadow-matrix",
-                        "capture-requests",
-                        "capture-max-bytes",
                         "listen",
                         "log-level",
                         "log-format",
@@ -245,7 +242,10 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "socket-mode",
                         "socket-group",
                         "http-listen",
-                        "http-threads"},
+                        "http-threads",
+                        "shadow-matrix",
+                        "capture-requests",
+                        "capture-max-bytes"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
