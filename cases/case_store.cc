@@ -128,11 +128,6 @@ std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, absl::string_
   }
 }
 
-std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, const Request& request) {
-  return OpenKeyOf(lane, scope, request.tenant_id(), request.workflow_id(), request.item_id(),
-                   request.actor().credential_id());
-}
-
 absl::string_view StateName(v1::CaseState state) {
   switch (state) {
     case v1::CASE_STATE_OPEN:
@@ -192,6 +187,11 @@ std::shared_ptr<const Lane> RestoredLane(const store::v1::StoredCase& stored) {
 }
 
 }  // namespace
+
+std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, const Request& request) {
+  return OpenKeyOf(lane, scope, request.tenant_id(), request.workflow_id(), request.item_id(),
+                   request.actor().credential_id());
+}
 
 CaseStore::CaseStore(const Clock& clock, CaseStoreOptions options, CaseJournal* journal)
     : clock_(clock), options_(options), journal_(journal), watchers_(options.watcher) {}

@@ -82,6 +82,11 @@
 
 namespace agate::cases {
 
+// OpenKeyOf returns the key under which a decision of lane (with scope) for request opens or
+// joins a case: the OPEN case of the same lane and scope key is joined. Shadow mode
+// (service/live_shadow.h) estimates a candidate's cases with the same rule.
+std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, const engine::Request& request);
+
 struct CaseStoreOptions {
   // Past this many OPEN cases a decision that would open one fails with RESOURCE_EXHAUSTED (the
   // client fails closed): an escalation is never silently dropped.

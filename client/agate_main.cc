@@ -56,6 +56,9 @@ commands:
         cases and count() windows, and reports the verdict changes, the triggers that changed and
         the workload the candidate creates per lane; the input is taken as D of traffic (default
         1h). Exit 2 on a file error
+  shadow --server ADDR [--json]
+        the same report from a server running with --shadow-matrix, over the requests since its
+        matrices were loaded, with the lanes' measured times to decision and the owners' backlog
   ack   --server ADDR --case ID --decision approve|reject|resolve [--comment T] [--approver NAME]
         --approver is for development mode (--auth none); with an access policy the approver
         is the verified caller (--token)
@@ -241,7 +244,29 @@ int Test(const CommandLine& cl) {
   return 0;
 }
 
+// ShadowFromServer prints the report of a server running with --shadow-matrix.
+int ShadowFromServer(const CommandLine& cl) {
+  for (const char* flag : {"live", "candidate", "requests", "span"}) {
+    if (cl.Value(flag).has_value()) {
+      return Usage(absl::StrCat("shadow --server reads the server's report: --", flag,
+                                " is for the offline shadow"));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
+  if (!c.ok()) return Fail(c.status());
+  std::unique_ptr<grpc::ClientContext> context = (*c)->NewContext();
+  v1::ShadowReport report;
+  const absl::Status status = client::FromGrpcStatus(
+      (*c)->stub().GetShadowReport(context.get(), v1::GetShadowReportRequest(), &report));
+  if (!status.ok()) return Fail(status);
+  std::cout << (cl.Has("json") ? service::ShadowReport::RenderJson(report) + "\n"
+                               : service::ShadowReport::RenderText(report))
+            << std::flush;
+  return 0;
+}
+
 int Shadow(const CommandLine& cl) {
+  if (cl.Value("server").has_value()) return ShadowFromServer(cl);
   for (const char* flag : {"live", "candidate", "requests"}) {
     if (!cl.Value(flag).has_value()) return Usage(absl::StrCat("shadow needs --", flag, " FILE"));
   }
@@ -543,7 +568,9 @@ const std::map<std::string, Command>& Commands() {
       {"check", {Check, {}}},
       {"test", {Test, {.values = {"junit"}, .booleans = {"require-coverage"}}}},
       {"shadow",
-       {Shadow, {.values = {"live", "candidate", "requests", "span"}, .booleans = {"json"}}}},
+       {Shadow,
+        {.values = {"live", "candidate", "requests", "span", "server", "timeout"},
+         .booleans = {"json"}}}},
       {"ack",
        {Ack,
         {.values = {"server", "timeout", "case", "decision", "approver", "comment"},

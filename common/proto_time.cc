@@ -30,4 +30,8 @@ google::protobuf::Duration ToDurationProto(absl::Duration d) {
   return out;
 }
 
+absl::Duration FromDurationProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
 }  // namespace agate

@@ -14,6 +14,8 @@ google::protobuf::Timestamp ToTimestamp(absl::Time t);
 absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 // ToDurationProto converts d (finite) to a Duration.
 google::protobuf::Duration ToDurationProto(absl::Duration d);
+// FromDurationProto converts a Duration to absl::Duration.
+absl::Duration FromDurationProto(const google::protobuf::Duration& d);
 
 }  // namespace agate
 

@@ -22,6 +22,7 @@
 #include "absl/types/span.h"
 #include "common/duration.h"
 #include "engine/fingerprint.h"
+#include "engine/redaction.h"
 #include "engine/yaml_reader.h"
 
 namespace agate::engine {
@@ -64,7 +65,8 @@ namespace {
 // A matrix is a few kilobytes; anything near this is a mistake or an attack.
 constexpr size_t kMaxMatrixBytes = size_t{4} << 20;
 
-constexpr absl::string_view kTopKeys[] = {"version", "name", "lanes", "triggers"};
+constexpr absl::string_view kTopKeys[] = {"version", "name", "lanes", "triggers", "capture"};
+constexpr absl::string_view kCaptureKeys[] = {"redact"};
 constexpr absl::string_view kLaneKeys[] = {
     "owner",        "backup",      "fallback",          "sla",
     "verdict",      "scope",       "agent_action",      "operator_action",
@@ -194,14 +196,41 @@ class MatrixParser {
       ReadTriggers(triggers->value);
     }
 
+    std::vector<std::string> redact;
+    if (const Entry* capture = Find(fields, "capture")) redact = ReadCapture(*capture);
+
     if (reader_.has_errors()) return nullptr;
-    auto matrix =
-        std::make_shared<const Matrix>(reader_.file(), std::move(version), std::move(name),
-                                       std::move(lanes_), std::move(triggers_));
+    auto built = std::make_shared<Matrix>(reader_.file(), std::move(version), std::move(name),
+                                          std::move(lanes_), std::move(triggers_));
+    built->set_capture_redact(std::move(redact));
+    std::shared_ptr<const Matrix> matrix = std::move(built);
     for (Diagnostic& warning : LintMatrix(*matrix)) {
       reader_.Warning(warning.location, std::move(warning.message));
     }
     return matrix;
+  }
+
+  // ReadCapture reads `capture: {redact: [FIELD, ...]}`: what a request capture leaves out.
+  std::vector<std::string> ReadCapture(const Entry& capture) {
+    std::vector<std::string> redact;
+    if (!capture.value.IsMap()) {
+      Error(ValueAt(capture), "capture must be a mapping, e.g. {redact: [evidence]}");
+      return redact;
+    }
+    Fields fields = reader_.ReadFields(capture.value, kCaptureKeys, "capture");
+    const Entry* list = Find(fields, "redact");
+    if (list == nullptr) return redact;
+    for (std::string& field : reader_.StringList(*list, "redact", "capture")) {
+      if (absl::Status s = CheckRedactField(field); s.ok()) redact.push_back(std::move(field));
+    }
+    if (!list->value.IsSequence()) return redact;
+    for (const YAML::Node& item : list->value) {  // each unknown field, at its own position
+      if (!item.IsScalar()) continue;
+      if (absl::Status s = CheckRedactField(item.Scalar()); !s.ok()) {
+        Error(At(item), absl::StrCat("capture: redact: ", s.message()));
+      }
+    }
+    return redact;
   }
 
   void ReadLanes(const YAML::Node& lanes) {

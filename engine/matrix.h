@@ -81,6 +81,10 @@ class Matrix {
   const std::vector<Trigger>& triggers() const { return triggers_; }
   // FindLane returns the index of the lane called name, or -1.
   int FindLane(absl::string_view name) const;
+  // capture_redact lists the request fields a request capture redacts (`capture: {redact: [...]}`,
+  // engine/redaction.h); empty when the matrix declares none.
+  const std::vector<std::string>& capture_redact() const { return capture_redact_; }
+  void set_capture_redact(std::vector<std::string> fields) { capture_redact_ = std::move(fields); }
 
   // The trigger index: triggers that can only fire for given action types (see
   // expr::Program::RequiredActionTypes), by type, and the triggers every request must evaluate.
@@ -96,6 +100,7 @@ class Matrix {
   std::vector<Trigger> triggers_;
   absl::flat_hash_map<std::string, std::vector<int>> by_action_type_;
   std::vector<int> unindexed_;
+  std::vector<std::string> capture_redact_;
 };
 
 // ParseMatrix loads a matrix from YAML text; file_name is used in diagnostics. Appends every

@@ -168,6 +168,17 @@ v1::ListKillSwitchesResponse Api::ListKillSwitches(const Caller& caller) const {
   return service_.KillSwitches(identity_.Sees(caller));
 }
 
+absl::StatusOr<v1::ShadowReport> Api::GetShadowReport(const Caller& caller) {
+  if (!identity_.Sees(caller).all()) {
+    return Audited("GetShadowReport",
+                   absl::PermissionDeniedError(absl::StrCat(
+                       caller.principal().subject(),
+                       " is not an admin: the shadow report covers every tenant; admins only")),
+                   caller.principal());
+  }
+  return service_.GetShadowReport();
+}
+
 absl::StatusOr<WatcherQuota::Slot> Api::OpenWatch(const Caller& caller,
                                                   const v1::WatchCasesRequest& request) {
   if (absl::Status s = cases::CaseStore::CheckWatchFilter(request); !s.ok()) return s;

@@ -98,6 +98,10 @@ class Api {
   absl::StatusOr<v1::KillSwitch> SetKillSwitch(const Caller& caller,
                                                const v1::SetKillSwitchRequest& request);
   v1::ListKillSwitchesResponse ListKillSwitches(const Caller& caller) const;
+  // GetShadowReport returns the shadow report (service::Service::GetShadowReport) to a caller
+  // that sees every tenant (the report is not kept per tenant); PERMISSION_DENIED (audited)
+  // otherwise.
+  absl::StatusOr<v1::ShadowReport> GetShadowReport(const Caller& caller);
   // OpenWatch checks a WatchCases request's filter and takes the stream's place in the quota
   // (RESOURCE_EXHAUSTED naming the bound, counted in agate_watchers_refused_total). The stream
   // then subscribes with service().cases().Watch(request, identity().Sees(caller), ...).

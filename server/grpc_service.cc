@@ -145,6 +145,9 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
   } else {
     reactor->Finish(ToGrpcStatus(status));
   }
+  // Shadow mode and the capture see the request once its answer is handed to gRPC, still in the
+  // call's arena (docs/perf.md, "Shadow mode").
+  if (status.ok()) api_.service().AfterAnswer(request, response);
   return reactor;
 }
 
@@ -246,6 +249,16 @@ grpc::ServerUnaryReactor* GrpcService::ListKillSwitches(grpc::CallbackServerCont
   absl::StatusOr<Caller> caller = Authenticate(context, "ListKillSwitches");
   if (!caller.ok()) return Finish(context, caller.status());
   return Answer<v1::ListKillSwitchesResponse>(context, api_.ListKillSwitches(*caller), response);
+}
+
+grpc::ServerUnaryReactor* GrpcService::GetShadowReport(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request_bytes,
+                                                       grpc::ByteBuffer* response) {
+  v1::GetShadowReportRequest request;
+  if (absl::Status s = Parse(request_bytes, &request); !s.ok()) return Finish(context, s);
+  absl::StatusOr<Caller> caller = Authenticate(context, "GetShadowReport");
+  if (!caller.ok()) return Finish(context, caller.status());
+  return Answer(context, api_.GetShadowReport(*caller), response);
 }
 
 }  // namespace agate::server

@@ -38,7 +38,8 @@ using RawAgateService =
             v1::Agate::WithRawCallbackMethod_WatchCases<v1::Agate::WithRawCallbackMethod_GetStats<
                 v1::Agate::WithRawCallbackMethod_SetKillSwitch<
                     v1::Agate::WithRawCallbackMethod_ListKillSwitches<
-                        v1::Agate::CallbackService>>>>>>>>;
+                        v1::Agate::WithRawCallbackMethod_GetShadowReport<
+                            v1::Agate::CallbackService>>>>>>>>>;
 
 class GrpcService final : public RawAgateService {
  public:
@@ -68,6 +69,9 @@ class GrpcService final : public RawAgateService {
   grpc::ServerUnaryReactor* ListKillSwitches(grpc::CallbackServerContext* context,
                                              const grpc::ByteBuffer* request,
                                              grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetShadowReport(grpc::CallbackServerContext* context,
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
 
   // in_flight returns the Evaluate calls in flight now.
   int64_t in_flight() const { return api_.in_flight(); }

@@ -293,6 +293,7 @@ HttpAnswer HttpApi::Handle(const HttpRequest& request) {
       {"/v1/cases:watch", "GET", &HttpApi::Watch},
       {"/v1/stats", "GET", &HttpApi::GetStats},
       {"/v1/whoami", "GET", &HttpApi::WhoAmI},
+      {"/v1/shadow", "GET", &HttpApi::GetShadowReport},
       {"/v1/killswitches", "GET, POST", &HttpApi::KillSwitches},
       {"/metrics", "GET", &HttpApi::Metrics},
       {"/healthz", "GET", &HttpApi::Healthz},
@@ -388,7 +389,11 @@ HttpAnswer HttpApi::Evaluate(const HttpRequest& request) {
   v1::EvaluateResponse response;
   status = api_.Evaluate(*caller, parsed, &response);
   if (!status.ok()) return Error(status);
-  return Json(response);
+  HttpAnswer answer = Json(response);
+  // Over HTTP the answer leaves when this returns: shadow mode and the capture cost it their time
+  // (over gRPC they run after the answer is handed over).
+  api_.service().AfterAnswer(parsed, response);
+  return answer;
 }
 
 HttpAnswer HttpApi::Acknowledge(const HttpRequest& request, absl::string_view case_id) {
@@ -453,6 +458,13 @@ HttpAnswer HttpApi::GetStats(const HttpRequest& request) {
   absl::StatusOr<Caller> caller = Authenticate(request, "GetStats");
   if (!caller.ok()) return Error(caller.status());
   return Json(api_.GetStats(*caller));
+}
+
+HttpAnswer HttpApi::GetShadowReport(const HttpRequest& request) {
+  if (absl::Status s = CheckParams(request.params, {}); !s.ok()) return Error(s);
+  absl::StatusOr<Caller> caller = Authenticate(request, "GetShadowReport");
+  if (!caller.ok()) return Error(caller.status());
+  return Answer(api_.GetShadowReport(*caller));
 }
 
 HttpAnswer HttpApi::KillSwitches(const HttpRequest& request) {

@@ -9,6 +9,7 @@
 //   GET  /v1/cases/{id}                 GetCaseResponse
 //   POST /v1/cases/{id}:acknowledge     AcknowledgeRequest -> AcknowledgeResponse
 //   GET  /v1/stats                      GetStatsResponse
+//   GET  /v1/shadow                     ShadowReport (FAILED_PRECONDITION without --shadow-matrix)
 //   GET  /v1/cases:watch?lane=&tenant=&after=   server-sent events, one CaseEvent each
 //   GET  /v1/killswitches, POST /v1/killswitches   ListKillSwitches, SetKillSwitch
 //   GET  /v1/whoami                     what the caller may do (Api::WhoAmI), for the console
@@ -112,6 +113,7 @@ class HttpApi {
   HttpAnswer GetStats(const HttpRequest& request);
   HttpAnswer WhoAmI(const HttpRequest& request);
   HttpAnswer Console(const HttpRequest& request);
+  HttpAnswer GetShadowReport(const HttpRequest& request);
   HttpAnswer KillSwitches(const HttpRequest& request);
   HttpAnswer Watch(const HttpRequest& request);
   HttpAnswer Metrics(const HttpRequest& request);

@@ -39,6 +39,7 @@
 #include "service/service.h"
 #include "spdlog/spdlog.h"
 #include "store/decision_log.h"
+#include "store/request_capture.h"
 #include "store/sqlite_store.h"
 
 namespace agate::server {
@@ -52,8 +53,10 @@ struct Failure {
   std::string message;
 };
 
-// LoadMatrix loads the matrix, printing its errors (and logging its warnings).
-absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrix(const std::string& path) {
+// LoadMatrix loads the matrix (what: "matrix" or "shadow matrix"), printing its errors (and
+// logging its warnings).
+absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrix(
+    const std::string& path, absl::string_view what = "matrix") {
   std::vector<engine::Diagnostic> diagnostics;
   absl::StatusOr<std::shared_ptr<const engine::Matrix>> matrix =
       engine::LoadMatrixFile(path, &diagnostics);
@@ -66,9 +69,9 @@ absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrix(const std::stri
   }
   if (!matrix.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the matrix ", path, " is invalid; not starting"));
+        absl::StrCat("the ", what, " ", path, " is invalid; not starting"));
   }
-  spdlog::info("loaded matrix {} (name {}, version {}): {} lanes, {} triggers", path,
+  spdlog::info("loaded {} {} (name {}, version {}): {} lanes, {} triggers", std::string(what), path,
                (*matrix)->name(), (*matrix)->version(), (*matrix)->lanes().size(),
                (*matrix)->triggers().size());
   return matrix;
@@ -263,6 +266,7 @@ absl::StatusOr<Grpc> StartGrpc(const ServerOptions& options, GrpcService& grpc_s
 // Reloadables: what SIGHUP and --watch re-read.
 struct Reloadables {
   MatrixReloader& matrix;
+  MatrixReloader* shadow;  // null without --shadow-matrix
   Identity& identity;
   TlsFiles* tls;  // null without TLS
 };
@@ -281,6 +285,7 @@ void AwaitTermination(const ServerOptions& options, const Reloadables& reload) {
       spdlog::info("SIGHUP: reloading {}", options.matrix);
       // Each logs its outcome; a failure keeps what was serving.
       reload.matrix.Reload().IgnoreError();
+      if (reload.shadow != nullptr) reload.shadow->Reload().IgnoreError();
       reload.identity.Reload().IgnoreError();
       if (reload.tls != nullptr) reload.tls->Reload().IgnoreError();
       continue;
@@ -295,6 +300,20 @@ void AwaitTermination(const ServerOptions& options, const Reloadables& reload) {
 std::optional<Failure> Serve(const ServerOptions& options) {
   absl::StatusOr<std::shared_ptr<const engine::Matrix>> matrix = LoadMatrix(options.matrix);
   if (!matrix.ok()) return Failure{1, std::string(matrix.status().message())};
+  std::shared_ptr<const engine::Matrix> candidate;
+  if (!options.shadow_matrix.empty()) {
+    absl::StatusOr<std::shared_ptr<const engine::Matrix>> loaded =
+        LoadMatrix(options.shadow_matrix, "shadow matrix");
+    if (!loaded.ok()) return Failure{1, std::string(loaded.status().message())};
+    candidate = *std::move(loaded);
+  }
+  std::unique_ptr<store::RequestCapture> capture;
+  if (!options.capture_requests.empty()) {
+    absl::StatusOr<std::unique_ptr<store::RequestCapture>> opened =
+        store::RequestCapture::Open(options.capture_requests, options.capture_max_bytes);
+    if (!opened.ok()) return Failure{1, std::string(opened.status().message())};
+    capture = *std::move(opened);
+  }
   for (const ListenAddress& a : options.listen) {
     if (absl::Status probe = ProbeListenAddress(a); !probe.ok()) {
       return Failure{1, std::string(probe.message())};
@@ -337,6 +356,21 @@ std::optional<Failure> Serve(const ServerOptions& options) {
       CreateService(options, *std::move(matrix), *storage);
   if (!created.ok()) return Failure{1, std::string(created.status().message())};
   service::Service& service = **created;
+  std::unique_ptr<MatrixReloader> shadow_reloader;
+  if (candidate != nullptr) {
+    service.EnableShadow(candidate);
+    shadow_reloader = std::make_unique<MatrixReloader>(options.shadow_matrix,
+                                                       MatrixReloader::ShadowMatrix(service));
+    spdlog::info(
+        "shadow mode: every request is also decided by {} (version {}); "
+        "`agate shadow --server` reports what it would change",
+        options.shadow_matrix, candidate->version());
+  }
+  if (capture != nullptr) {
+    spdlog::info("capturing requests to {} (at most {} bytes, then the capture stops)",
+                 capture->path(), options.capture_max_bytes);
+    service.EnableCapture(std::move(capture));
+  }
 
   Api api(service, **identity,
           {.max_in_flight = options.max_in_flight,
@@ -389,6 +423,7 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   std::thread watcher;
   if (options.watch) {
     reloader.Start(options.watch_interval);
+    if (shadow_reloader != nullptr) shadow_reloader->Start(options.watch_interval);
     watcher = std::thread([&] {
       while (!stop_watching.WaitForNotificationWithTimeout(options.watch_interval)) {
         (*identity)->Poll();
@@ -402,9 +437,10 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   maintenance.Start();
   if (http_api != nullptr) http_api->SetReady(true);
 
-  AwaitTermination(options, {reloader, **identity, tls.get()});
+  AwaitTermination(options, {reloader, shadow_reloader.get(), **identity, tls.get()});
 
   reloader.Stop();
+  if (shadow_reloader != nullptr) shadow_reloader->Stop();
   stop_watching.Notify();
   if (watcher.joinable()) watcher.join();
   if (http_api != nullptr) http_api->SetReady(false);

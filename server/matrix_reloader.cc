@@ -15,8 +15,29 @@
 
 namespace agate::server {
 
-MatrixReloader::MatrixReloader(std::string path, service::Service& service)
-    : path_(std::move(path)), service_(service) {
+MatrixReloader::Target MatrixReloader::LiveMatrix(service::Service& service) {
+  return Target{
+      .what = "matrix",
+      .get = [&service] { return service.matrix(); },
+      .set =
+          [&service](std::shared_ptr<const engine::Matrix> m) { service.SetMatrix(std::move(m)); },
+      .reloads = &service.counters().matrix_reloads,
+      .failures = &service.counters().matrix_reload_failures};
+}
+
+MatrixReloader::Target MatrixReloader::ShadowMatrix(service::Service& service) {
+  return Target{.what = "shadow matrix",
+                .get = [&service] { return service.shadow()->candidate(); },
+                .set =
+                    [&service](std::shared_ptr<const engine::Matrix> m) {
+                      service.shadow()->SetCandidate(std::move(m));
+                    },
+                .reloads = &service.counters().shadow_matrix_reloads,
+                .failures = &service.counters().shadow_matrix_reload_failures};
+}
+
+MatrixReloader::MatrixReloader(std::string path, Target target)
+    : path_(std::move(path)), target_(std::move(target)) {
   absl::MutexLock lock(&mu_);
   loaded_ = polled_ = StatFile(path_);
 }
@@ -41,7 +62,7 @@ absl::Status MatrixReloader::ReloadLocked(const FileStamp& stamp) {
   // Stamped before reading: if the file changes while it is read, the next polls see a newer
   // stamp and load it again.
   loaded_ = stamp;
-  const std::shared_ptr<const engine::Matrix> old = service_.matrix();
+  const std::shared_ptr<const engine::Matrix> old = target_.get();
   std::vector<engine::Diagnostic> diagnostics;
   absl::StatusOr<std::shared_ptr<const engine::Matrix>> matrix =
       engine::LoadMatrixFile(path_, &diagnostics);
@@ -53,15 +74,16 @@ absl::Status MatrixReloader::ReloadLocked(const FileStamp& stamp) {
       ++errors;
     }
     if (errors == 0) spdlog::error("{}", std::string(matrix.status().message()));
-    spdlog::error("matrix reload failed: {} has {} error{}; still serving version {}", path_,
-                  std::max(errors, 1), errors > 1 ? "s" : "", old->version());
-    service::Counters::Add(service_.counters().matrix_reload_failures);
+    spdlog::error("{} reload failed: {} has {} error{}; still {} version {}", target_.what, path_,
+                  std::max(errors, 1), errors > 1 ? "s" : "",
+                  target_.what == "matrix" ? "serving" : "comparing", old->version());
+    service::Counters::Add(*target_.failures);
     return matrix.status();
   }
   for (const engine::Diagnostic& d : diagnostics) spdlog::warn("{}", d.ToString());
-  service_.SetMatrix(*matrix);
-  service::Counters::Add(service_.counters().matrix_reloads);
-  spdlog::info("reloaded matrix {}: version {} -> {} ({} lanes, {} triggers)", path_,
+  target_.set(*matrix);
+  service::Counters::Add(*target_.reloads);
+  spdlog::info("reloaded {} {}: version {} -> {} ({} lanes, {} triggers)", target_.what, path_,
                old->version(), (*matrix)->version(), (*matrix)->lanes().size(),
                (*matrix)->triggers().size());
   return absl::OkStatus();

@@ -1,7 +1,8 @@
 // MatrixReloader: hot reload of the escalation matrix file into a running Service, on demand
 // (SIGHUP) and, once started, whenever the file changes (--watch).
 //
-// Reload reads and compiles the file. A good matrix replaces the Service's atomically
+// Reload reads and compiles the file. A good matrix replaces the Service's (or, for the shadow
+// matrix, its candidate's: the log says "shadow matrix" where it says "matrix") atomically
 // (Service::SetMatrix: calls in flight finish on the snapshot they started with; open cases keep
 // the lane definitions they were opened with) and is logged at info level as
 //   reloaded matrix FILE: version A -> B (N lanes, M triggers)
@@ -29,7 +30,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -40,15 +44,33 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/file_watch.h"
+#include "engine/matrix.h"
 #include "service/service.h"
 
 namespace agate::server {
 
 class MatrixReloader {
  public:
+  // What a reloader swaps: the live matrix, or shadow mode's candidate (agate-server
+  // --shadow-matrix, reloaded with the live one). `what` names it in the log ("matrix", "shadow
+  // matrix"); the counters count swaps and failures.
+  struct Target {
+    std::string what;
+    std::function<std::shared_ptr<const engine::Matrix>()> get;
+    std::function<void(std::shared_ptr<const engine::Matrix>)> set;
+    std::atomic<uint64_t>* reloads;
+    std::atomic<uint64_t>* failures;
+  };
+  // LiveMatrix and ShadowMatrix are the targets of service's matrix and of its candidate (the
+  // service must have a shadow: Service::EnableShadow).
+  static Target LiveMatrix(service::Service& service);
+  static Target ShadowMatrix(service::Service& service);
+
   // service must outlive the reloader. The file as it is now counts as loaded: construct the
   // reloader right after loading the matrix the service started with.
-  MatrixReloader(std::string path, service::Service& service);
+  MatrixReloader(std::string path, service::Service& service)
+      : MatrixReloader(std::move(path), LiveMatrix(service)) {}
+  MatrixReloader(std::string path, Target target);
   // Stops the watcher.
   ~MatrixReloader();
   MatrixReloader(const MatrixReloader&) = delete;
@@ -76,7 +98,7 @@ class MatrixReloader {
   absl::Status ReloadLocked(const FileStamp& stamp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
-  service::Service& service_;
+  const Target target_;
   absl::Mutex mu_;
   FileStamp loaded_ ABSL_GUARDED_BY(mu_);  // the file as the last (attempted) load saw it
   FileStamp polled_ ABSL_GUARDED_BY(mu_);  // the file as the previous Poll saw it

@@ -36,6 +36,14 @@ with --http-listen, over HTTP/JSON with Prometheus /metrics.
   --max-request-bytes N    larger requests get RESOURCE_EXHAUSTED (default 1048576)
   --drain-timeout D        on SIGTERM/SIGINT, wait this long for calls in flight (default 10s)
   --webhook URL            POST every case transition as JSON to URL (http:// or https://)
+  --shadow-matrix FILE     shadow mode: decide every request against the candidate matrix FILE
+                           too, after answering with the live one (no cases, no effect on the
+                           answer); `agate shadow --server ADDR` reports what it would change.
+                           Loaded and reloaded with the live matrix (SIGHUP, --watch)
+  --capture-requests DIR   write each request decided to DIR/requests.jsonl in the `agate eval`
+                           input format, redacted as the matrix's capture: {redact: [...]} says
+                           (default: off)
+  --capture-max-bytes N    stop capturing when the file would pass N bytes (default 67108864)
   --watch                  reload the matrix when its file changes (SIGHUP always reloads it)
   --watch-interval D       how often --watch looks at the file (default 1s)
   --max-in-flight N        Evaluate calls in flight past which new ones get RESOURCE_EXHAUSTED
@@ -238,7 +246,10 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "socket-group",
                         "http-listen",
                         "http-threads",
-                        "console-dir"},
+                        "console-dir",
+                        "shadow-matrix",
+                        "capture-requests",
+                        "capture-max-bytes"},
              .booleans = {"help", "version", "fsync", "watch", "require-client-cert"}});
   if (!cl.ok()) return cl.status();
   ServerOptions o;
@@ -254,6 +265,27 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
     return absl::InvalidArgumentError("--matrix FILE is required");
   }
   o.matrix = *matrix;
+  if (std::optional<std::string> shadow = cl->Value("shadow-matrix")) {
+    if (shadow->empty()) return absl::InvalidArgumentError("--shadow-matrix: a FILE is required");
+    o.shadow_matrix = *shadow;
+  }
+  if (std::optional<std::string> capture = cl->Value("capture-requests")) {
+    if (capture->empty()) {
+      return absl::InvalidArgumentError("--capture-requests: a DIR is required");
+    }
+    o.capture_requests = *capture;
+  }
+  absl::StatusOr<int64_t> capture_bytes =
+      cl->Int("capture-max-bytes", static_cast<int64_t>(o.capture_max_bytes));
+  if (!capture_bytes.ok()) return capture_bytes.status();
+  if (*capture_bytes < 1024) {
+    return absl::InvalidArgumentError("--capture-max-bytes: must be at least 1024");
+  }
+  if (cl->Value("capture-max-bytes").has_value() && o.capture_requests.empty()) {
+    return absl::InvalidArgumentError(
+        "--capture-max-bytes: only means something with --capture-requests");
+  }
+  o.capture_max_bytes = static_cast<uint64_t>(*capture_bytes);
   std::vector<std::string> listen = cl->All("listen");
   if (listen.empty()) listen.push_back(kDefaultListen);
   for (const std::string& l : listen) {

@@ -30,6 +30,12 @@ struct ServerOptions {
   int64_t max_request_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(10);
   std::string webhook;
+  // Shadow mode: a candidate matrix every request is also decided by (service/live_shadow.h);
+  // "": off. Reloaded with the live matrix.
+  std::string shadow_matrix;
+  // Request capture (store/request_capture.h): the directory ("": off) and its size bound.
+  std::string capture_requests;
+  uint64_t capture_max_bytes = uint64_t{64} << 20;
   // Hot reload: poll the matrix file every watch_interval and reload it when it changed.
   bool watch = false;
   absl::Duration watch_interval = absl::Seconds(1);

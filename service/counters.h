@@ -38,6 +38,10 @@ namespace agate::service {
   COUNTER(matrix_reloads, "agate_matrix_reloads_total", "Matrix reloads that swapped a matrix") \
   COUNTER(matrix_reload_failures, "agate_matrix_reload_failures_total",                         \
           "Matrix reloads that failed (the running matrix kept serving)")                       \
+  COUNTER(shadow_matrix_reloads, "agate_shadow_matrix_reloads_total",                           \
+          "Shadow (candidate) matrix reloads that swapped the candidate")                       \
+  COUNTER(shadow_matrix_reload_failures, "agate_shadow_matrix_reload_failures_total",           \
+          "Shadow matrix reloads that failed (the previous candidate kept being compared)")     \
   COUNTER(webhook_deliveries, "agate_webhook_deliveries_total",                                 \
           "Case events posted to the webhook with a 2xx answer")                                \
   COUNTER(webhook_failures, "agate_webhook_failures_total",                                     \

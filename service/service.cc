@@ -6,6 +6,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "engine/decision_codec.h"
@@ -295,6 +296,41 @@ v1::GetStatsResponse Service::Stats(const cases::TenantScope& scope) const {
     m.set_value(sample.value);
   }
   return stats;
+}
+
+void Service::EnableShadow(std::shared_ptr<const engine::Matrix> candidate) {
+  shadow_ = std::make_unique<LiveShadow>(decider_->matrix(), std::move(candidate),
+                                         decider_->signals(), clock_);
+}
+
+absl::StatusOr<v1::ShadowReport> Service::GetShadowReport() const {
+  if (shadow_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "no shadow matrix: start agate-server with --shadow-matrix FILE to compare a candidate "
+        "matrix with the live one (offline: agate shadow --live --candidate --requests)");
+  }
+  v1::GetStatsResponse stats;
+  const std::shared_ptr<const engine::Matrix> matrix = decider_->matrix();
+  cases().Stats(matrix.get(), cases::TenantScope::All(), &stats);
+  cases().OwnerLoads(cases::TenantScope::All(), &stats);
+  service::ShadowReport::Measured measured;
+  // A lane's time per case: its triggers' median times to decision, weighted by the cases each
+  // saw decided.
+  absl::flat_hash_map<std::string, std::pair<double, double>> by_lane;  // seconds*n, n
+  for (const v1::TriggerStats& t : stats.triggers()) {
+    const double n = static_cast<double>(t.approved() + t.rejected() + t.resolved());
+    if (!t.has_median_time_to_decision() || n == 0) continue;
+    auto& [weighted, total] = by_lane[t.lane()];
+    weighted += n * absl::ToDoubleSeconds(FromDurationProto(t.median_time_to_decision()));
+    total += n;
+  }
+  for (const auto& [lane, sums] : by_lane) {
+    measured.median_time_to_decision[lane] = absl::Seconds(sums.first / sums.second);
+  }
+  for (const v1::OwnerLoad& o : stats.owners()) {
+    measured.backlog[o.owner()] += static_cast<int64_t>(o.open());
+  }
+  return shadow_->Report(measured);
 }
 
 }  // namespace agate::service

@@ -34,8 +34,10 @@
 #include "service/audit_log.h"
 #include "service/counters.h"
 #include "service/idempotency.h"
+#include "service/live_shadow.h"
 #include "service/wire_request.h"
 #include "store/decision_log.h"
+#include "store/request_capture.h"
 #include "store/sqlite_store.h"
 
 namespace agate::service {
@@ -133,10 +135,33 @@ class Service {
   std::shared_ptr<const engine::Matrix> matrix() const { return decider_->matrix(); }
 
   // SetMatrix swaps the matrix atomically (hot reload): requests in flight finish on the snapshot
-  // they started with; open cases keep the lane definitions they were opened with.
+  // they started with; open cases keep the lane definitions they were opened with. A shadow report
+  // starts anew.
   void SetMatrix(std::shared_ptr<const engine::Matrix> matrix) {
+    if (shadow_ != nullptr) shadow_->SetLive(matrix);
     decider_->SetMatrix(std::move(matrix));
   }
+
+  // EnableShadow evaluates every request against candidate too (service/live_shadow.h), from now
+  // on; call it once, before serving. shadow returns it, or null without a candidate.
+  void EnableShadow(std::shared_ptr<const engine::Matrix> candidate);
+  LiveShadow* shadow() { return shadow_.get(); }
+  // EnableCapture writes every request decided from now on to capture, redacted as the live
+  // matrix says (store/request_capture.h); call it once, before serving.
+  void EnableCapture(std::unique_ptr<store::RequestCapture> capture) {
+    capture_ = std::move(capture);
+  }
+  // AfterAnswer shows request, answered with response (Evaluate's OK answer), to the shadow and
+  // the capture, if any: the transport calls it once the answer is on its way. A replayed answer
+  // (no decision_id) was shown when it was first decided.
+  void AfterAnswer(const v1::EvaluateRequest& request, const v1::EvaluateResponse& response) {
+    if (response.decision_id().empty() || response.replayed()) return;
+    if (shadow_ != nullptr) shadow_->Observe(request, response);
+    if (capture_ != nullptr) capture_->Write(request, decider_->matrix()->capture_redact());
+  }
+  // GetShadowReport returns the shadow report with the lanes' measured median times to decision and
+  // the owners' open cases; FAILED_PRECONDITION without a candidate.
+  absl::StatusOr<v1::ShadowReport> GetShadowReport() const;
 
  private:
   Service(const Clock& clock, ServiceOptions options, std::unique_ptr<AuditLog> audit,
@@ -157,6 +182,8 @@ class Service {
   std::unique_ptr<IdempotencyCache> idempotency_;  // null when options.idempotency is off
   Counters counters_;
   Recovery recovery_;
+  std::unique_ptr<LiveShadow> shadow_;              // null without --shadow-matrix
+  std::unique_ptr<store::RequestCapture> capture_;  // null without --capture-requests
 };
 
 }  // namespace agate::service

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/json_string.h"
+#include "common/proto_time.h"
 #include "engine/verdict.h"
 
 namespace agate::service {
@@ -52,12 +53,16 @@ void ShadowReport::CountCases(const v1::EvaluateResponse& response, Side* side) 
   }
 }
 
-void ShadowReport::Add(const v1::EvaluateRequest& request, absl::Time at,
-                       absl::StatusOr<const v1::EvaluateResponse*> live,
-                       absl::StatusOr<const v1::EvaluateResponse*> candidate) {
+void ShadowReport::Observed(absl::Time at) {
   ++requests_;
   first_ = std::min(first_, at);
   last_ = std::max(last_, at);
+}
+
+void ShadowReport::Add(const v1::EvaluateRequest& request, absl::Time at,
+                       absl::StatusOr<const v1::EvaluateResponse*> live,
+                       absl::StatusOr<const v1::EvaluateResponse*> candidate) {
+  Observed(at);
   const std::array<const absl::StatusOr<const v1::EvaluateResponse*>*, 2> decided = {&live,
                                                                                      &candidate};
   for (int s : {kLive, kCandidate}) {
@@ -68,10 +73,49 @@ void ShadowReport::Add(const v1::EvaluateRequest& request, absl::Time at,
     }
   }
   if (!live.ok() || !candidate.ok()) return;
-  ++transitions_[{(*live)->verdict(), (*candidate)->verdict()}];
-  if ((*live)->verdict() != (*candidate)->verdict()) ++changed_;
-  const std::vector<std::string> was = Fired(**live);
-  const std::vector<std::string> now = Fired(**candidate);
+  Compare(request, (*live)->verdict(), **live, **candidate);
+}
+
+void ShadowReport::AddLive(const v1::EvaluateRequest& request, absl::Time at,
+                           const v1::EvaluateResponse& live, const v1::EvaluateResponse& candidate,
+                           const std::vector<std::string>& live_opened,
+                           const std::vector<std::string>& candidate_opened) {
+  Observed(at);
+  // The live matrix's own verdict: the most restrictive lane its fired triggers name (the answer's
+  // verdict unless case state changed it).
+  v1::Verdict matrix_verdict = v1::VERDICT_ALLOW;
+  for (const v1::FiredTrigger& f : live.fired()) {
+    matrix_verdict = std::max(matrix_verdict, f.verdict());
+  }
+  if (live.verdict() == v1::VERDICT_ALLOW && live.fired_size() > 0) {
+    ++redemptions_;  // only a redemption answers ALLOW to fired triggers
+  } else if (live.verdict() != matrix_verdict) {
+    ++imposed_;
+  }
+  for (const std::string& lane : live_opened) ++sides_[kLive].escalations[lane];
+  for (const std::string& lane : candidate_opened) ++sides_[kCandidate].escalations[lane];
+  Compare(request, matrix_verdict, live, candidate);
+}
+
+void ShadowReport::AddUnchangedAllows(int64_t n) {
+  if (n <= 0) return;
+  requests_ += n;
+  transitions_[{v1::VERDICT_ALLOW, v1::VERDICT_ALLOW}] += n;
+}
+
+void ShadowReport::Compare(const v1::EvaluateRequest& request, v1::Verdict live_verdict,
+                           const v1::EvaluateResponse& live,
+                           const v1::EvaluateResponse& candidate) {
+  const std::pair<v1::Verdict, v1::Verdict> pair = {live_verdict, candidate.verdict()};
+  ++transitions_[pair];
+  if (pair.first != pair.second) {
+    ++changed_;
+    std::vector<std::string>& samples = transition_samples_[pair];
+    if (samples.size() < kSamples) samples.push_back(request.request_id());
+  }
+  if (live.fired_size() == 0 && candidate.fired_size() == 0) return;
+  const std::vector<std::string> was = Fired(live);
+  const std::vector<std::string> now = Fired(candidate);
   if (was == now) return;
   auto note = [&](const std::string& id, bool newly) {
     TriggerChange& change = triggers_[id];
@@ -101,7 +145,8 @@ std::vector<ShadowReport::TriggerChange> ShadowReport::TopTriggers(size_t n) con
   return top;
 }
 
-std::vector<ShadowReport::LaneForecast> ShadowReport::Forecast(absl::Duration span) const {
+std::vector<ShadowReport::LaneForecast> ShadowReport::Forecast(absl::Duration span,
+                                                               const Measured* measured) const {
   std::vector<LaneForecast> rows;
   for (const engine::Lane& lane : candidate_matrix_->lanes()) {
     LaneForecast row{.lane = lane.name, .owner = lane.owner, .sla = lane.sla};
@@ -109,108 +154,228 @@ std::vector<ShadowReport::LaneForecast> ShadowReport::Forecast(absl::Duration sp
     if (live != sides_[kLive].escalations.end()) row.live_escalations = live->second;
     auto candidate = sides_[kCandidate].escalations.find(lane.name);
     if (candidate != sides_[kCandidate].escalations.end()) row.escalations = candidate->second;
+    row.time_per_case = lane.sla;
+    if (measured != nullptr) {
+      if (auto t = measured->median_time_to_decision.find(lane.name);
+          t != measured->median_time_to_decision.end() && t->second > absl::ZeroDuration()) {
+        row.time_per_case = t->second;
+        row.time_measured = true;
+      }
+      if (auto b = measured->backlog.find(lane.owner); b != measured->backlog.end()) {
+        row.backlog = b->second;
+      }
+    }
     if (span > absl::ZeroDuration()) {
       row.per_hour = static_cast<double>(row.escalations) / Hours(span);
-      row.review_hours_per_day = row.per_hour * 24 * Hours(lane.sla);
+      row.review_hours_per_day = row.per_hour * 24 * Hours(row.time_per_case);
+    }
+    // One SLA window after the rollout: the backlog and the window's new cases against the cases
+    // the group decides in it, one per time_per_case (docs/matrix.md, "The workload forecast").
+    if (row.time_per_case > absl::ZeroDuration()) {
+      const double arriving = row.per_hour * Hours(lane.sla);
+      const double capacity = absl::FDivDuration(lane.sla, row.time_per_case);
+      row.expected_sla_breaches =
+          std::max(0.0, static_cast<double>(row.backlog) + arriving - capacity);
     }
     rows.push_back(std::move(row));
   }
   return rows;
 }
 
-std::string ShadowReport::Text(absl::Duration span) const {
-  std::string out =
-      absl::StrFormat("%d requests: %d changed verdict (%.1f%%)", requests_, changed_,
-                      requests_ == 0 ? 0.0 : 100.0 * static_cast<double>(changed_) / requests_);
-  if (sides_[kLive].refused + sides_[kCandidate].refused > 0) {
-    absl::StrAppend(&out, "; refused: ", sides_[kLive].refused, " live, ",
-                    sides_[kCandidate].refused, " candidate");
+v1::ShadowReport ShadowReport::ToProto(absl::Duration span, const Measured* measured) const {
+  v1::ShadowReport out;
+  out.set_requests(requests_);
+  out.set_changed(changed_);
+  out.set_refused_live(sides_[kLive].refused);
+  out.set_refused_candidate(sides_[kCandidate].refused);
+  if (sides_[kLive].refused > 0) {
+    out.set_first_refusal_live(
+        absl::StrCat(absl::StatusCodeToString(sides_[kLive].first_refusal.code()), ": ",
+                     sides_[kLive].first_refusal.message()));
   }
-  for (int s : {kLive, kCandidate}) {
-    if (sides_[s].refused == 0) continue;
-    const absl::Status& first = sides_[s].first_refusal;
-    absl::StrAppend(&out, "\n  first refused by the ", s == kLive ? "live" : "candidate",
-                    " matrix: ", absl::StatusCodeToString(first.code()), ": ", first.message());
+  if (sides_[kCandidate].refused > 0) {
+    const absl::Status& first = sides_[kCandidate].first_refusal;
+    out.set_first_refusal_candidate(
+        absl::StrCat(absl::StatusCodeToString(first.code()), ": ", first.message()));
   }
-  out += "\n\nverdicts (live -> candidate):\n";
-  std::vector<std::pair<std::pair<v1::Verdict, v1::Verdict>, int64_t>> pairs(transitions_.begin(),
-                                                                             transitions_.end());
-  // Changes first, most frequent first; then what stayed.
-  std::stable_sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) {
-    const bool a_changed = a.first.first != a.first.second;
-    const bool b_changed = b.first.first != b.first.second;
-    if (a_changed != b_changed) return a_changed;
-    return a.second > b.second;
-  });
-  for (const auto& [pair, count] : pairs) {
-    absl::StrAppendFormat(&out, "  %-9s -> %-9s %8d%s\n", engine::VerdictName(pair.first),
-                          engine::VerdictName(pair.second), count,
-                          pair.first == pair.second ? "  (unchanged)" : "");
+  *out.mutable_span() = ToDurationProto(span);
+  out.set_live_matrix_version(live_matrix_->version());
+  out.set_candidate_matrix_version(candidate_matrix_->version());
+  out.set_redemptions(redemptions_);
+  out.set_imposed(imposed_);
+  for (const auto& [pair, count] : transitions_) {
+    v1::ShadowTransition& t = *out.add_transitions();
+    t.set_live(pair.first);
+    t.set_shadow(pair.second);
+    t.set_count(count);
+    if (auto s = transition_samples_.find(pair); s != transition_samples_.end()) {
+      for (const std::string& id : s->second) t.add_samples(id);
+    }
   }
-  const std::vector<TriggerChange> top = TopTriggers(kTopTriggers);
-  out += "\ntriggers that changed (decisions where the candidate newly fires / stops firing it):\n";
-  if (top.empty()) out += "  none\n";
-  for (const TriggerChange& t : top) {
-    absl::StrAppendFormat(&out, "  %-32s +%d -%d  e.g. %s\n", t.trigger_id, t.newly_fires,
-                          t.stops_firing, absl::StrJoin(t.samples, ", "));
+  for (const TriggerChange& change : TopTriggers(triggers_.size())) {
+    v1::ShadowTriggerChange& t = *out.add_triggers();
+    t.set_trigger_id(change.trigger_id);
+    t.set_newly_fires(change.newly_fires);
+    t.set_stops_firing(change.stops_firing);
+    for (const std::string& id : change.samples) t.add_samples(id);
   }
-  absl::StrAppendFormat(
-      &out,
-      "\nworkload forecast over %s (cases opened; review hours take each lane's SLA as the time "
-      "per case: offline there are no measured medians, so they are an upper bound):\n",
-      absl::FormatDuration(span));
-  absl::StrAppendFormat(&out, "  %-12s %-20s %6s %9s %6s %9s %6s %12s\n", "LANE", "OWNER", "LIVE",
-                        "CANDIDATE", "DELTA", "PER-HOUR", "SLA", "REVIEW-H/DAY");
-  for (const LaneForecast& f : Forecast(span)) {
-    absl::StrAppendFormat(&out, "  %-12s %-20s %6d %9d %6s %9.1f %6s %12.1f\n", f.lane, f.owner,
-                          f.live_escalations, f.escalations,
-                          SignedCount(f.escalations - f.live_escalations), f.per_hour,
-                          absl::FormatDuration(f.sla), f.review_hours_per_day);
+  for (const LaneForecast& f : Forecast(span, measured)) {
+    v1::ShadowLaneForecast& row = *out.add_forecast();
+    row.set_lane(f.lane);
+    row.set_owner(f.owner);
+    *row.mutable_sla() = ToDurationProto(f.sla);
+    row.set_live_escalations(f.live_escalations);
+    row.set_escalations(f.escalations);
+    row.set_per_hour(f.per_hour);
+    *row.mutable_time_per_case() = ToDurationProto(f.time_per_case);
+    row.set_time_measured(f.time_measured);
+    row.set_review_hours_per_day(f.review_hours_per_day);
+    row.set_backlog(f.backlog);
+    row.set_expected_sla_breaches(f.expected_sla_breaches);
   }
   return out;
 }
 
-std::string ShadowReport::Json(absl::Duration span) const {
+std::string ShadowReport::RenderText(const v1::ShadowReport& report) {
+  const int64_t requests = report.requests();
+  const int64_t changed = report.changed();
   std::string out =
-      absl::StrCat("{\"requests\":", requests_, ",\"changed\":", changed_,
-                   ",\"refused\":{\"live\":", sides_[kLive].refused,
-                   ",\"candidate\":", sides_[kCandidate].refused,
-                   "},\"span_seconds\":", absl::ToDoubleSeconds(span), ",\"transitions\":[");
+      absl::StrFormat("%d requests: %d changed verdict (%.1f%%)", requests, changed,
+                      requests == 0 ? 0.0 : 100.0 * static_cast<double>(changed) / requests);
+  if (report.refused_live() + report.refused_candidate() > 0) {
+    absl::StrAppend(&out, "; refused: ", report.refused_live(), " live, ",
+                    report.refused_candidate(), " candidate");
+  }
+  if (report.refused_live() > 0) {
+    absl::StrAppend(&out, "\n  first refused by the live matrix: ", report.first_refusal_live());
+  }
+  if (report.refused_candidate() > 0) {
+    absl::StrAppend(
+        &out, "\n  first refused by the candidate matrix: ", report.first_refusal_candidate());
+  }
+  if (report.has_since()) {
+    absl::StrAppend(
+        &out, "\nlive matrix ", report.live_matrix_version(), ", candidate ",
+        report.candidate_matrix_version(), ", since ",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", FromTimestamp(report.since()), absl::UTCTimeZone()));
+    absl::StrAppend(&out, "; ", report.redemptions(), " redemptions and ", report.imposed(),
+                    " verdicts imposed by case state compared by the live matrix's own verdict");
+  }
+  out += "\n\nverdicts (live -> candidate):\n";
+  std::vector<const v1::ShadowTransition*> rows;
+  for (const v1::ShadowTransition& t : report.transitions()) rows.push_back(&t);
+  // Changes first, most frequent first; then what stayed.
+  std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
+    const bool a_changed = a->live() != a->shadow();
+    const bool b_changed = b->live() != b->shadow();
+    if (a_changed != b_changed) return a_changed;
+    return a->count() > b->count();
+  });
+  for (const v1::ShadowTransition* t : rows) {
+    absl::StrAppendFormat(&out, "  %-9s -> %-9s %8d%s\n", engine::VerdictName(t->live()),
+                          engine::VerdictName(t->shadow()), t->count(),
+                          t->live() == t->shadow()
+                              ? "  (unchanged)"
+                              : absl::StrCat("  e.g. ", absl::StrJoin(t->samples(), ", ")));
+  }
+  out += "\ntriggers that changed (decisions where the candidate newly fires / stops firing it):\n";
+  if (report.triggers().empty()) out += "  none\n";
+  for (int i = 0; i < report.triggers_size() && static_cast<size_t>(i) < kTopTriggers; ++i) {
+    const v1::ShadowTriggerChange& t = report.triggers(i);
+    absl::StrAppendFormat(&out, "  %-32s +%d -%d  e.g. %s\n", t.trigger_id(), t.newly_fires(),
+                          t.stops_firing(), absl::StrJoin(t.samples(), ", "));
+  }
+  const bool measured = std::any_of(report.forecast().begin(), report.forecast().end(),
+                                    [](const auto& f) { return f.time_measured(); });
+  absl::StrAppendFormat(
+      &out,
+      "\nworkload forecast over %s (cases opened; review hours take %s; breaches: the "
+      "first SLA window after a rollout, given the owners' open cases):\n",
+      absl::FormatDuration(FromDurationProto(report.span())),
+      measured ? "each lane's measured median time to decision, or its SLA (*) where none is known"
+               : "each lane's SLA (*) as the time per case: no measured medians, an upper bound");
+  absl::StrAppendFormat(&out, "  %-12s %-20s %6s %9s %6s %9s %6s %9s %12s %7s %8s\n", "LANE",
+                        "OWNER", "LIVE", "CANDIDATE", "DELTA", "PER-HOUR", "SLA", "PER-CASE",
+                        "REVIEW-H/DAY", "BACKLOG", "BREACHES");
+  for (const v1::ShadowLaneForecast& f : report.forecast()) {
+    absl::StrAppendFormat(&out, "  %-12s %-20s %6d %9d %6s %9.1f %6s %9s %12.1f %7d %8.1f\n",
+                          f.lane(), f.owner(), f.live_escalations(), f.escalations(),
+                          SignedCount(static_cast<int64_t>(f.escalations()) -
+                                      static_cast<int64_t>(f.live_escalations())),
+                          f.per_hour(), absl::FormatDuration(FromDurationProto(f.sla())),
+                          absl::StrCat(absl::FormatDuration(FromDurationProto(f.time_per_case())),
+                                       f.time_measured() ? "" : "*"),
+                          f.review_hours_per_day(), f.backlog(), f.expected_sla_breaches());
+  }
+  return out;
+}
+
+std::string ShadowReport::RenderJson(const v1::ShadowReport& report) {
+  std::string out =
+      absl::StrCat("{\"requests\":", report.requests(), ",\"changed\":", report.changed(),
+                   ",\"refused\":{\"live\":", report.refused_live(),
+                   ",\"candidate\":", report.refused_candidate(),
+                   "},\"span_seconds\":", absl::ToDoubleSeconds(FromDurationProto(report.span())),
+                   ",\"redemptions\":", report.redemptions(), ",\"imposed\":", report.imposed(),
+                   ",\"transitions\":[");
+  auto strings = [&out](const auto& list) {
+    out += "[";
+    for (int i = 0; i < list.size(); ++i) {
+      if (i > 0) out += ",";
+      AppendJsonString(list[i], &out);
+    }
+    out += "]";
+  };
   bool first = true;
-  for (const auto& [pair, count] : transitions_) {
-    absl::StrAppend(&out, first ? "" : ",", "{\"live\":\"", v1::Verdict_Name(pair.first),
-                    "\",\"shadow\":\"", v1::Verdict_Name(pair.second), "\",\"count\":", count, "}");
+  for (const v1::ShadowTransition& t : report.transitions()) {
+    absl::StrAppend(&out, first ? "" : ",", "{\"live\":\"", v1::Verdict_Name(t.live()),
+                    "\",\"shadow\":\"", v1::Verdict_Name(t.shadow()), "\",\"count\":", t.count(),
+                    ",\"samples\":");
+    strings(t.samples());
+    out += "}";
     first = false;
   }
   out += "],\"triggers\":[";
   first = true;
-  for (const TriggerChange& t : TopTriggers(triggers_.size())) {
+  for (const v1::ShadowTriggerChange& t : report.triggers()) {
     absl::StrAppend(&out, first ? "" : ",", "{\"trigger_id\":");
-    AppendJsonString(t.trigger_id, &out);
-    absl::StrAppend(&out, ",\"newly_fires\":", t.newly_fires, ",\"stops_firing\":", t.stops_firing,
-                    ",\"samples\":[");
-    for (size_t i = 0; i < t.samples.size(); ++i) {
-      if (i > 0) out += ",";
-      AppendJsonString(t.samples[i], &out);
-    }
-    out += "]}";
+    AppendJsonString(t.trigger_id(), &out);
+    absl::StrAppend(&out, ",\"newly_fires\":", t.newly_fires(),
+                    ",\"stops_firing\":", t.stops_firing(), ",\"samples\":");
+    strings(t.samples());
+    out += "}";
     first = false;
   }
   out += "],\"forecast\":[";
   first = true;
-  for (const LaneForecast& f : Forecast(span)) {
+  for (const v1::ShadowLaneForecast& f : report.forecast()) {
     absl::StrAppend(&out, first ? "" : ",", "{\"lane\":");
-    AppendJsonString(f.lane, &out);
+    AppendJsonString(f.lane(), &out);
     out += ",\"owner\":";
-    AppendJsonString(f.owner, &out);
+    AppendJsonString(f.owner(), &out);
     absl::StrAppend(
-        &out, ",\"sla_seconds\":", absl::ToDoubleSeconds(f.sla),
-        ",\"live_escalations\":", f.live_escalations, ",\"escalations\":", f.escalations,
-        ",\"per_hour\":", absl::StrFormat("%.6g", f.per_hour),
-        ",\"review_hours_per_day\":", absl::StrFormat("%.6g", f.review_hours_per_day), "}");
+        &out, ",\"sla_seconds\":", absl::ToDoubleSeconds(FromDurationProto(f.sla())),
+        ",\"live_escalations\":", f.live_escalations(), ",\"escalations\":", f.escalations(),
+        ",\"per_hour\":", absl::StrFormat("%.6g", f.per_hour()),
+        ",\"time_per_case_seconds\":", absl::ToDoubleSeconds(FromDurationProto(f.time_per_case())),
+        ",\"time_measured\":", f.time_measured() ? "true" : "false",
+        ",\"review_hours_per_day\":", absl::StrFormat("%.6g", f.review_hours_per_day()),
+        ",\"backlog\":", f.backlog(),
+        ",\"expected_sla_breaches\":", absl::StrFormat("%.6g", f.expected_sla_breaches()), "}");
     first = false;
   }
-  out += "]}";
+  out += "]";
+  if (report.has_since()) {
+    out += ",\"live_matrix_version\":";
+    AppendJsonString(report.live_matrix_version(), &out);
+    out += ",\"candidate_matrix_version\":";
+    AppendJsonString(report.candidate_matrix_version(), &out);
+    absl::StrAppend(
+        &out, ",\"since\":\"",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", FromTimestamp(report.since()), absl::UTCTimeZone()),
+        "\"");
+  }
+  out += "}";
   return out;
 }
 

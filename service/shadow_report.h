@@ -10,9 +10,17 @@
 //
 // Escalations are cases: the distinct case ids a matrix's decisions opened or joined, each
 // attributed to its lane (a decision's case_ids follow its fired lanes in order). A redemption
-// (an ALLOW naming an approved case) opens nothing. Review hours per day take each lane's SLA as
-// the time a case costs: offline there are no measured times to decision, so it is an upper
-// bound, not a median.
+// (an ALLOW naming an approved case) opens nothing. Review hours per day take the lane's measured
+// median time to decision as the time a case costs where one is known (Measured: a live server
+// has them), otherwise the lane's SLA, an upper bound (offline there are none).
+//
+// AddLive is the live server's entry (service/live_shadow.h): the live side is the server's
+// answer, compared by the live matrix's own verdict (what its fired triggers say) so that a
+// redemption's ALLOW or a verdict a scope in force imposed is not a change; the candidate's
+// case ids are the ones LiveShadow estimates.
+//
+// The report's wire form is v1::ShadowReport (ToProto); RenderText and RenderJson print it, the
+// same for `agate shadow` offline and for a server's GetShadowReport.
 //
 // Thread-compatible.
 //
@@ -50,7 +58,17 @@ class ShadowReport {
     int64_t live_escalations = 0;  // cases of the live lane of the same name (0 if none)
     int64_t escalations = 0;       // cases of the candidate's lane
     double per_hour = 0;           // escalations per hour of the span
+    absl::Duration time_per_case;  // the measured median time to decision, or the SLA
+    bool time_measured = false;
     double review_hours_per_day = 0;
+    int64_t backlog = 0;  // the owner group's open cases now (Measured)
+    double expected_sla_breaches = 0;
+  };
+  // What a live server measures that the forecast uses: per lane the median time from a case's
+  // opening to its decision, per owner group its open cases now.
+  struct Measured {
+    absl::flat_hash_map<std::string, absl::Duration> median_time_to_decision;  // by lane
+    absl::flat_hash_map<std::string, int64_t> backlog;                         // by owner
   };
   // One trigger whose firing changed.
   struct TriggerChange {
@@ -72,10 +90,22 @@ class ShadowReport {
            absl::StatusOr<const v1::EvaluateResponse*> candidate);
 
   int64_t requests() const { return requests_; }
+  // AddLive records a request the live server answered with live and the candidate decided as
+  // candidate, at `at`; *_opened name the lanes of the cases each side opened (the caller's
+  // estimate: a live report keeps no case ids).
+  void AddLive(const v1::EvaluateRequest& request, absl::Time at, const v1::EvaluateResponse& live,
+               const v1::EvaluateResponse& candidate, const std::vector<std::string>& live_opened,
+               const std::vector<std::string>& candidate_opened);
+  // AddUnchangedAllows records n requests both matrices allowed without firing anything (the live
+  // server counts those without the report's lock); the span is unchanged.
+  void AddUnchangedAllows(int64_t n);
+
   // changed counts the requests both sides decided with different verdicts.
   int64_t changed() const { return changed_; }
   // The span between the first and the last request added (zero before two).
   absl::Duration observed_span() const;
+  int64_t redemptions() const { return redemptions_; }
+  int64_t imposed() const { return imposed_; }
   // Transitions returns (live verdict, candidate verdict) -> requests, for every pair seen.
   const std::map<std::pair<v1::Verdict, v1::Verdict>, int64_t>& transitions() const {
     return transitions_;
@@ -83,13 +113,17 @@ class ShadowReport {
   // TopTriggers returns up to n changed triggers, most changed decisions first.
   std::vector<TriggerChange> TopTriggers(size_t n) const;
   // Forecast returns a row per candidate lane, in matrix order; rates are over span (none when
-  // span is not positive).
-  std::vector<LaneForecast> Forecast(absl::Duration span) const;
+  // span is not positive); measured (may be null) gives the times per case and the backlogs.
+  std::vector<LaneForecast> Forecast(absl::Duration span, const Measured* measured = nullptr) const;
 
+  // ToProto returns the report's wire form, rates over span.
+  v1::ShadowReport ToProto(absl::Duration span, const Measured* measured = nullptr) const;
   // Text renders the report for people; Json as one JSON object (docs/matrix.md lists its
   // fields). Rates are over span.
-  std::string Text(absl::Duration span) const;
-  std::string Json(absl::Duration span) const;
+  std::string Text(absl::Duration span) const { return RenderText(ToProto(span)); }
+  std::string Json(absl::Duration span) const { return RenderJson(ToProto(span)); }
+  static std::string RenderText(const v1::ShadowReport& report);
+  static std::string RenderJson(const v1::ShadowReport& report);
 
  private:
   struct Side {
@@ -100,6 +134,10 @@ class ShadowReport {
     absl::Status first_refusal;
   };
   static void CountCases(const v1::EvaluateResponse& response, Side* side);
+  // Compare records one request both sides decided, by the verdicts given.
+  void Compare(const v1::EvaluateRequest& request, v1::Verdict live_verdict,
+               const v1::EvaluateResponse& live, const v1::EvaluateResponse& candidate);
+  void Observed(absl::Time at);
 
   std::shared_ptr<const engine::Matrix> live_matrix_;
   std::shared_ptr<const engine::Matrix> candidate_matrix_;
@@ -109,7 +147,10 @@ class ShadowReport {
   absl::Time first_ = absl::InfiniteFuture();
   absl::Time last_ = absl::InfinitePast();
   std::map<std::pair<v1::Verdict, v1::Verdict>, int64_t> transitions_;
+  std::map<std::pair<v1::Verdict, v1::Verdict>, std::vector<std::string>> transition_samples_;
   std::map<std::string, TriggerChange> triggers_;
+  int64_t redemptions_ = 0;
+  int64_t imposed_ = 0;
 };
 
 }  // namespace agate::service

@@ -132,11 +132,12 @@ TEST_F(PolicyCliTest, ShadowReportsChangesAndTheForecast) {
       r.out,
       AllOf(
           StartsWith(R"({"requests":10,"changed":3,)"),
-          HasSubstr(R"({"live":"VERDICT_ALLOW","shadow":"VERDICT_PARK_ITEM","count":3})"),
+          HasSubstr(
+              R"({"live":"VERDICT_ALLOW","shadow":"VERDICT_PARK_ITEM","count":3,"samples":["r3","r4","r5"]})"),
           HasSubstr(
               R"({"trigger_id":"refund-review","newly_fires":7,"stops_firing":0,"samples":["r3","r4","r5"]})"),
           HasSubstr(
-              R"({"lane":"policy","owner":"workflow-owner","sla_seconds":7200,"live_escalations":0,"escalations":7,"per_hour":7,"review_hours_per_day":336})")));
+              R"({"lane":"policy","owner":"workflow-owner","sla_seconds":7200,"live_escalations":0,"escalations":7,"per_hour":7,"time_per_case_seconds":7200,"time_measured":false,"review_hours_per_day":336,"backlog":0,"expected_sla_breaches":13})")));
   RunResult text = testing::Run({AGATE_CLI_BIN, "shadow", "--live", kBundled, "--candidate",
                                  candidate, "--requests", requests, "--span", "24h"});
   EXPECT_EQ(text.exit_code, 0) << text.err;

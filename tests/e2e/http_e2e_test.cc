@@ -190,6 +190,32 @@ TEST_F(HttpE2eTest, StatsHealthAndReadiness) {
   EXPECT_EQ(ready->status, 200);
 }
 
+TEST_F(HttpE2eTest, TheShadowReportIsServedWithACandidateOnly) {
+  httplib::Result none = Get("/v1/shadow");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 400) << none->body;
+  EXPECT_THAT(none->body, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(none->body, HasSubstr("--shadow-matrix"));
+
+  testing::ServerProcess shadowed;
+  ASSERT_TRUE(shadowed.Start(AGATE_SERVER_BIN,
+                             {"--matrix", kMatrix, "--listen", "127.0.0.1:0", "--http-listen",
+                              "127.0.0.1:0", "--shadow-matrix", kMatrix}))
+      << shadowed.log();
+  auto [host, port] = HostPort(shadowed.http_address());
+  httplib::Client client(host, port);
+  client.set_read_timeout(10, 0);
+  httplib::Result decided = client.Post("/v1/evaluate", Refund("s1"), "application/json");
+  ASSERT_TRUE(decided);
+  EXPECT_THAT(decided->body, HasSubstr(R"("verdict":"VERDICT_BLOCK")"));
+  httplib::Result report = client.Get("/v1/shadow");
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->status, 200) << report->body;
+  EXPECT_THAT(report->body, HasSubstr(R"("requests":"1")"));
+  EXPECT_THAT(report->body,
+              HasSubstr(R"({"live":"VERDICT_BLOCK","shadow":"VERDICT_BLOCK","count":"1")"));
+}
+
 TEST_F(HttpE2eTest, ErrorsAreJsonWithTheMatchingHttpStatus) {
   const std::string id = OpenCase("r1");
   struct Case {

@@ -121,7 +121,7 @@ TEST(ShadowReportTest, CountsTransitionsTriggersAndCases) {
                                     "candidate"),
                           HasSubstr("\n  first refused by the candidate matrix: "
                                     "RESOURCE_EXHAUSTED: the case store is full\n"),
-                          HasSubstr("ALLOW     -> BLOCK            6\n"),
+                          HasSubstr("ALLOW     -> BLOCK            6  e.g. r0, r1, r2\n"),
                           HasSubstr("BLOCK     -> BLOCK            1  (unchanged)"),
                           HasSubstr("refund-over-limit                +6 -0  e.g. r0, r1, r2"),
                           HasSubstr("no measured medians")));
