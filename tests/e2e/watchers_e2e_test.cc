@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -124,6 +125,25 @@ std::vector<v1::CaseEvent> ReadEvents(Stream& s, size_t n, int* messages) {
   return events;
 }
 
+// Read is what one stream read of n escalations: the events and the messages they came in.
+struct Read {
+  std::vector<v1::CaseEvent> events;
+  int messages = 0;
+};
+
+// EscalateAndRead waits until both streams are subscribed, makes n escalations and reads them
+// from a, then from b.
+std::pair<Read, Read> EscalateAndRead(client::Client& c, Stream& a, Stream& b, int n) {
+  std::pair<Read, Read> read;
+  EXPECT_TRUE(WaitForWatchers(c, 2));
+  for (int i = 0; i < n; ++i) Escalate(c, i);
+  read.first.events = ReadEvents(a, n, &read.first.messages);
+  read.second.events = ReadEvents(b, n, &read.second.messages);
+  EXPECT_EQ(read.first.events.size(), static_cast<size_t>(n));
+  EXPECT_EQ(read.second.events.size(), static_cast<size_t>(n));
+  return read;
+}
+
 TEST(WatchersE2eTest, ABatchedWatcherGetsEveryEventInOrderInFewerMessages) {
   ServerProcess server;
   ASSERT_TRUE(server.Start(AGATE_SERVER_BIN,
@@ -131,17 +151,15 @@ TEST(WatchersE2eTest, ABatchedWatcherGetsEveryEventInOrderInFewerMessages) {
       << server.log();
   std::unique_ptr<client::Client> c = Connect(server.address());
   Stream one = Watch(*c), batched = WatchBatched(*c, absl::Seconds(1));
-  ASSERT_TRUE(WaitForWatchers(*c, 2));
   constexpr int kEvents = 12;
-  for (int i = 0; i < kEvents; ++i) Escalate(*c, i);
-  int one_messages = 0, batched_messages = 0;
-  const std::vector<v1::CaseEvent> each = ReadEvents(one, kEvents, &one_messages);
-  const std::vector<v1::CaseEvent> in_batches = ReadEvents(batched, kEvents, &batched_messages);
+  const auto [one_read, batched_read] = EscalateAndRead(*c, one, batched, kEvents);
+  const std::vector<v1::CaseEvent>& each = one_read.events;
+  const std::vector<v1::CaseEvent>& in_batches = batched_read.events;
   ASSERT_EQ(each.size(), static_cast<size_t>(kEvents));
   ASSERT_EQ(in_batches.size(), static_cast<size_t>(kEvents));
-  EXPECT_EQ(one_messages, kEvents);
+  EXPECT_EQ(one_read.messages, kEvents);
   // The first event went at once, the others waited for the window: fewer messages.
-  EXPECT_LT(batched_messages, kEvents);
+  EXPECT_LT(batched_read.messages, kEvents);
   for (int i = 0; i < kEvents; ++i) {
     EXPECT_EQ(in_batches[i].sequence(), each[i].sequence());
     EXPECT_EQ(in_batches[i].case_().id(), each[i].case_().id());
@@ -165,12 +183,10 @@ TEST(WatchersE2eTest, ASummaryWatcherGetsTheSameEventsWithoutEvidenceHistoryAndR
   summary_request.set_view(v1::CASE_VIEW_SUMMARY);
   summary_request.mutable_batch_window()->set_seconds(1);
   Stream full = Watch(*c), summary = Watch(*c, absl::Seconds(30), summary_request);
-  ASSERT_TRUE(WaitForWatchers(*c, 2));
   constexpr int kEvents = 4;
-  for (int i = 0; i < kEvents; ++i) Escalate(*c, i);
-  int full_messages = 0, summary_messages = 0;
-  const std::vector<v1::CaseEvent> whole = ReadEvents(full, kEvents, &full_messages);
-  const std::vector<v1::CaseEvent> slim = ReadEvents(summary, kEvents, &summary_messages);
+  const auto [full_read, summary_read] = EscalateAndRead(*c, full, summary, kEvents);
+  const std::vector<v1::CaseEvent>& whole = full_read.events;
+  const std::vector<v1::CaseEvent>& slim = summary_read.events;
   ASSERT_EQ(whole.size(), static_cast<size_t>(kEvents));
   ASSERT_EQ(slim.size(), static_cast<size_t>(kEvents));
   for (int i = 0; i < kEvents; ++i) {
