@@ -111,7 +111,8 @@ class RunningServer:
         test.fail("agate-server %s: not SERVING within 60 s:\n%s" % (" ".join(args), self.output()))
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
@@ -577,7 +578,8 @@ KINDS = {"systemd": SystemdUnitTest, "container": ContainerfileTest,
 if __name__ == "__main__":
     if len(sys.argv) != 5 or sys.argv[1] not in KINDS:
         sys.exit(__doc__)
-    kind, SOURCE, SERVER, CLI = sys.argv[1:5]
+    kind = sys.argv[1]
+    SOURCE, SERVER, CLI = (os.path.abspath(p) for p in sys.argv[2:5])
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(KINDS[kind])
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     sys.exit(0 if result.wasSuccessful() else 1)
