@@ -1,6 +1,7 @@
 #include "client/case_report.h"
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <utility>
@@ -30,6 +31,20 @@ std::optional<absl::Time> DecisionTime(const v1::Case& c) {
     if (t.state() == c.state()) return FromTimestamp(t.time());
   }
   return std::nullopt;  // the history kept no such line (it keeps the newest 20)
+}
+
+// Counter is the count a case in state adds to (an unknown state counts as open).
+int64_t TriggerOutcome::*Counter(v1::CaseState state) {
+  static constexpr int64_t TriggerOutcome::*kByState[] = {
+      &TriggerOutcome::open,      // CASE_STATE_UNSPECIFIED
+      &TriggerOutcome::open,      // CASE_STATE_OPEN
+      &TriggerOutcome::approved,  // CASE_STATE_APPROVED
+      &TriggerOutcome::rejected,  // CASE_STATE_REJECTED
+      &TriggerOutcome::resolved,  // CASE_STATE_RESOLVED
+      &TriggerOutcome::expired,   // CASE_STATE_EXPIRED
+  };
+  const size_t i = static_cast<size_t>(state);
+  return i < std::size(kByState) ? kByState[i] : &TriggerOutcome::open;
 }
 
 std::string Percent(std::optional<double> rate) {
@@ -75,23 +90,7 @@ bool CaseReportBuilder::Add(const v1::Case& c) {
     ++t.fired;
     if (!counted.insert(f.trigger_id()).second) continue;  // the case counts once per trigger
     ++t.cases;
-    switch (c.state()) {
-      case v1::CASE_STATE_APPROVED:
-        ++t.approved;
-        break;
-      case v1::CASE_STATE_REJECTED:
-        ++t.rejected;
-        break;
-      case v1::CASE_STATE_RESOLVED:
-        ++t.resolved;
-        break;
-      case v1::CASE_STATE_EXPIRED:
-        ++t.expired;
-        break;
-      default:
-        ++t.open;
-        break;
-    }
+    ++(t.*Counter(c.state()));
     if (decided.has_value()) counts.decision_times.push_back(*decided - opened);
   }
   return true;
