@@ -81,10 +81,11 @@ sort -n "$work/scrapes.txt" | awk -v cpu="$((after - before))" -v ticks="$ticks"
 cat >"$work/allow.jsonl" <<'EOF'
 {"weight": 1, "expect": "VERDICT_ALLOW", "request": {"request_id": "allow", "tenant_id": "acme", "workflow_id": "support", "item_id": "ticket-1", "action": {"type": "send_reply", "customer_facing": true}, "model": {"confidence": 0.93}}}
 EOF
-load() {  # -> req/s of one run
+load() {  # -> req/s of one run; agate-load's errors (it exits 1 on any) go to stderr
   "${load_cpu[@]}" "$build/bench/agate-load" --target "unix:$sock" --mix "$work/allow.jsonl" \
-    --concurrency "$concurrency" --duration "$duration" --json 2>/dev/null |
-    sed -n 's/.*"rps":\([0-9.]*\).*/\1/p'
+    --concurrency "$concurrency" --duration "$duration" --json >"$work/load.json" \
+    2>"$work/load.err" || echo "agate-load: $(tail -c 300 "$work/load.json")" >&2
+  sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' "$work/load.json"
 }
 scraping() {
   while true; do curl -s -o /dev/null "http://$http/metrics"; sleep 1; done
