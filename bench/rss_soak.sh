@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # rss_soak.sh: RSS of agate-server under steady mixed load, sampled every 10 s.
-#   bench/rss_soak.sh [BUILD_DIR] [DURATION]      (defaults: build, 5m)
+#   bench/rss_soak.sh [BUILD_DIR] [DURATION] [SERVER FLAG...]     (defaults: build, 5m)
+# The flags are added to agate-server's, e.g. deploy/kubernetes/sidecar.yaml's.
 set -euo pipefail
 build=${1:-build}
 duration=${2:-5m}
+shift $(( $# < 2 ? $# : 2 ))
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 "$build/server/agate-server" --matrix deploy/examples/escalation-matrix.yaml \
-  --listen "unix:$work/agate.sock" --data-dir "$work/data" 2>"$work/agate.log" &
+  --listen "unix:$work/agate.sock" --data-dir "$work/data" "$@" 2>"$work/agate.log" &
 pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$work/agate.log" && break; sleep 0.1; done
 "$build/bench/agate-load" --target "unix:$work/agate.sock" --mix bench/mixes/support.jsonl \

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/case_report.h"
 #include "client/client.h"
 #include "client/grpc_status.h"
 #include "client/offline_eval.h"
@@ -76,6 +77,10 @@ commands:
   stats --server ADDR [--json] [--metrics]
         per trigger: fired, open, how cases ended, median time to decision; --metrics adds every
         counter and gauge of the server
+  report --server ADDR [--since D] [--json]
+        per trigger, over the cases opened in the last D (default 7d) that the caller may see:
+        fired, how the cases ended, approval rate, median time to decision; names the triggers
+        approved in more than 95% of at least 20 approved or rejected cases: candidates to relax
   health --server ADDR [--timeout D] [--service NAME]
         asks the server's grpc.health.v1 Health/Check (service agate.v1.Agate unless --service;
         "" for the server as a whole) over a new connection: prints one line, exit 0 when it is
@@ -465,6 +470,18 @@ int Stats(const CommandLine& cl) {
   return 0;
 }
 
+// Report prints what became of each trigger's recent cases (client/case_report.h).
+int Report(const CommandLine& cl) {
+  absl::StatusOr<absl::Duration> since = client::ParseSince(cl.Value("since").value_or("7d"));
+  if (!since.ok()) return Usage(since.status().message());
+  absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(cl);
+  if (!c.ok()) return Fail(c.status());
+  absl::StatusOr<client::CaseReport> report = client::FetchCaseReport(**c, *since, absl::Now());
+  if (!report.ok()) return Fail(report.status());
+  std::cout << (cl.Has("json") ? report->Json() + "\n" : report->Text()) << std::flush;
+  return 0;
+}
+
 // --- health ----------------------------------------------------------------------------------
 
 // Health checks that the server answers on a new connection and is serving (a liveness probe).
@@ -584,6 +601,7 @@ const std::map<std::string, Command>& Commands() {
         {.values = {"server", "timeout", "lane", "tenant", "count", "for", "batch-window"},
          .booleans = {"summary"}}}},
       {"stats", {Stats, {.values = {"server", "timeout"}, .booleans = {"json", "metrics"}}}},
+      {"report", {Report, {.values = {"server", "timeout", "since"}, .booleans = {"json"}}}},
       {"kill",
        {Kill,
         {.values = {"server", "timeout", "tenant", "agent", "workflow", "credential", "reason"},

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs agate's build and test dependencies from Debian 12 packages (run as root).
 # The README's two commands and CI (.ci/run) call this script, so the list lives here only. It
-# ends with tools/install-npm.sh (the Node packages, from their lock files).
+# ends with tools/install-npm.sh (the Node packages, from their lock files). systemd and
+# python3-yaml are for tests/deploy/deploy_test.py (systemd-analyze verify on the unit, the
+# Kubernetes manifest parsed).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
@@ -13,6 +15,7 @@ packages=(
   libssl-dev
   clang libclang-rt-14-dev llvm
   chromium
+  systemd python3-yaml
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
