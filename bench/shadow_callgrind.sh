@@ -17,17 +17,7 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/agate-shadow-cg-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-sed '/id: refund-over-limit/,/when:/s/> 250.0/> 100.0/' deploy/examples/escalation-matrix.yaml \
-  >"$work/candidate.yaml"
-grep -q '> 100.0' "$work/candidate.yaml"
-cat >"$work/allow.jsonl" <<'MIX'
-{"weight": 1, "expect": "VERDICT_ALLOW", "request": {"request_id": "allow", "tenant_id": "t1", "workflow_id": "support", "item_id": "ticket-1", "action": {"type": "send_reply", "customer_facing": true}, "model": {"confidence": 0.93}}}
-MIX
-cat >"$work/escalate.jsonl" <<'MIX'
-{"weight": 1, "expect": "VERDICT_HOLD", "request": {"request_id": "hold", "tenant_id": "t1", "workflow_id": "support", "item_id": "ticket-2", "action": {"type": "send_reply", "customer_facing": true}, "model": {"confidence": 0.5}}}
-{"weight": 1, "expect": "VERDICT_BLOCK", "request": {"request_id": "block", "tenant_id": "t1", "workflow_id": "refunds", "item_id": "order-7", "action": {"type": "refund", "amount": 400}}}
-{"weight": 1, "expect": "VERDICT_ALLOW", "request": {"request_id": "refund150", "tenant_id": "t1", "workflow_id": "refunds", "item_id": "order-8", "action": {"type": "refund", "amount": 150}}}
-MIX
+. bench/shadow_inputs.sh
 
 # instructions SERVER MIX N: total instructions of a server (base or shadow) that answered N
 # requests of MIX, from its start to its exit on SIGTERM.

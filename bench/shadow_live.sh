@@ -21,17 +21,7 @@ requests=${2:-60000}
 cd "$(dirname "$0")/.."
 . bench/bench_env.sh
 
-sed '/id: refund-over-limit/,/when:/s/> 250.0/> 100.0/' deploy/examples/escalation-matrix.yaml \
-  >"$work/candidate.yaml"
-grep -q '> 100.0' "$work/candidate.yaml"
-cat >"$work/allow.jsonl" <<'MIX'
-{"weight": 1, "expect": "VERDICT_ALLOW", "request": {"request_id": "allow", "tenant_id": "t1", "workflow_id": "support", "item_id": "ticket-1", "action": {"type": "send_reply", "customer_facing": true}, "model": {"confidence": 0.93}}}
-MIX
-cat >"$work/escalate.jsonl" <<'MIX'
-{"weight": 1, "expect": "VERDICT_HOLD", "request": {"request_id": "hold", "tenant_id": "t1", "workflow_id": "support", "item_id": "ticket-2", "action": {"type": "send_reply", "customer_facing": true}, "model": {"confidence": 0.5}}}
-{"weight": 1, "expect": "VERDICT_BLOCK", "request": {"request_id": "block", "tenant_id": "t1", "workflow_id": "refunds", "item_id": "order-7", "action": {"type": "refund", "amount": 400}}}
-{"weight": 1, "expect": "VERDICT_ALLOW", "request": {"request_id": "refund150", "tenant_id": "t1", "workflow_id": "refunds", "item_id": "order-8", "action": {"type": "refund", "amount": 150}}}
-MIX
+. bench/shadow_inputs.sh
 
 wait_socket() {  # path, log file
   for _ in $(seq 200); do
