@@ -29,7 +29,7 @@ instructions() {
     --max-open-cases-per-tenant 0 --log-level warn --listen "unix:$sock" "${extra[@]}" \
     2>"$work/server.log" &
   local pid=$!
-  for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.1; done
+  for _ in $(seq 3000); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "shadow_callgrind: server did not start: $(cat "$work/server.log")" >&2; exit 1; }
   "$build/bench/agate-load" --target "unix:$sock" --concurrency 4 --requests "$3" \
     --mix "$work/$2.jsonl" --unique-items --timeout 30s --json 2>/dev/null >"$work/load.json"
