@@ -13,6 +13,12 @@
 namespace agate::service {
 namespace {
 
+// Rounded is a span as a person reads it: whole seconds, or milliseconds under a second (a live
+// report's span is measured to the nanosecond).
+absl::Duration Rounded(absl::Duration span) {
+  return absl::Trunc(span, span >= absl::Seconds(1) ? absl::Seconds(1) : absl::Milliseconds(1));
+}
+
 constexpr size_t kSamples = 3;
 constexpr size_t kTopTriggers = 10;
 constexpr int kLive = 0;
@@ -291,7 +297,7 @@ std::string ShadowReport::RenderText(const v1::ShadowReport& report) {
       &out,
       "\nworkload forecast over %s (cases opened; review hours take %s; breaches: the "
       "first SLA window after a rollout, given the owners' open cases):\n",
-      absl::FormatDuration(FromDurationProto(report.span())),
+      absl::FormatDuration(Rounded(FromDurationProto(report.span()))),
       measured ? "each lane's measured median time to decision, or its SLA (*) where none is known"
                : "each lane's SLA (*) as the time per case: no measured medians, an upper bound");
   absl::StrAppendFormat(&out, "  %-12s %-20s %6s %9s %6s %9s %6s %9s %12s %7s %8s\n", "LANE",

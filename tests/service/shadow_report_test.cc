@@ -125,6 +125,11 @@ TEST(ShadowReportTest, CountsTransitionsTriggersAndCases) {
                           HasSubstr("BLOCK     -> BLOCK            1  (unchanged)"),
                           HasSubstr("refund-over-limit                +6 -0  e.g. r0, r1, r2"),
                           HasSubstr("no measured medians")));
+  // A live report's span is measured to the nanosecond; it prints rounded.
+  EXPECT_THAT(report.Text(absl::Seconds(7) + absl::Nanoseconds(16809332)),
+              HasSubstr("workload forecast over 7s ("));
+  EXPECT_THAT(report.Text(absl::Milliseconds(250) + absl::Microseconds(400)),
+              HasSubstr("workload forecast over 250ms ("));
 }
 
 TEST(ShadowReportTest, JsonIsOneObjectWithTheDocumentedFields) {
