@@ -145,8 +145,8 @@ grpc::ServerUnaryReactor* GrpcService::Evaluate(grpc::CallbackServerContext* con
   } else {
     reactor->Finish(ToGrpcStatus(status));
   }
-  // Shadow mode and the capture see the request once its answer is handed to gRPC, still in the
-  // call's arena (docs/perf.md, "Shadow mode").
+  // Shadow mode and the capture see the request once its answer is handed to gRPC, still in this
+  // handler's arena (docs/perf.md, "Shadow mode").
   if (status.ok()) api_.service().AfterAnswer(request, response);
   return reactor;
 }

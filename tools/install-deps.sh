@@ -3,7 +3,8 @@
 # The README's two commands and CI (.ci/run) call this script, so the list lives here only. It
 # ends with tools/install-npm.sh (the Node packages, from their lock files). systemd and
 # python3-yaml are for tests/deploy/deploy_test.py (systemd-analyze verify on the unit, the
-# Kubernetes manifest parsed).
+# Kubernetes manifest parsed); zlib1g-dev for the HTTP module's gzip; chromium for the console's
+# browser test.
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
@@ -12,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools python3-prometheus-client
   libsqlite3-dev
-  libssl-dev
+  libssl-dev zlib1g-dev
   clang libclang-rt-14-dev llvm
   chromium
   systemd python3-yaml
