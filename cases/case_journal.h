@@ -14,15 +14,26 @@
 //
 // A null journal (`--store memory`) keeps everything in memory only.
 //
-// Implementations must be thread-safe. store/sqlite_store.h is the durable one.
+// A shared journal (shared() true: store/postgres_store.h, one database behind many servers) makes
+// the case store a projection of the database. Every operation that may change a case runs as a
+// turn: Begin serializes it against every other server and hands over what they committed since
+// this server last looked, the case store absorbs that, runs the operation and Commits (ending the
+// turn) or Aborts. Between turns Poll hands over the other servers' changes (scopes in force,
+// watchers and reads follow them). A shared journal never keeps a failed change for a retry: the
+// case store asks Begin for a full reload instead.
+//
+// Implementations must be thread-safe. store/sqlite_store.h is the embedded durable one.
 #ifndef AGATE_CASES_CASE_JOURNAL_H_
 #define AGATE_CASES_CASE_JOURNAL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agate/store/v1/store.pb.h"
 #include "agate/v1/agate.pb.h"
@@ -48,6 +59,12 @@ class DecisionSealer {
  public:
   virtual ~DecisionSealer() = default;
   virtual DecisionRow Seal(const engine::Decision& decision) = 0;
+  // With a shared journal the case store first looks the request up among the decisions every
+  // server committed with cases: key and digest identify it (empty key: no lookup). Found is
+  // called (instead of Seal) when the same request was decided already; nothing is changed then.
+  virtual absl::string_view key() const { return {}; }
+  virtual absl::string_view digest() const { return {}; }
+  virtual void Found(DecisionRow row) { (void)row; }
 };
 
 // A transition appended to a case's history (the journal keeps every one, also the joins past the
@@ -84,6 +101,14 @@ struct JournalContents {
   std::vector<store::v1::StoredKillSwitch> kill_switches;
 };
 
+// What other servers committed to a shared journal: their changes in commit order, or (reload)
+// the journal's whole contents, which replace the case store's.
+struct RemoteChanges {
+  std::vector<store::v1::StoredChange> changes;
+  bool reload = false;
+  JournalContents contents;
+};
+
 class CaseJournal {
  public:
   virtual ~CaseJournal() = default;
@@ -96,6 +121,31 @@ class CaseJournal {
   // interval). Never blocks on I/O; a row lost to a crash before it was written only means that
   // request is evaluated again if retried after the restart.
   virtual void EnqueueDecision(DecisionRow row) = 0;
+
+  // Shared journals only (the defaults are a private journal's).
+  virtual bool shared() const { return false; }
+  // Begin starts a turn (it waits while another server's turn runs) and appends to *out what other
+  // servers committed since this one's last Begin or Poll; with reload, the whole contents
+  // instead. UNAVAILABLE when the database cannot be reached (the operation fails closed). The
+  // turn ends with Commit (committed or, on error, rolled back) or Abort.
+  virtual absl::Status Begin(bool reload, RemoteChanges* out) {
+    (void)reload;
+    (void)out;
+    return absl::OkStatus();
+  }
+  // Abort ends the current turn without a change (nothing when no turn is open).
+  virtual void Abort() {}
+  // Poll appends what other servers committed since this one's last Begin or Poll (no turn).
+  virtual absl::Status Poll(RemoteChanges* out) {
+    (void)out;
+    return absl::OkStatus();
+  }
+  // FindDecision returns the decision row committed with cases under key (tenant_id '\0'
+  // request_id), within a turn.
+  virtual absl::StatusOr<std::optional<DecisionRow>> FindDecision(absl::string_view key) {
+    (void)key;
+    return std::nullopt;
+  }
 };
 
 }  // namespace agate::cases

@@ -133,7 +133,7 @@ std::vector<MetricSample> Service::Metrics() const {
   out.Gauge("agate_matrix_info", "The matrix serving now (its version as a label)", 1,
             {{"version", decider_->matrix()->version()}});
   if (options_.store != nullptr) {
-    const store::SqliteStore::Stats s = options_.store->stats();
+    const store::DurableStore::Stats s = options_.store->stats();
     out.Counter("agate_store_commits_total", "Case changes committed to the durable store",
                 static_cast<double>(s.commits));
     out.Counter("agate_store_commit_failures_total",
@@ -141,7 +141,7 @@ std::vector<MetricSample> Service::Metrics() const {
                 static_cast<double>(s.commit_errors));
     out.Histogram("agate_store_commit_duration_seconds",
                   "Time a successful commit of case changes took, the store's lock wait included",
-                  store::SqliteStore::kCommitBounds, s.commit_buckets, s.commit_seconds, s.commits);
+                  store::DurableStore::kCommitBounds, s.commit_buckets, s.commit_seconds, s.commits);
     out.Counter("agate_store_decision_rows_written_total",
                 "Decision rows written in the background",
                 static_cast<double>(s.decisions_written));

@@ -38,7 +38,7 @@
 #include "service/wire_request.h"
 #include "store/decision_log.h"
 #include "store/request_capture.h"
-#include "store/sqlite_store.h"
+#include "store/durable_store.h"
 
 namespace agate::service {
 
@@ -48,7 +48,7 @@ struct ServiceOptions {
   IdempotencyOptions idempotency;
   // The durable store (cases, decisions, count() windows) and the decision log; null: memory
   // only. Both must outlive the Service.
-  store::SqliteStore* store = nullptr;
+  store::DurableStore* store = nullptr;
   store::DecisionLog* decision_log = nullptr;
 };
 

@@ -430,11 +430,7 @@ absl::Status SqliteStore::Commit(const cases::JournalBatch& batch) {
     ++stats_.commit_errors;
     return status;
   }
-  ++stats_.commits;
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - started);
-  stats_.commit_seconds += seconds;
-  ++stats_.commit_buckets[std::lower_bound(kCommitBounds.begin(), kCommitBounds.end(), seconds) -
-                          kCommitBounds.begin()];
+  AddCommit(absl::ToDoubleSeconds(absl::Now() - started), &stats_);
   return absl::OkStatus();
 }
 

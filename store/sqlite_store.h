@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "agate/store/v1/store.pb.h"
 #include "cases/case_journal.h"
+#include "store/durable_store.h"
 #include "common/clock.h"
 
 struct sqlite3;
@@ -70,23 +71,8 @@ struct SqliteStoreOptions {
   uint64_t max_bytes = 0;
 };
 
-class SqliteStore : public cases::CaseJournal {
+class SqliteStore : public DurableStore {
  public:
-  // Upper bounds (seconds) of the commit latency histogram's buckets.
-  static constexpr std::array<double, 10> kCommitBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                           0.025,  0.05,  0.1,    0.25,  1.0};
-  struct Stats {
-    uint64_t commits = 0;
-    uint64_t commit_errors = 0;
-    // Successful commits by time taken, the store's lock wait included (the last bucket is past
-    // the last bound; not cumulative), and their total time.
-    std::array<uint64_t, kCommitBounds.size() + 1> commit_buckets{};
-    double commit_seconds = 0;
-    uint64_t decisions_written = 0;
-    uint64_t decisions_dropped = 0;
-    uint64_t decision_write_errors = 0;
-  };
-
   // Open opens (or creates) the store in options.dir and takes the dir's lock.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(SqliteStoreOptions options,
                                                            const Clock& clock = RealClock());
@@ -100,24 +86,21 @@ class SqliteStore : public cases::CaseJournal {
   absl::Status Commit(const cases::JournalBatch& batch) override;
   void EnqueueDecision(cases::DecisionRow row) override;
 
-  // LoadCases reads every case and every trigger's statistics (for CaseStore::Restore).
-  absl::StatusOr<cases::JournalContents> LoadCases();
-  // LoadDecisions reads the newest decision rows (at most limit) decided at or after since, oldest
-  // first.
+  // store::DurableStore.
+  absl::StatusOr<cases::JournalContents> LoadCases() override;
   absl::StatusOr<std::vector<cases::DecisionRow>> LoadDecisions(absl::Time since,
-                                                                size_t limit = SIZE_MAX);
+                                                                size_t limit = SIZE_MAX) override;
+  absl::Status SaveSignals(const std::vector<store::v1::StoredSignalSeries>& series) override;
+  absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadSignals() override;
+  Stats stats() const override;
+  const std::string& where() const override { return path_; }
   // LoadTransitions reads the journaled transitions of one case, oldest first (every one, also
   // the joins past the case's own history cap).
   absl::StatusOr<std::vector<::agate::v1::Transition>> LoadTransitions(uint64_t case_seq);
 
-  // SaveSignals replaces the stored count() windows with series; LoadSignals reads them back.
-  absl::Status SaveSignals(const std::vector<store::v1::StoredSignalSeries>& series);
-  absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadSignals();
-
   // Flush writes the queued decision rows now.
   absl::Status Flush();
 
-  Stats stats() const;
   // path returns the database file's path.
   const std::string& path() const { return path_; }
 

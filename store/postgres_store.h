@@ -1,0 +1,137 @@
+// PostgresStore: the shared durable store. Many agate-servers (replicas) on one PostgreSQL
+// database see one set of cases: an approval granted through one replica is redeemable through
+// another, exactly once; a scope in force reaches every replica; an SLA timeout runs once.
+//
+// It is a shared cases::CaseJournal (cases/case_journal.h): each replica's CaseStore is a
+// projection of the database, and every operation that may change a case is a turn, one database
+// transaction:
+//   Begin   BEGIN; SELECT pg_advisory_xact_lock(kLockKey)   -- one turn at a time, all replicas
+//           SELECT id, body FROM agate_changes WHERE id > $last ORDER BY id  -- others' changes
+//   (the case store absorbs them, looks the request's decision row up, runs the operation)
+//   Commit  the batch's rows (guarded, below) + one agate_changes row carrying it; COMMIT
+// Change ids are taken under the lock, so they commit in id order: a poller that sees id N has
+// seen every id below it. A replica killed mid-turn loses its connection and PostgreSQL rolls the
+// transaction back and releases the lock (the transaction is the lease); a replica cut off from
+// the database is bounded by idle_in_transaction_session_timeout and TCP keepalives.
+//
+// The database enforces the invariants itself, so a protocol bug is refused, not committed:
+//   - agate_cases has a unique partial index on open_key WHERE state = 'OPEN': one OPEN case per
+//     (tenant, lane, scope key);
+//   - a batch that redeems a case updates it WHERE seq = $1 AND state = 'APPROVED' AND
+//     redeemed_at IS NULL; a batch that closes one, WHERE seq = $1 AND state = 'OPEN'. No row
+//     updated: the transaction is rolled back and Commit returns ABORTED.
+//
+// Schema: created and migrated by Open (agate_schema holds the version; a database written by a
+// newer agate is refused with both versions in the error). Tables: agate_cases, agate_transitions,
+// agate_trigger_stats, agate_kill_switches, agate_decisions (idempotency rows, pruned past the
+// retention), agate_changes (the feed, pruned past feed_retention), agate_signals (count() windows,
+// per replica).
+//
+// Errors: Open fails with UNAVAILABLE naming the URL (password removed) when the database cannot be
+// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE when the
+// connection fails (it is re-established at the next call), ABORTED for a guard.
+//
+// Thread-safe: one connection for turns and polls behind a mutex, one for the background writer of
+// EnqueueDecision rows.
+#ifndef AGATE_STORE_POSTGRES_STORE_H_
+#define AGATE_STORE_POSTGRES_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agate/store/v1/store.pb.h"
+#include "cases/case_journal.h"
+#include "common/clock.h"
+#include "store/durable_store.h"
+
+namespace agate::store {
+
+struct PostgresStoreOptions {
+  // A libpq connection string or URL, e.g. "postgresql://agate@db:5432/agate" or
+  // "host=/tmp port=5433 dbname=agate".
+  std::string url;
+  // This replica's name: its count() windows are kept under it, and the feed rows it writes carry
+  // it (a replica skips its own). Unique per running replica.
+  std::string replica;
+  // Queued decision rows are written at least this often.
+  absl::Duration flush_interval = absl::Milliseconds(50);
+  // Decision rows older than this are pruned (the idempotency window).
+  absl::Duration decision_retention = absl::Minutes(10);
+  size_t max_queued_decisions = 100'000;
+  // Feed rows older than this are pruned; a replica that polls less often reloads in full.
+  absl::Duration feed_retention = absl::Minutes(10);
+  // How long a turn may wait for the lock and run (statement_timeout,
+  // idle_in_transaction_session_timeout): past it the turn fails UNAVAILABLE.
+  absl::Duration turn_timeout = absl::Seconds(5);
+};
+
+class PostgresStore : public DurableStore {
+ public:
+  // The schema version this agate writes.
+  static constexpr int kSchemaVersion = 1;
+
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresStoreOptions options,
+                                                             const Clock& clock = RealClock());
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  // cases::CaseJournal.
+  absl::Status Commit(const cases::JournalBatch& batch) override;
+  void EnqueueDecision(cases::DecisionRow row) override;
+  bool shared() const override { return true; }
+  absl::Status Begin(bool reload, cases::RemoteChanges* out) override;
+  void Abort() override;
+  absl::Status Poll(cases::RemoteChanges* out) override;
+  absl::StatusOr<std::optional<cases::DecisionRow>> FindDecision(absl::string_view key) override;
+
+  // store::DurableStore. LoadCases also sets the feed position (the next Poll returns what was
+  // committed after it).
+  absl::StatusOr<cases::JournalContents> LoadCases() override;
+  absl::StatusOr<std::vector<cases::DecisionRow>> LoadDecisions(absl::Time since,
+                                                                size_t limit) override;
+  absl::Status SaveSignals(const std::vector<store::v1::StoredSignalSeries>& series) override;
+  absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadSignals() override;
+  Stats stats() const override;
+  const std::string& where() const override { return where_; }
+
+  // Flush writes the queued decision rows now.
+  absl::Status Flush();
+
+ private:
+  struct Connection;
+  PostgresStore(PostgresStoreOptions options, const Clock& clock, std::string where);
+
+  const PostgresStoreOptions options_;
+  const Clock& clock_;
+  const std::string where_;  // the URL without its password
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Connection> conn_ ABSL_GUARDED_BY(mu_);
+  bool in_turn_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time turn_started_ ABSL_GUARDED_BY(mu_);
+  int64_t last_change_ ABSL_GUARDED_BY(mu_) = 0;  // the newest feed id absorbed
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+
+  mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::deque<cases::DecisionRow> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stop_ ABSL_GUARDED_BY(queue_mu_) = false;
+  uint64_t dropped_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  std::unique_ptr<Connection> writer_conn_;  // the writer thread's only
+  std::thread writer_;
+};
+
+}  // namespace agate::store
+
+#endif  // AGATE_STORE_POSTGRES_STORE_H_
