@@ -333,6 +333,28 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
         time.sleep(0.05)
 
 
+def wait_for_cases(replica: Replica, case_ids: Iterable[str],
+                   condition: Callable[[pb.Case], bool] = lambda case: True,
+                   what: str = "exists") -> None:
+    """wait_for_cases waits until replica's GetCase of every case id meets condition (NOT_FOUND
+    counts as not yet); the AssertionError names the cases that did not, up to 10."""
+    pending = set(case_ids)
+
+    def check() -> bool:
+        for case_id in list(pending):
+            try:
+                if condition(replica.client.get_case(case_id)):
+                    pending.discard(case_id)
+            except agate.AgateError:
+                pass
+        return not pending
+
+    try:
+        wait_until(check, f"{replica.name}: every case {what}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; {len(pending)} did not: {sorted(pending)[:10]}") from None
+
+
 def list_cases(client: agate.Client, tenant: str,
                state: int = pb.CASE_STATE_UNSPECIFIED) -> list[pb.Case]:
     """list_cases: every case of tenant in state, all pages."""

@@ -11,7 +11,7 @@ import unittest
 from agate.v1 import agate_pb2 as pb
 from tests import support
 
-from cluster import Cluster, request_id, wait_until
+from cluster import Cluster, request_id, wait_for_cases, wait_until
 
 
 class Load:
@@ -105,9 +105,7 @@ class DatabaseRestartTest(unittest.TestCase):
         # Nothing lost: every case a client was told of, on every replica.
         told = {o.response.case_id for _, k, o in load.outcomes if k == "escalate" and o.answered}
         for r in cluster.replicas:
-            for case_id in told:
-                wait_until(lambda: r.client.get_case(case_id).state == pb.CASE_STATE_OPEN,
-                           f"{r.name} shows case {case_id} OPEN")
+            wait_for_cases(r, told, lambda c: c.state == pb.CASE_STATE_OPEN, "is OPEN")
 
 
 if __name__ == "__main__":

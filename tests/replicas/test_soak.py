@@ -17,7 +17,7 @@ import agate
 from agate.v1 import agate_pb2 as pb
 from tests import support
 
-from cluster import FAILED_CLOSED, Cluster, list_cases, request_id, wait_until
+from cluster import FAILED_CLOSED, Cluster, list_cases, request_id, wait_for_cases
 
 SECONDS = float(os.environ.get("AGATE_REPLICAS_SOAK_SECONDS") or 60)
 ITEMS = 40  # escalations pick one of these items: cases are opened and joined
@@ -190,18 +190,13 @@ class SoakTest(unittest.TestCase):
         # Every case a client was told exists, on every replica; approvals and redemptions as
         # the clients were told.
         for r in cluster.replicas:
-            for case_id in load.told:
-                wait_until(lambda: r.client.get_case(case_id) is not None,
-                           f"{r.name} knows case {case_id}")
-            for case_id in load.approved:
-                wait_until(lambda: r.client.get_case(case_id).state == pb.CASE_STATE_APPROVED,
-                           f"{r.name} shows case {case_id} APPROVED")
+            wait_for_cases(r, load.told)
+            wait_for_cases(r, load.approved, lambda c: c.state == pb.CASE_STATE_APPROVED,
+                           "is APPROVED")
+            wait_for_cases(r, load.redeemed, lambda c: c.redeemed, "is redeemed")
             for case_id in load.redeemed:
-                wait_until(lambda: r.client.get_case(case_id).redeemed,
-                           f"{r.name} shows case {case_id} redeemed")
-                redeemed = [t for t in r.client.get_case(case_id).history
-                            if t.event == "redeemed"]
-                self.assertEqual(len(redeemed), 1, (r.name, case_id))
+                history = [t.event for t in r.client.get_case(case_id).history]
+                self.assertEqual(history.count("redeemed"), 1, (r.name, case_id, history))
 
         # No scope has two open cases, on any replica.
         for r in cluster.replicas:
