@@ -52,6 +52,9 @@ DEADLINE = 30.0
 WAIT = support.WAIT
 # The status codes of a call that was not answered, which the client turns into HOLD.
 FAILED_CLOSED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# A replica's log with one of these failed a sanitizer check (the asan build).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
 
 
 def request_id() -> str:
@@ -116,6 +119,9 @@ class _Process(support.ServerProcess):
     def stderr(self) -> str:
         return "".join(self._stderr)
 
+    def exit_code(self) -> int | None:
+        return self._process.poll()
+
 
 class Replica:
     """Replica is one agate-server of the cluster: its name, data dir, process and client."""
@@ -126,6 +132,8 @@ class Replica:
         self.data_dir = cluster.work / self.name
         self._cluster = cluster
         self._process: _Process | None = None
+        # True while the process may have ended: kill() or stop() was called.
+        self._ending = False
         # The client of the current process; a restarted replica gets a new one (a new port).
         # Old clients stay open until close(): a thread may still be calling through one.
         self.client: agate.Client | None = None
@@ -138,6 +146,7 @@ class Replica:
                 "--replica-id", self.name, "--data-dir", str(self.data_dir),
                 *self._cluster.extra_args]
         self._process = _Process(argv)
+        self._ending = False
         self._cluster._write_pids()
         client = agate.Client(self._process.address, deadline=DEADLINE)
         self._clients.append(client)
@@ -154,20 +163,52 @@ class Replica:
     def kill(self) -> None:
         """kill sends SIGKILL and waits for the process to end."""
         if self._process is not None:
+            self.check_alive()
+            self._ending = True
             self._process.kill()
+            self._check(exit_code=None)
         self._cluster._write_pids()
 
     def restart(self) -> None:
         """restart starts the replica again on the same data dir (after kill or stop)."""
         if self.alive:
             raise RuntimeError(f"replica {self.name} is still running")
+        self.check_alive()
         self.start()
 
     def stop(self) -> None:
-        """stop ends the replica with SIGTERM (a clean shutdown)."""
-        if self._process is not None:
-            self._process.stop()
+        """stop ends the replica with SIGTERM (a clean shutdown, exit status 0)."""
+        if self._process is not None and not self._ending:
+            if self._process.alive():
+                self._ending = True
+                self._process.stop()
+                self._check(exit_code=0)
+            else:
+                self.check_alive()
         self._cluster._write_pids()
+
+    def _check(self, exit_code: int | None) -> None:
+        """_check adds to the cluster's problems a process that ended on its own or with
+        another status than exit_code (None: any), or whose log has a sanitizer's report."""
+        p = self._process
+        problems = []
+        if not self._ending:
+            problems.append(f"exited on its own with status {p.exit_code()}")
+        elif exit_code is not None and p.exit_code() != exit_code:
+            problems.append(f"exited with status {p.exit_code()}, not {exit_code}")
+        markers = [m for m in SANITIZER_MARKERS if m in p.stderr()]
+        if markers:
+            problems.append(f"its log has {', '.join(markers)}")
+        if problems:
+            self._cluster.problems.append(
+                f"replica {self.name} (pid {p.pid}): {'; '.join(problems)}; its log ends:\n"
+                f"{p.stderr()[-6000:]}")
+
+    def check_alive(self) -> None:
+        """check_alive records a replica that ended although nobody stopped or killed it."""
+        if self._process is not None and not self._ending and not self._process.alive():
+            self._check(exit_code=None)
+            self._ending = True
 
     def stderr(self) -> str:
         return self._process.stderr() if self._process is not None else ""
@@ -206,6 +247,8 @@ class Cluster:
         self.pg_dir = self.work / "pg"
         self._pids = self.work / "pids"
         self.replicas: list[Replica] = []
+        # What went wrong with a replica's process (close() raises them).
+        self.problems: list[str] = []
         self._turn = itertools.count()
         self._closed = False
         self._start_reaper()
@@ -299,10 +342,15 @@ class Cluster:
         return "\n".join(f"--- {r.name} ---\n{r.stderr()[-4000:]}" for r in self.replicas)
 
     def close(self) -> None:
+        """close stops the replicas and PostgreSQL and removes the work directory; then raises
+        AssertionError if a replica ended on its own, exited with a status other than 0 on
+        SIGTERM, or logged a sanitizer's report."""
         if self._closed:
             return
         self._closed = True
         try:
+            for r in self.replicas:
+                r.check_alive()
             for r in self.replicas:
                 r.stop()
                 r.close_clients()
@@ -311,6 +359,8 @@ class Cluster:
                 self._postgres("stop")
             finally:
                 shutil.rmtree(self.work, ignore_errors=True)
+        if self.problems:
+            raise AssertionError("\n".join(self.problems))
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
