@@ -1,4 +1,5 @@
-"""(a) An approval is redeemed once across replicas: 50 concurrent redemptions, one ALLOW."""
+"""(a) An approval is redeemed once across replicas: 50 concurrent redemptions (each its own
+request_id) get one ALLOW; one redemption sent 50 times at once is one decision, replayed."""
 
 import unittest
 
@@ -51,6 +52,31 @@ class ConcurrentRedemptionTest(unittest.TestCase):
                        f"{r.name} shows case {case_id} redeemed")
             case = r.client.get_case(case_id)
             self.assertEqual(case.state, pb.CASE_STATE_APPROVED, r.name)
+            self.assertEqual(events(case).count("redeemed"), 1, (r.name, events(case)))
+
+    def test_fifty_concurrent_sends_of_one_redemption_are_one_decision(self):
+        cluster = self.cluster
+        r1, _, r3 = cluster.replicas
+        tenant = support.new_tenant()
+        opening = cluster.evaluate(support.block_request(tenant, request_id=request_id()), r3)
+        self.assertEqual(opening.verdict, "VERDICT_BLOCK", opening)
+        case_id = opening.response.case_id
+        r1.client.acknowledge(case_id, "approve", approver=support.APPROVER)
+
+        # One redemption (one request_id) sent 50 times at once, as retrying clients would:
+        # one decision, replayed to all of them; the approval is spent once.
+        redemption = support.block_request(tenant, request_id=request_id(),
+                                           approval={"case_id": case_id})
+        outcomes = in_threads(REDEMPTIONS, lambda i: cluster.evaluate(redemption))
+        summary = "\n".join(map(str, outcomes))
+        self.assertTrue(all(o.allowed for o in outcomes), summary)
+        self.assertEqual(len({o.response.decision_id for o in outcomes}), 1, summary)
+        self.assertGreaterEqual(sum(o.response.replayed for o in outcomes), REDEMPTIONS - 1,
+                                summary)
+        for r in cluster.replicas:
+            wait_until(lambda r=r: r.client.get_case(case_id).redeemed,
+                       f"{r.name} shows case {case_id} redeemed")
+            case = r.client.get_case(case_id)
             self.assertEqual(events(case).count("redeemed"), 1, (r.name, events(case)))
 
 
