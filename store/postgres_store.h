@@ -106,12 +106,33 @@ class PostgresStore : public DurableStore {
   Stats stats() const override;
   const std::string& where() const override { return where_; }
 
-  // Flush writes the queued decision rows now.
+  // Flush writes the queued decision rows now, then prunes the decision rows and feed rows past
+  // their retention (the background thread does both on its own: writes every flush_interval,
+  // prunes every 10 s).
   absl::Status Flush();
 
  private:
   struct Connection;
   PostgresStore(PostgresStoreOptions options, const Clock& clock, std::string where);
+  // Connect opens a connection with the session's timeouts set.
+  absl::StatusOr<std::unique_ptr<Connection>> Connect() const;
+  absl::Status Error(absl::string_view what) const;
+  // Ready (re)connects conn_ when it is missing or broken; DropIfBroken forgets a broken one.
+  absl::Status Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropIfBroken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ReadChanges appends the other replicas' changes past last_change_ to *out, or sets *pruned
+  // (and reads nothing) when the feed was pruned past last_change_. Reload reads the contents
+  // and the feed position instead. Both in the caller's transaction.
+  absl::Status ReadChanges(bool* pruned, cases::RemoteChanges* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Reload(cases::RemoteChanges* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteBatch(const cases::JournalBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteCase(const store::v1::StoredCase& stored, const cases::JournalBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriterReady() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  absl::Status WriteQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  absl::Status Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  void Run();
 
   const PostgresStoreOptions options_;
   const Clock& clock_;
@@ -124,11 +145,17 @@ class PostgresStore : public DurableStore {
   int64_t last_change_ ABSL_GUARDED_BY(mu_) = 0;  // the newest feed id absorbed
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
-  mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // The writer's connection: queued decision rows, prunes, decisions and count() windows read
+  // and written outside turns.
+  mutable absl::Mutex writer_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::unique_ptr<Connection> writer_conn_ ABSL_GUARDED_BY(writer_mu_);
+  uint64_t decisions_written_ ABSL_GUARDED_BY(writer_mu_) = 0;
+  uint64_t decision_write_errors_ ABSL_GUARDED_BY(writer_mu_) = 0;
+
+  mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(writer_mu_);
   std::deque<cases::DecisionRow> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stop_ ABSL_GUARDED_BY(queue_mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(queue_mu_) = 0;
-  std::unique_ptr<Connection> writer_conn_;  // the writer thread's only
   std::thread writer_;
 };
 
