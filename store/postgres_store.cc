@@ -98,7 +98,12 @@ struct Param {
 Param Text(absl::string_view v) { return {std::string(v), false}; }
 Param Int(int64_t v) { return {absl::StrCat(v), false}; }
 Param Bytes(absl::string_view v) { return {std::string(v), true}; }
-Param Micros(absl::Time t) { return Int(absl::ToUnixMicros(t)); }
+// Times past PostgreSQL's timestamptz range (absl::InfinitePast() as "since") are clamped to it.
+Param Micros(absl::Time t) {
+  const absl::Time first = absl::FromUnixSeconds(-62135596800);  // 0001-01-01
+  const absl::Time last = absl::FromUnixSeconds(253402300799);   // 9999-12-31
+  return Int(absl::ToUnixMicros(std::clamp(t, first, last)));
+}
 
 // Results are binary: bigint columns arrive as 8 bytes in network order, text and bytea raw.
 int64_t IntAt(const PGresult* r, int row, int col) {
@@ -224,11 +229,11 @@ std::string Millis(absl::Duration d) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PostgresStore::Connection>> PostgresStore::Connect() const {
+absl::StatusOr<std::unique_ptr<PostgresStore::Connection>> PostgresStore::Connect(
+    absl::string_view role) const {
   const std::string connect_timeout =
       absl::StrCat(std::max<int64_t>(2, absl::ToInt64Seconds(options_.turn_timeout)));
-  const std::string application_name =
-      absl::StrCat("agate ", options_.replica.empty() ? "" : options_.replica).substr(0, 63);
+  const std::string application_name = absl::StrCat("agate ", options_.replica, role).substr(0, 63);
   // Ours first: the URL's own settings (last) override them.
   const char* keys[] = {
       "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
@@ -544,17 +549,23 @@ absl::Status PostgresStore::WriteCase(const store::v1::StoredCase& stored,
   // What the row holds when a guarded update changed nothing.
   auto refused = [&](absl::string_view wanted) -> absl::Status {
     ASSIGN_OR_RETURN(Result row, Query(c, where_, "cannot read a case",
-                                       "SELECT state, redeemed_at IS NOT NULL FROM agate_cases "
-                                       "WHERE seq = $1::bigint",
+                                       "SELECT state, redeemed_at IS NOT NULL "
+                                       "FROM agate_cases WHERE seq = $1::bigint",
                                        {Int(static_cast<int64_t>(stored.seq()))}));
     if (PQntuples(row.get()) == 0) {
       return absl::AbortedError(
           absl::StrCat("case ", k.id(), ": not in the database (", wanted, ")"));
     }
     const absl::string_view state = BytesAt(row.get(), 0, 0);
-    if (redeeming && state == "APPROVED" && *PQgetvalue(row.get(), 0, 1) != 0) {
+    const bool redeemed = BytesAt(row.get(), 0, 1) == absl::string_view("\x01", 1);
+    if (redeeming && state == "APPROVED" && redeemed) {
       return absl::AbortedError(
           absl::StrCat("case ", k.id(), ": already redeemed (another replica redeemed it first)"));
+    }
+    if (redeeming) {
+      return absl::AbortedError(absl::StrCat("case ", k.id(), " is ", state,
+                                             redeemed ? ", redeemed" : "",
+                                             ": only an APPROVED case is redeemed, once"));
     }
     return absl::AbortedError(absl::StrCat("case ", k.id(), " was already ", state));
   };
@@ -771,7 +782,7 @@ absl::StatusOr<cases::JournalContents> PostgresStore::LoadCases() {
 absl::Status PostgresStore::WriterReady() {
   if (writer_conn_ != nullptr && writer_conn_->ok()) return absl::OkStatus();
   writer_conn_.reset();
-  ASSIGN_OR_RETURN(writer_conn_, Connect());
+  ASSIGN_OR_RETURN(writer_conn_, Connect(" writer"));
   return absl::OkStatus();
 }
 

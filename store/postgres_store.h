@@ -114,8 +114,9 @@ class PostgresStore : public DurableStore {
  private:
   struct Connection;
   PostgresStore(PostgresStoreOptions options, const Clock& clock, std::string where);
-  // Connect opens a connection with the session's timeouts set.
-  absl::StatusOr<std::unique_ptr<Connection>> Connect() const;
+  // Connect opens a connection with the session's timeouts set; its application_name is
+  // "agate <replica><role>" (pg_stat_activity tells the turn's and the writer's apart).
+  absl::StatusOr<std::unique_ptr<Connection>> Connect(absl::string_view role = "") const;
   absl::Status Error(absl::string_view what) const;
   // Ready (re)connects conn_ when it is missing or broken; DropIfBroken forgets a broken one.
   absl::Status Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
