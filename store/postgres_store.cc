@@ -398,20 +398,22 @@ PostgresStore::PostgresStore(PostgresStoreOptions options, const Clock& clock, s
     : options_(std::move(options)), clock_(clock), where_(std::move(where)) {}
 
 PostgresStore::~PostgresStore() {
+  {
+    // A turn left open ends unapplied (before the writer's last flush, which does not wait for
+    // the turn lock).
+    absl::MutexLock lock(&mu_);
+    if (in_turn_ && conn_ != nullptr && conn_->ok()) PQclear(PQexec(conn_->conn, "ROLLBACK"));
+    conn_.reset();
+  }
   if (writer_.joinable()) {
     {
       absl::MutexLock lock(&queue_mu_);
       stop_ = true;
     }
     writer_.join();
-    Flush().IgnoreError();
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    if (in_turn_ && conn_ != nullptr && conn_->ok()) PQclear(PQexec(conn_->conn, "ROLLBACK"));
-    conn_.reset();
   }
   absl::MutexLock lock(&writer_mu_);
+  WriteQueued().IgnoreError();
   writer_conn_.reset();
 }
 
@@ -479,7 +481,16 @@ absl::Status PostgresStore::Begin(bool reload, cases::RemoteChanges* out) {
     turn_started_ = absl::Now();
     in_turn_ = true;
     const std::string lock_sql = absl::StrCat("SELECT pg_advisory_xact_lock(", kLockKey, ")");
-    RETURN_IF_ERROR(Exec(c, where_, "cannot take the turn lock", lock_sql.c_str()));
+    std::string sqlstate;
+    absl::StatusOr<Result> locked =
+        Query(c, where_, "cannot take the turn lock", lock_sql.c_str(), {}, &sqlstate);
+    if (!locked.ok() &&
+        (sqlstate == "55P03" || sqlstate == "57014")) {  // lock or statement timeout
+      return Error(absl::StrCat("cannot take the turn lock within ",
+                                absl::FormatDuration(options_.turn_timeout),
+                                " (another server's turn holds it): ", Message(c, nullptr)));
+    }
+    RETURN_IF_ERROR(locked.status());
     bool pruned = false;
     if (!reload) RETURN_IF_ERROR(ReadChanges(&pruned, out));
     if (reload || pruned) RETURN_IF_ERROR(Reload(out));

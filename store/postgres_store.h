@@ -24,15 +24,20 @@
 // Schema: created and migrated by Open (agate_schema holds the version; a database written by a
 // newer agate is refused with both versions in the error). Tables: agate_cases, agate_transitions,
 // agate_trigger_stats, agate_kill_switches, agate_decisions (idempotency rows, pruned past the
-// retention), agate_changes (the feed, pruned past feed_retention), agate_signals (count() windows,
-// per replica).
+// retention), agate_changes (the feed, pruned past feed_retention), agate_feed (one row: the last
+// change id handed out, and the newest id pruned: a replica that has not read past it reloads in
+// full), agate_signals (count() windows, per replica).
 //
 // Errors: Open fails with UNAVAILABLE naming the URL (password removed) when the database cannot be
-// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE when the
-// connection fails (it is re-established at the next call), ABORTED for a guard.
+// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE ("postgres
+// <url>: <what>: <libpq's message>") when the connection fails (it is re-established at the next
+// call) or the turn lock is not granted within turn_timeout, ABORTED for a guard (the batch is
+// rolled back whole), DATA_LOSS for a row that does not parse.
 //
-// Thread-safe: one connection for turns and polls behind a mutex, one for the background writer of
-// EnqueueDecision rows.
+// Thread-safe: one connection for turns, polls and LoadCases behind a mutex (a turn spans calls:
+// Begin, FindDecision, Commit or Abort; Begin, Poll or LoadCases within a turn are INTERNAL
+// errors), one for the background writer (EnqueueDecision rows, prunes) that also serves
+// LoadDecisions and the count() windows, so they never run inside a turn's transaction.
 #ifndef AGATE_STORE_POSTGRES_STORE_H_
 #define AGATE_STORE_POSTGRES_STORE_H_
 
@@ -83,6 +88,8 @@ class PostgresStore : public DurableStore {
 
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresStoreOptions options,
                                                              const Clock& clock = RealClock());
+  // The destructor rolls back a turn left open, writes the queued decision rows and closes the
+  // connections.
   ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;

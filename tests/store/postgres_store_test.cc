@@ -96,8 +96,10 @@ class PostgresStoreTest : public ::testing::Test {
     return options;
   }
   std::unique_ptr<PostgresStore> Open(absl::string_view replica = "a") {
-    absl::StatusOr<std::unique_ptr<PostgresStore>> s =
-        PostgresStore::Open(Options(replica), clock_);
+    return Open(Options(replica));
+  }
+  std::unique_ptr<PostgresStore> Open(PostgresStoreOptions options) {
+    absl::StatusOr<std::unique_ptr<PostgresStore>> s = PostgresStore::Open(options, clock_);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
   }
@@ -327,6 +329,52 @@ TEST_F(PostgresStoreTest, BeginWaitsWhileAnotherReplicaHoldsATurn) {
   a->Abort();
 }
 
+TEST_F(PostgresStoreTest, ATurnThatCannotHaveTheLockWithinTheTurnTimeoutIsUnavailable) {
+  std::unique_ptr<PostgresStore> a = Open("a");
+  PostgresStoreOptions options = Options("b");
+  options.turn_timeout = absl::Milliseconds(200);
+  std::unique_ptr<PostgresStore> b = Open(options);
+  cases::RemoteChanges ignored;
+  ASSERT_TRUE(a->Begin(false, &ignored).ok());
+  EXPECT_THAT(
+      b->Begin(false, &ignored),
+      StatusIs(absl::StatusCode::kUnavailable,
+               AllOf(HasSubstr(absl::StrCat("postgres ", url_)),
+                     HasSubstr(
+                         "cannot take the turn lock within 200ms (another server's turn holds it)"),
+                     HasSubstr("timeout"))));
+  ASSERT_TRUE(a->Commit(Opens(1)).ok());
+  // B's failed Begin left no turn open: it can have the next one.
+  cases::RemoteChanges seen_by_b;
+  ASSERT_TRUE(b->Begin(false, &seen_by_b).ok());
+  EXPECT_THAT(SeqsOf(seen_by_b), ElementsAre(1));
+  b->Abort();
+}
+
+TEST_F(PostgresStoreTest, ATurnLeftIdlePastTheTurnTimeoutIsEndedByTheServer) {
+  PostgresStoreOptions options = Options("a");
+  options.turn_timeout = absl::Milliseconds(200);
+  std::unique_ptr<PostgresStore> a = Open(options);
+  cases::RemoteChanges ignored;
+  ASSERT_TRUE(a->Begin(false, &ignored).ok());
+  // Wait until the server has closed the idle turn's connection (idle_in_transaction_session_
+  // timeout); the loop ends when it has.
+  std::string left = "1";
+  for (int i = 0; i < 3000 && left != "0"; ++i) {
+    left =
+        Sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agate a' "
+            "AND datname = current_database()");
+    if (left != "0") absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(left, "0");
+  EXPECT_THAT(a->Commit(Opens(1)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr(absl::StrCat("postgres ", url_))));
+  EXPECT_EQ(Sql("SELECT count(*) FROM agate_cases"), "0");
+  // The lock went with the connection: a new turn (on a new connection) commits.
+  ASSERT_TRUE(a->Begin(false, &ignored).ok());
+  EXPECT_TRUE(a->Commit(Opens(1)).ok());
+}
+
 TEST_F(PostgresStoreTest, ASecondOpenCaseForOneKeyIsAborted) {
   std::unique_ptr<PostgresStore> a = Open("a");
   std::unique_ptr<PostgresStore> b = Open("b");
@@ -456,6 +504,23 @@ TEST_F(PostgresStoreTest, EnqueuedDecisionsAreReadBackAfterFlushAndPrunedPastThe
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_THAT(*rows, SizeIs(1));
   EXPECT_EQ((*rows)[0].digest, "digest-2");
+}
+
+TEST_F(PostgresStoreTest, QueuedDecisionsPastTheBoundAreDroppedOldestFirst) {
+  PostgresStoreOptions options = Options("a");
+  options.max_queued_decisions = 2;
+  options.flush_interval = absl::Hours(1);  // only Flush writes
+  std::unique_ptr<PostgresStore> store = Open(options);
+  for (int i = 0; i < 3; ++i) {
+    store->EnqueueDecision({absl::StrCat("t1", std::string(1, '\0'), "r", i), "d",
+                            absl::StrCat("response-", i), clock_.Now()});
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(store->stats().decisions_dropped, 1u);
+  EXPECT_EQ(store->stats().decisions_written, 2u);
+  EXPECT_EQ(Sql("SELECT string_agg(convert_from(response, 'UTF8'), ',' ORDER BY response) "
+                "FROM agate_decisions"),
+            "response-1,response-2");
 }
 
 TEST_F(PostgresStoreTest, CountWindowsAreKeptPerReplica) {
