@@ -544,7 +544,10 @@ absl::Status PostgresStore::WriteCase(const store::v1::StoredCase& stored,
     if (t.case_seq != stored.seq()) continue;
     if (t.transition.event() == "redeemed") {
       redeeming = true;
-    } else if (t.transition.state() != ::agate::v1::CASE_STATE_OPEN) {
+    } else if (t.transition.state() != ::agate::v1::CASE_STATE_OPEN &&
+               t.transition.event() != "redemption-undone") {
+      // A transition to a closed state other than these two, which change a closed case in
+      // place, is the one that closed it (CaseStore::Close).
       closing = true;
     }
   }
@@ -750,7 +753,8 @@ absl::Status PostgresStore::Commit(const cases::JournalBatch& batch) {
     DropIfBroken();
     return status;
   }
-  AddCommit(absl::ToDoubleSeconds(absl::Now() - started), &stats_);
+  // An empty batch only ended a turn: not a commit.
+  if (!batch.empty()) AddCommit(absl::ToDoubleSeconds(absl::Now() - started), &stats_);
   return absl::OkStatus();
 }
 
@@ -835,6 +839,7 @@ absl::Status PostgresStore::WriteQueued() {
     }
     return absl::OkStatus();
   }();
+  absl::MutexLock queue_lock(&queue_mu_);
   if (status.ok()) {
     decisions_written_ += rows.size();
     return status;
@@ -842,7 +847,6 @@ absl::Status PostgresStore::WriteQueued() {
   if (writer_conn_ != nullptr && !writer_conn_->ok()) writer_conn_.reset();
   ++decision_write_errors_;
   // Keep the rows for the next flush (the newest, up to the bound).
-  absl::MutexLock queue_lock(&queue_mu_);
   while (!rows.empty() && queue_.size() < options_.max_queued_decisions) {
     queue_.push_front(std::move(rows.back()));
     rows.pop_back();
@@ -858,15 +862,10 @@ absl::Status PostgresStore::Prune() {
   absl::Status status = Exec(c, where_, "cannot prune decisions",
                              "DELETE FROM agate_decisions WHERE decided_at < " AGATE_PG_TIME("$1"),
                              {Micros(now - options_.decision_retention)});
-  // The feed under the turn lock: a turn reads the rows and the pruned mark consistently.
-  if (status.ok()) {
-    const std::string lock_sql =
-        absl::StrCat("BEGIN; SELECT pg_advisory_xact_lock(", kLockKey, ")");
-    Result r(PQexec(c, lock_sql.c_str()), &PQclear);
-    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-      status = Error(absl::StrCat("cannot prune the change feed: ", Message(c, r.get())));
-    }
-  }
+  // The feed: the rows and the mark in one transaction. No turn lock is needed: a reader reads
+  // the rows, then the mark (ReadChanges), so a prune that took rows it needed shows in the mark.
+  // Rows are pruned by the time their replica wrote them, so not always in id order: the mark is
+  // the newest id pruned, and a replica behind it reloads (perhaps needlessly).
   if (status.ok()) {
     status = Exec(c, where_, "cannot prune the change feed",
                   "WITH gone AS (DELETE FROM agate_changes WHERE at < " AGATE_PG_TIME("$1")
@@ -874,11 +873,7 @@ absl::Status PostgresStore::Prune() {
                   "greatest(pruned_upto, (SELECT coalesce(max(id), 0) FROM gone))",
                   {Micros(now - options_.feed_retention)});
   }
-  if (status.ok()) status = Exec(c, where_, "cannot prune the change feed", "COMMIT");
-  if (!status.ok()) {
-    if (writer_conn_->ok()) PQclear(PQexec(c, "ROLLBACK"));
-    if (!writer_conn_->ok()) writer_conn_.reset();
-  }
+  if (!status.ok() && !writer_conn_->ok()) writer_conn_.reset();
   return status;
 }
 
@@ -976,12 +971,9 @@ PostgresStore::Stats PostgresStore::stats() const {
     absl::MutexLock lock(&mu_);
     out = stats_;
   }
-  {
-    absl::MutexLock lock(&writer_mu_);
-    out.decisions_written = decisions_written_;
-    out.decision_write_errors = decision_write_errors_;
-  }
   absl::MutexLock lock(&queue_mu_);
+  out.decisions_written = decisions_written_;
+  out.decision_write_errors = decision_write_errors_;
   out.decisions_dropped = dropped_;
   return out;
 }

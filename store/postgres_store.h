@@ -157,13 +157,13 @@ class PostgresStore : public DurableStore {
   // and written outside turns.
   mutable absl::Mutex writer_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::unique_ptr<Connection> writer_conn_ ABSL_GUARDED_BY(writer_mu_);
-  uint64_t decisions_written_ ABSL_GUARDED_BY(writer_mu_) = 0;
-  uint64_t decision_write_errors_ ABSL_GUARDED_BY(writer_mu_) = 0;
 
   mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(writer_mu_);
   std::deque<cases::DecisionRow> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stop_ ABSL_GUARDED_BY(queue_mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  uint64_t decisions_written_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  uint64_t decision_write_errors_ ABSL_GUARDED_BY(queue_mu_) = 0;
   std::thread writer_;
 };
 

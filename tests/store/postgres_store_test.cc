@@ -408,6 +408,13 @@ TEST_F(PostgresStoreTest, RedeemingTwiceIsAborted) {
               StatusIs(absl::StatusCode::kAborted,
                        HasSubstr("case case_1: already redeemed (another replica redeemed it "
                                  "first)")));
+  // An undone redemption (the client never heard of it) makes it redeemable again.
+  cases::JournalBatch undo;
+  undo.cases = {Case(1, ::agate::v1::CASE_STATE_APPROVED)};
+  undo.transitions = {Transition(1, ::agate::v1::CASE_STATE_APPROVED, "redemption-undone")};
+  ASSERT_TRUE(a->Commit(undo).ok());
+  EXPECT_EQ(Sql("SELECT redeemed_at IS NULL FROM agate_cases WHERE seq = 1"), "t");
+  EXPECT_TRUE(b->Commit(Redeems(1)).ok());
   // An open case cannot be redeemed either.
   ASSERT_TRUE(a->Commit(Opens(2, "i2")).ok());
   cases::JournalBatch early = Redeems(2);
@@ -424,6 +431,10 @@ TEST_F(PostgresStoreTest, ClosingAClosedCaseIsAborted) {
   ASSERT_TRUE(a->Commit(Closes(1, ::agate::v1::CASE_STATE_APPROVED)).ok());
   EXPECT_THAT(b->Commit(Closes(1, ::agate::v1::CASE_STATE_EXPIRED)),
               StatusIs(absl::StatusCode::kAborted, HasSubstr("case case_1 was already APPROVED")));
+  // Approving it twice (two replicas' owners at once) is closing it twice.
+  EXPECT_THAT(b->Commit(Closes(1, ::agate::v1::CASE_STATE_APPROVED)),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("case case_1 was already APPROVED")));
+  EXPECT_EQ(Sql("SELECT count(*) FROM agate_transitions WHERE case_seq = 1"), "2");
   // Nor does a closed case open again.
   cases::JournalBatch reopen;
   reopen.cases = {Case(1, ::agate::v1::CASE_STATE_OPEN)};
