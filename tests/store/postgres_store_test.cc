@@ -397,6 +397,35 @@ TEST_F(PostgresStoreTest, ASecondOpenCaseForOneKeyIsAborted) {
   EXPECT_TRUE(b->Commit(Opens(2, "i1")).ok());
 }
 
+TEST_F(PostgresStoreTest, ACaseIdUnderAnotherSeqIsAborted) {
+  std::unique_ptr<PostgresStore> a = Open("a");
+  ASSERT_TRUE(a->Commit(Opens(1, "i1")).ok());
+  cases::JournalBatch clash = Opens(2, "i2");
+  clash.cases[0].mutable_case_()->set_id("case_1");
+  EXPECT_THAT(a->Commit(clash),
+              StatusIs(absl::StatusCode::kAborted,
+                       AllOf(HasSubstr("case case_1: "), HasSubstr("agate_cases_id_key"))));
+  // Redeeming a case the database does not have.
+  EXPECT_THAT(a->Commit(Redeems(7)),
+              StatusIs(absl::StatusCode::kAborted,
+                       HasSubstr("case case_7: not in the database (redeeming it)")));
+}
+
+TEST_F(PostgresStoreTest, RowsThatDoNotParseAreDataLoss) {
+  std::unique_ptr<PostgresStore> a = Open("a");
+  std::unique_ptr<PostgresStore> b = Open("b");
+  ASSERT_TRUE(b->LoadCases().ok());
+  ASSERT_TRUE(a->Commit(Opens(1)).ok());
+  Sql("UPDATE agate_changes SET body = '\\xff'::bytea");
+  cases::RemoteChanges polled;
+  EXPECT_THAT(b->Poll(&polled), StatusIs(absl::StatusCode::kDataLoss,
+                                         AllOf(HasSubstr(absl::StrCat("postgres ", url_)),
+                                               HasSubstr("change 1 is unreadable"))));
+  Sql("UPDATE agate_cases SET body = '\\xff'::bytea");
+  EXPECT_THAT(b->LoadCases(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("case with seq 1 is unreadable")));
+}
+
 TEST_F(PostgresStoreTest, RedeemingTwiceIsAborted) {
   std::unique_ptr<PostgresStore> a = Open("a");
   std::unique_ptr<PostgresStore> b = Open("b");
