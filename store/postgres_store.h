@@ -24,15 +24,20 @@
 // Schema: created and migrated by Open (agate_schema holds the version; a database written by a
 // newer agate is refused with both versions in the error). Tables: agate_cases, agate_transitions,
 // agate_trigger_stats, agate_kill_switches, agate_decisions (idempotency rows, pruned past the
-// retention), agate_changes (the feed, pruned past feed_retention), agate_signals (count() windows,
-// per replica).
+// retention), agate_changes (the feed, pruned past feed_retention), agate_feed (one row: the last
+// change id handed out, and the newest id pruned: a replica that has not read past it reloads in
+// full), agate_signals (count() windows, per replica).
 //
 // Errors: Open fails with UNAVAILABLE naming the URL (password removed) when the database cannot be
-// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE when the
-// connection fails (it is re-established at the next call), ABORTED for a guard.
+// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE ("postgres
+// <url>: <what>: <libpq's message>") when the connection fails (it is re-established at the next
+// call) or the turn lock is not granted within turn_timeout, ABORTED for a guard (the batch is
+// rolled back whole), DATA_LOSS for a row that does not parse.
 //
-// Thread-safe: one connection for turns and polls behind a mutex, one for the background writer of
-// EnqueueDecision rows.
+// Thread-safe: one connection for turns, polls and LoadCases behind a mutex (a turn spans calls:
+// Begin, FindDecision, Commit or Abort; Begin, Poll or LoadCases within a turn are INTERNAL
+// errors), one for the background writer (EnqueueDecision rows, prunes) that also serves
+// LoadDecisions and the count() windows, so they never run inside a turn's transaction.
 #ifndef AGATE_STORE_POSTGRES_STORE_H_
 #define AGATE_STORE_POSTGRES_STORE_H_
 
@@ -83,6 +88,8 @@ class PostgresStore : public DurableStore {
 
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(PostgresStoreOptions options,
                                                              const Clock& clock = RealClock());
+  // The destructor rolls back a turn left open, writes the queued decision rows and closes the
+  // connections.
   ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
@@ -106,12 +113,34 @@ class PostgresStore : public DurableStore {
   Stats stats() const override;
   const std::string& where() const override { return where_; }
 
-  // Flush writes the queued decision rows now.
+  // Flush writes the queued decision rows now, then prunes the decision rows and feed rows past
+  // their retention (the background thread does both on its own: writes every flush_interval,
+  // prunes every 10 s).
   absl::Status Flush();
 
  private:
   struct Connection;
   PostgresStore(PostgresStoreOptions options, const Clock& clock, std::string where);
+  // Connect opens a connection with the session's timeouts set; its application_name is
+  // "agate <replica><role>" (pg_stat_activity tells the turn's and the writer's apart).
+  absl::StatusOr<std::unique_ptr<Connection>> Connect(absl::string_view role = "") const;
+  absl::Status Error(absl::string_view what) const;
+  // Ready (re)connects conn_ when it is missing or broken; DropIfBroken forgets a broken one.
+  absl::Status Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropIfBroken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ReadChanges appends the other replicas' changes past last_change_ to *out, or sets *pruned
+  // (and reads nothing) when the feed was pruned past last_change_. Reload reads the contents
+  // and the feed position instead. Both in the caller's transaction.
+  absl::Status ReadChanges(bool* pruned, cases::RemoteChanges* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Reload(cases::RemoteChanges* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteBatch(const cases::JournalBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteCase(const store::v1::StoredCase& stored, const cases::JournalBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriterReady() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  absl::Status WriteQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  absl::Status Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  void Run();
 
   const PostgresStoreOptions options_;
   const Clock& clock_;
@@ -124,11 +153,17 @@ class PostgresStore : public DurableStore {
   int64_t last_change_ ABSL_GUARDED_BY(mu_) = 0;  // the newest feed id absorbed
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
-  mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // The writer's connection: queued decision rows, prunes, decisions and count() windows read
+  // and written outside turns.
+  mutable absl::Mutex writer_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::unique_ptr<Connection> writer_conn_ ABSL_GUARDED_BY(writer_mu_);
+
+  mutable absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(writer_mu_);
   std::deque<cases::DecisionRow> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stop_ ABSL_GUARDED_BY(queue_mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(queue_mu_) = 0;
-  std::unique_ptr<Connection> writer_conn_;  // the writer thread's only
+  uint64_t decisions_written_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  uint64_t decision_write_errors_ ABSL_GUARDED_BY(queue_mu_) = 0;
   std::thread writer_;
 };
 

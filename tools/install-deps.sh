@@ -4,7 +4,8 @@
 # ends with tools/install-npm.sh (the Node packages, from their lock files). systemd and
 # python3-yaml are for tests/deploy/deploy_test.py (systemd-analyze verify on the unit, the
 # Kubernetes manifest parsed); zlib1g-dev for the HTTP module's gzip; chromium for the console's
-# browser test.
+# browser test; postgresql-15 for the shared store's tests (tests/testing/postgres.sh runs a
+# throwaway server).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
@@ -12,7 +13,7 @@ packages=(
   libabsl-dev libspdlog-dev libyaml-cpp-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   nghttp2-client python3-grpcio python3-protobuf python3-grpc-tools python3-prometheus-client
-  libsqlite3-dev
+  libsqlite3-dev libpq-dev postgresql-15
   libssl-dev zlib1g-dev
   clang libclang-rt-14-dev llvm
   chromium
