@@ -1,5 +1,6 @@
 """(f) A case's life crosses replicas: opened and approved through replica 1, redeemed once
-through replica 3, and streamed in order by a WatchCases on replica 2."""
+through replica 3, and streamed in order by a WatchCases on replica 2; a scope in force (SAFE_MODE)
+opened on one replica reaches the others' ALLOW path, and lifts everywhere."""
 
 import itertools
 import queue
@@ -137,6 +138,29 @@ class CrossReplicaTest(unittest.TestCase):
         with self.assertRaises(agate.FailedPreconditionError):
             cluster.replicas[2].client.acknowledge(opened.response.case_id, "approve",
                                                    approver=support.APPROVER)
+
+    def test_safe_mode_opened_on_one_replica_reaches_the_others_and_lifts_everywhere(self):
+        cluster = self.cluster
+        r1, r2, r3 = cluster.replicas
+        tenant = support.new_tenant()
+        action = {"tenant_id": tenant, "workflow_id": "w1", "action": {"type": "send_reply"}}
+        for r in cluster.replicas:
+            before = cluster.evaluate(dict(action, request_id=request_id()), r)
+            self.assertTrue(before.allowed, before)
+        # A queue spike puts workflow w1 in SAFE_MODE (the ops lane) through replica 1 ...
+        storm = cluster.evaluate(dict(action, request_id=request_id(),
+                                      attributes={"queue_depth": 900}), r1)
+        self.assertEqual(storm.verdict, "VERDICT_SAFE_MODE", storm)
+        # ... and the other replicas' ALLOW path follows (their feed poll).
+        for r in (r2, r3):
+            wait_until(lambda r=r: cluster.evaluate(dict(action, request_id=request_id()), r)
+                       .verdict == "VERDICT_SAFE_MODE",
+                       f"{r.name} imposes SAFE_MODE on workflow w1")
+        # Resolved through replica 3: every replica allows again.
+        r3.client.acknowledge(storm.response.case_id, "resolve", approver="ops-oncall")
+        for r in cluster.replicas:
+            wait_until(lambda r=r: cluster.evaluate(dict(action, request_id=request_id()), r)
+                       .allowed, f"{r.name} allows workflow w1 again")
 
 
 if __name__ == "__main__":
