@@ -363,12 +363,14 @@ class Cluster:
             raise AssertionError("\n".join(self.problems))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """wait_until polls condition until it is true; AssertionError naming `what` after timeout.
+def wait_until(condition: Callable[[], bool], what: str, timeout: float | None = None) -> None:
+    """wait_until polls condition until it is true; AssertionError naming `what` after timeout
+    (default WAIT).
 
     A condition that raises agate.AgateError (a replica not answering yet, a case it has not
     heard of yet) counts as false; the last error is in the message.
     """
+    timeout = WAIT if timeout is None else timeout
     end = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
