@@ -140,7 +140,7 @@ class Replica:
         self._clients: list[agate.Client] = []
 
     def start(self) -> None:
-        argv = [support.AGATE_SERVER, "--matrix", str(self._cluster.matrix),
+        argv = [self._cluster.binary, "--matrix", str(self._cluster.matrix),
                 "--listen", "127.0.0.1:0", "--auth", "none",
                 "--store", "postgres", "--postgres-url", self._cluster.url,
                 "--replica-id", self.name, "--data-dir", str(self.data_dir),
@@ -233,13 +233,15 @@ class Replica:
 class Cluster:
     """Cluster is a throwaway PostgreSQL and `replicas` agate-servers sharing one database.
 
-    matrix: the escalation matrix every replica serves; extra_args: more agate-server flags.
+    matrix: the escalation matrix every replica serves; extra_args: more agate-server flags;
+    binary: the server (test_harness.py gives a stand-in).
     Not thread-safe for kill/restart; evaluate and the replicas' clients are.
     """
 
     def __init__(self, replicas: int = 3, matrix: Path = support.MATRIX,
-                 extra_args: Iterable[str] = ()):
+                 extra_args: Iterable[str] = (), binary: str = support.AGATE_SERVER):
         self.matrix = matrix
+        self.binary = binary
         self.extra_args = list(extra_args)
         self.work = Path(tempfile.mkdtemp(prefix="agate-replicas-"))
         # PostgreSQL runs as the postgres user: it must reach its directory below this one.
