@@ -23,6 +23,9 @@ namespace {
 // pg_advisory_lock key Open holds while it creates or migrates the schema.
 constexpr int64_t kLockKey = 0x61676174650001;     // "agate" 1
 constexpr int64_t kMigrateKey = 0x61676174650002;  // "agate" 2
+// pg_try_advisory_lock(kReplicaClass, hashtext(replica)): held by a replica's turn connection, so
+// two running servers cannot share a replica name (each would skip the other's changes as its own).
+constexpr int32_t kReplicaClass = 0x61676174;  // "agat"
 
 // The index that keeps one OPEN case per open key; a unique violation naming it is the guard.
 constexpr char kOpenKeyIndex[] = "agate_cases_open_key";
@@ -343,6 +346,10 @@ absl::Status ReadContents(PGconn* conn, const std::string& where, cases::Journal
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresStoreOptions options,
                                                                    const Clock& clock) {
   if (options.url.empty()) return absl::InvalidArgumentError("--postgres-url: empty");
+  if (options.replica.empty()) {
+    return absl::InvalidArgumentError(
+        "PostgresStore: the replica name is empty (each server on a database needs its own)");
+  }
   std::string where = WithoutPassword(options.url);
   std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(options), clock, where));
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, store->Connect());
@@ -383,6 +390,7 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresStore
   const std::string unlock = absl::StrCat("SELECT pg_advisory_unlock(", kMigrateKey, ")");
   PQclear(PQexec(c, unlock.c_str()));
   RETURN_IF_ERROR(migrated);
+  RETURN_IF_ERROR(store->ClaimReplica(*conn));
   {
     absl::MutexLock l(&store->mu_);
     store->conn_ = std::move(conn);
@@ -399,8 +407,7 @@ PostgresStore::PostgresStore(PostgresStoreOptions options, const Clock& clock, s
 
 PostgresStore::~PostgresStore() {
   {
-    // A turn left open ends unapplied (before the writer's last flush, which does not wait for
-    // the turn lock).
+    // A turn left open ends unapplied.
     absl::MutexLock lock(&mu_);
     if (in_turn_ && conn_ != nullptr && conn_->ok()) PQclear(PQexec(conn_->conn, "ROLLBACK"));
     conn_.reset();
@@ -424,8 +431,25 @@ absl::Status PostgresStore::Error(absl::string_view what) const {
 absl::Status PostgresStore::Ready() {
   if (conn_ != nullptr && conn_->ok()) return absl::OkStatus();
   conn_.reset();
-  ASSIGN_OR_RETURN(conn_, Connect());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connect());
+  RETURN_IF_ERROR(ClaimReplica(*conn));
+  conn_ = std::move(conn);
   return absl::OkStatus();
+}
+
+absl::Status PostgresStore::ClaimReplica(const Connection& conn) const {
+  // Waits up to turn_timeout (lock_timeout): a connection of ours that was just lost may take a
+  // moment to end on the server.
+  const std::string sql =
+      absl::StrCat("SELECT pg_advisory_lock(", kReplicaClass, ", hashtext($1))");
+  std::string sqlstate;
+  absl::StatusOr<Result> r = Query(conn.conn, where_, "cannot claim the replica name", sql.c_str(),
+                                   {Text(options_.replica)}, &sqlstate);
+  if (r.ok()) return absl::OkStatus();
+  if (sqlstate != "55P03" && sqlstate != "57014") return r.status();  // not a lock timeout
+  return absl::FailedPreconditionError(absl::StrCat(
+      "postgres ", where_, ": replica name \"", options_.replica,
+      "\" is in use by another agate-server on this database; each server needs its own"));
 }
 
 void PostgresStore::DropIfBroken() {

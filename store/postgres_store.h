@@ -29,10 +29,12 @@
 // full), agate_signals (count() windows, per replica).
 //
 // Errors: Open fails with UNAVAILABLE naming the URL (password removed) when the database cannot be
-// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE ("postgres
-// <url>: <what>: <libpq's message>") when the connection fails (it is re-established at the next
-// call) or the turn lock is not granted within turn_timeout, ABORTED for a guard (the batch is
-// rolled back whole), DATA_LOSS for a row that does not parse.
+// reached, FAILED_PRECONDITION for a newer schema or a replica name another running server holds
+// (the turn connection keeps a session lock on it), INVALID_ARGUMENT for an empty replica name.
+// Begin/Commit/Poll return UNAVAILABLE ("postgres <url>: <what>: <libpq's message>") when the
+// connection fails (it is re-established at the next call) or the turn lock is not granted within
+// turn_timeout, ABORTED for a guard (the batch is rolled back whole), DATA_LOSS for a row that does
+// not parse.
 //
 // Thread-safe: one connection for turns, polls and LoadCases behind a mutex (a turn spans calls:
 // Begin, FindDecision, Commit or Abort; Begin, Poll or LoadCases within a turn are INTERNAL
@@ -127,6 +129,9 @@ class PostgresStore : public DurableStore {
   absl::Status Error(absl::string_view what) const;
   // Ready (re)connects conn_ when it is missing or broken; DropIfBroken forgets a broken one.
   absl::Status Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ClaimReplica takes the replica name's session lock on conn (FAILED_PRECONDITION when another
+  // running server holds it past turn_timeout).
+  absl::Status ClaimReplica(const Connection& conn) const;
   void DropIfBroken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ReadChanges appends the other replicas' changes past last_change_ to *out, or sets *pruned
   // (and reads nothing) when the feed was pruned past last_change_. Reload reads the contents
