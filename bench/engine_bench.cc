@@ -23,6 +23,7 @@
 #include "engine/matrix.h"
 #include "service/idempotency.h"
 #include "service/service.h"
+#include "store/sqlite_store.h"
 
 namespace agate::engine {
 namespace {

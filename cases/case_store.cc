@@ -193,6 +193,41 @@ std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, const Request
                    request.actor().credential_id());
 }
 
+std::string OpenKeyOf(const v1::Case& c) {
+  return OpenKeyOf(c.lane(), c.scope(), c.tenant_id(), c.workflow_id(), c.item_id(),
+                   c.credential_id());
+}
+
+// Turn: one operation's turn on a shared journal (cases/case_journal.h). It begins (absorbing the
+// other servers' changes, or reloading after a failed commit) when constructed and aborts when
+// destroyed; a Commit in between ends the journal's turn, and the abort is then a no-op. With a
+// private journal or none it does nothing.
+class CaseStore::Turn {
+ public:
+  explicit Turn(CaseStore& store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store.mu_) : store_(store) {
+    if (store.journal_ == nullptr || !store.journal_->shared()) return;
+    shared_ = true;
+    RemoteChanges remote;
+    status_ = store.journal_->Begin(store.resync_, &remote);
+    if (!status_.ok()) return;
+    store.Absorb(remote);
+    if (remote.reload) store.resync_ = false;
+  }
+  ~Turn() {
+    if (shared_) store_.journal_->Abort();
+  }
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+
+  const absl::Status& status() const { return status_; }
+  bool shared() const { return shared_; }
+
+ private:
+  CaseStore& store_;
+  bool shared_ = false;
+  absl::Status status_;
+};
+
 CaseStore::CaseStore(const Clock& clock, CaseStoreOptions options, CaseJournal* journal)
     : clock_(clock), options_(options), journal_(journal), watchers_(options.watcher) {}
 
@@ -230,10 +265,27 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision, Decisi
   }
 
   absl::MutexLock lock(&mu_);
+  Turn turn(*this);
+  RETURN_IF_ERROR(turn.status());
+  if (turn.shared() && sealer != nullptr && !sealer->key().empty()) {
+    // Another server may have decided this request: insert-or-read of its decision row.
+    ASSIGN_OR_RETURN(std::optional<DecisionRow> row, journal_->FindDecision(sealer->key()));
+    if (row.has_value()) {
+      if (row->digest != sealer->digest()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "request_id: ", request.request_id(), " of tenant ", request.tenant_id(),
+            " was already decided at ", absl::FormatTime(row->decided_at, absl::UTCTimeZone()),
+            " for a request with other contents; use a new request_id for a new request"));
+      }
+      sealer->Found(*std::move(row));
+      return absl::OkStatus();
+    }
+  }
   std::string redemption_failure;
   if (wants_redemption && Redeem(request, decision, &redemption_failure)) {
     absl::Status committed = Commit(decision, sealer);
-    if (committed.ok()) return absl::OkStatus();
+    // Shared: the failed commit makes the next turn reload the store (the redemption with it).
+    if (committed.ok() || turn.shared()) return committed;
     // The client will not hear of the redemption: it must stay possible. The journal gets the
     // undo with the next commit.
     const absl::Time now = clock_.Now();
@@ -639,7 +691,7 @@ void CaseStore::KeepEvidence(const Request& request, v1::EvidencePacket* packet)
 void CaseStore::Arm(Record& record, absl::Time now) {
   const absl::Time deadline = now + record.lane->sla;
   *record.c.mutable_sla_deadline() = ToTimestamp(deadline);
-  ++record.generation;
+  record.generation = ++generations_;
   record.timer_armed = true;
   timers_.push(Timer{deadline, record.seq, record.generation});
 }
@@ -669,7 +721,7 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
   index_.Remove(record.seq, record.c.state(), record.c.lane(), record.c.tenant_id());
   index_.Add(record.seq, state, record.c.lane(), record.c.tenant_id());
   record.c.set_state(state);
-  ++record.generation;  // disarms the timer
+  record.generation = ++generations_;  // disarms the timer
   record.timer_armed = false;
   open_by_key_.erase(record.open_key);
   open_bytes_ -= record.open_bytes;
@@ -776,6 +828,11 @@ void CaseStore::RunTimeout(Record& record, absl::Time now) {
 int CaseStore::RunDueTimers() {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_.Now();
+  if (timers_.empty() || timers_.top().deadline > now) return 0;
+  // Shared: absorbing first re-arms (new generation) every case another server changed, so a
+  // timeout another server ran is skipped here. A turn that cannot begin leaves the timers armed.
+  Turn turn(*this);
+  if (!turn.status().ok()) return 0;
   int ran = 0;
   while (!timers_.empty() && timers_.top().deadline <= now) {
     const Timer timer = timers_.top();
@@ -853,6 +910,8 @@ absl::StatusOr<v1::Case> CaseStore::Acknowledge(const Acknowledgement& ack) {
         absl::StrCat("comment: longer than ", kMaxCommentBytes, " bytes"));
   }
   absl::MutexLock lock(&mu_);
+  Turn turn(*this);
+  RETURN_IF_ERROR(turn.status());
   Record* record = FindRecord(ack.case_id);
   if (record == nullptr || !ack.actor.sees.Contains(record->c.tenant_id())) {
     return absl::NotFoundError(absl::StrCat("case ", ack.case_id, " not found"));
@@ -938,10 +997,9 @@ absl::StatusOr<v1::KillSwitch> CaseStore::SetKillSwitch(const v1::SetKillSwitchR
   const std::string key =
       ScopesInForce::KillKey(request.scope(), request.tenant_id(), request.value());
   absl::MutexLock lock(&mu_);
-  auto existing = std::find_if(kill_switches_.begin(), kill_switches_.end(), [&](const auto& kv) {
-    return ScopesInForce::KillKey(kv.second.scope(), kv.second.tenant_id(), kv.second.value()) ==
-           key;
-  });
+  Turn turn(*this);
+  RETURN_IF_ERROR(turn.status());
+  auto existing = FindKillSwitch(key);
   const std::string what =
       absl::StrCat(KillScopeName(request.scope()), " ",
                    tenant_wide ? request.tenant_id()
@@ -968,16 +1026,30 @@ absl::StatusOr<v1::KillSwitch> CaseStore::SetKillSwitch(const v1::SetKillSwitchR
     batch.kill_switches.push_back(stored);
     RETURN_IF_ERROR(journal_->Commit(batch));
   }
-  if (request.engaged()) {
+  EngageKillSwitch(stored);
+  if (options_.audit != nullptr) options_.audit->KillSwitch(change);
+  return change;
+}
+
+std::map<uint64_t, v1::KillSwitch>::iterator CaseStore::FindKillSwitch(const std::string& key) {
+  return std::find_if(kill_switches_.begin(), kill_switches_.end(), [&](const auto& kv) {
+    return ScopesInForce::KillKey(kv.second.scope(), kv.second.tenant_id(), kv.second.value()) ==
+           key;
+  });
+}
+
+void CaseStore::EngageKillSwitch(const store::v1::StoredKillSwitch& stored) {
+  const v1::KillSwitch& k = stored.switch_();
+  const std::string key = ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value());
+  auto existing = FindKillSwitch(key);
+  if (k.engaged() && existing == kill_switches_.end()) {
     const uint64_t id = next_kill_id_++;
-    kill_switches_[id] = change;
+    kill_switches_[id] = k;
     scopes_.Set(ScopesInForce::kKilled, key, id, true);
-  } else {
+  } else if (!k.engaged() && existing != kill_switches_.end()) {
     scopes_.Set(ScopesInForce::kKilled, key, existing->first, false);
     kill_switches_.erase(existing);
   }
-  if (options_.audit != nullptr) options_.audit->KillSwitch(change);
-  return change;
 }
 
 std::vector<v1::KillSwitch> CaseStore::KillSwitches(const TenantScope& scope) const {
@@ -1032,7 +1104,13 @@ absl::Status CaseStore::Commit(const Decision* decision, DecisionSealer* sealer)
   batch.trigger_stats = trigger_stats_.Stored(ch.triggers);
   if (decision != nullptr && sealer != nullptr) batch.decisions.push_back(sealer->Seal(*decision));
   absl::Status status = journal_->Commit(batch);
-  if (!status.ok()) journal_buffer_.KeepUnsynced(std::move(ch));
+  if (!status.ok()) {
+    if (journal_->shared()) {
+      resync_ = true;  // the journal is the truth: the next turn reloads from it
+    } else {
+      journal_buffer_.KeepUnsynced(std::move(ch));
+    }
+  }
   return status;
 }
 
@@ -1048,6 +1126,68 @@ size_t CaseStore::unsynced() const {
 
 absl::Status CaseStore::Restore(const JournalContents& contents) {
   absl::MutexLock lock(&mu_);
+  return RestoreLocked(contents);
+}
+
+CaseStore::Record& CaseStore::File(const store::v1::StoredCase& stored) {
+  const v1::Case& c = stored.case_();
+  auto owned = std::make_unique<Record>();
+  Record& r = *owned;
+  r.seq = stored.seq();
+  r.c = c;
+  r.lane = RestoredLane(stored);
+  r.open_key = OpenKeyOf(c);
+  r.canonical_action = stored.canonical_action();
+  r.workflow_key = ScopesInForce::WorkflowKey(c.tenant_id(), c.workflow_id());
+  r.credential_key = ScopesInForce::CredentialKey(c.tenant_id(), c.credential_id());
+  r.related.assign(stored.related().begin(), stored.related().end());
+  r.triggers.insert(stored.triggers().begin(), stored.triggers().end());
+  by_id_[c.id()] = r.seq;
+  index_.Add(r.seq, c.state(), c.lane(), c.tenant_id());
+  next_seq_ = std::max(next_seq_, r.seq + 1);
+  if (c.state() == v1::CASE_STATE_OPEN) {
+    open_by_key_[r.open_key] = r.seq;
+    CountOpen(r);
+    MeasureOpen(r);
+    if (stored.timer_armed()) {
+      r.generation = ++generations_;
+      r.timer_armed = true;
+      timers_.push(Timer{FromTimestamp(c.sla_deadline()), r.seq, r.generation});
+    }
+    if (stored.safe_mode_in_force()) SetInForce(r, ScopesInForce::kSafeMode, true);
+    if (stored.paused_in_force()) SetInForce(r, ScopesInForce::kPaused, true);
+    if (stored.disabled_in_force()) SetInForce(r, ScopesInForce::kDisabled, true);
+  }
+  by_seq_[r.seq] = std::move(owned);
+  return r;
+}
+
+void CaseStore::Unfile(Record& record) {
+  const v1::Case& c = record.c;
+  if (c.state() == v1::CASE_STATE_OPEN) {
+    if (auto it = open_by_key_.find(record.open_key);
+        it != open_by_key_.end() && it->second == record.seq) {
+      open_by_key_.erase(it);
+    }
+    if (auto t = open_per_tenant_.find(c.tenant_id());
+        t != open_per_tenant_.end() && --t->second == 0) {
+      open_per_tenant_.erase(t);
+    }
+    open_bytes_ -= record.open_bytes;
+    Unload(record);
+    for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
+      SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
+    }
+    open_count_.fetch_sub(1);
+  } else {
+    closed_bytes_ -= record.closed_bytes;  // its closed_order_ entry is skipped when reached
+  }
+  index_.Remove(record.seq, c.state(), c.lane(), c.tenant_id());
+  by_id_.erase(c.id());
+  by_seq_.erase(record.seq);  // destroys record
+}
+
+absl::Status CaseStore::RestoreLocked(const JournalContents& contents) {
   std::vector<std::pair<absl::Time, uint64_t>> closed;  // (closing time, seq)
   for (const store::v1::StoredCase& stored : contents.cases) {
     const v1::Case& c = stored.case_();
@@ -1055,52 +1195,102 @@ absl::Status CaseStore::Restore(const JournalContents& contents) {
       return absl::InvalidArgumentError(absl::StrCat(
           "restore: case ", c.id(), " (seq ", stored.seq(), ") is a duplicate or has no seq"));
     }
-    auto owned = std::make_unique<Record>();
-    Record& r = *owned;
-    r.seq = stored.seq();
-    r.c = c;
-    r.lane = RestoredLane(stored);
-    r.open_key = OpenKeyOf(c.lane(), c.scope(), c.tenant_id(), c.workflow_id(), c.item_id(),
-                           c.credential_id());
-    r.canonical_action = stored.canonical_action();
-    r.workflow_key = ScopesInForce::WorkflowKey(c.tenant_id(), c.workflow_id());
-    r.credential_key = ScopesInForce::CredentialKey(c.tenant_id(), c.credential_id());
-    r.related.assign(stored.related().begin(), stored.related().end());
-    r.triggers.insert(stored.triggers().begin(), stored.triggers().end());
-    by_id_[c.id()] = r.seq;
-    index_.Add(r.seq, c.state(), c.lane(), c.tenant_id());
-    next_seq_ = std::max(next_seq_, r.seq + 1);
-    if (c.state() == v1::CASE_STATE_OPEN) {
-      open_by_key_[r.open_key] = r.seq;
-      CountOpen(r);
-      MeasureOpen(r);
-      if (stored.timer_armed()) {
-        r.generation = 1;
-        r.timer_armed = true;
-        timers_.push(Timer{FromTimestamp(c.sla_deadline()), r.seq, r.generation});
-      }
-      if (stored.safe_mode_in_force()) SetInForce(r, ScopesInForce::kSafeMode, true);
-      if (stored.paused_in_force()) SetInForce(r, ScopesInForce::kPaused, true);
-      if (stored.disabled_in_force()) SetInForce(r, ScopesInForce::kDisabled, true);
-    } else {
+    const Record& r = File(stored);
+    if (c.state() != v1::CASE_STATE_OPEN) {
       const absl::Time at = c.history().empty() ? FromTimestamp(c.opened_at())
                                                 : FromTimestamp(c.history().rbegin()->time());
       closed.emplace_back(at, r.seq);
     }
-    by_seq_[r.seq] = std::move(owned);
   }
   std::sort(closed.begin(), closed.end());
   for (const auto& [at, seq] : closed) KeepClosed(*by_seq_[seq]);
   trigger_stats_.Restore(contents.trigger_stats);
   for (const store::v1::StoredKillSwitch& stored : contents.kill_switches) {
-    const v1::KillSwitch& k = stored.switch_();
-    const uint64_t id = next_kill_id_++;
-    kill_switches_[id] = k;
-    scopes_.Set(ScopesInForce::kKilled, ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()),
-                id, true);
+    EngageKillSwitch(stored);
   }
   // What restoring itself changed (cases forgotten past the limits) is not a new change.
   journal_buffer_.Discard();
+  return absl::OkStatus();
+}
+
+void CaseStore::AbsorbCase(const store::v1::StoredCase& stored) {
+  const bool open = stored.case_().state() == v1::CASE_STATE_OPEN;
+  if (auto it = by_seq_.find(stored.seq()); it != by_seq_.end()) {
+    Record& old = *it->second;
+    if (!open && old.c.state() != v1::CASE_STATE_OPEN) {
+      // Closed and still closed (a redemption): updated in place, keeping its retention order.
+      index_.Remove(old.seq, old.c.state(), old.c.lane(), old.c.tenant_id());
+      index_.Add(old.seq, stored.case_().state(), old.c.lane(), old.c.tenant_id());
+      old.c = stored.case_();
+      closed_bytes_ -= old.closed_bytes;
+      old.closed_bytes = old.c.SpaceUsedLong();
+      closed_bytes_ += old.closed_bytes;
+      return;
+    }
+    Unfile(old);
+  }
+  // Another server's OPEN case for the same key replaces a stale local one (the journal's unique
+  // index makes that the only OPEN one).
+  if (open) {
+    if (auto it = open_by_key_.find(OpenKeyOf(stored.case_())); it != open_by_key_.end()) {
+      Unfile(*by_seq_.at(it->second));
+    }
+  }
+  Record& r = File(stored);
+  if (!open) KeepClosed(r);
+}
+
+void CaseStore::Absorb(const RemoteChanges& remote) {
+  if (remote.reload) {
+    for (auto& [seq, record] : by_seq_) {
+      for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
+        SetInForce(*record, static_cast<ScopesInForce::Kind>(kind), false);
+      }
+    }
+    for (const auto& [id, k] : kill_switches_) {
+      scopes_.Set(ScopesInForce::kKilled,
+                  ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()), id, false);
+    }
+    by_seq_.clear();
+    by_id_.clear();
+    open_by_key_.clear();
+    index_ = CaseIndex();
+    open_per_tenant_.clear();
+    open_bytes_ = 0;
+    owner_load_.clear();
+    closed_order_.clear();
+    closed_bytes_ = 0;
+    open_count_.store(0);
+    timers_ = {};
+    kill_switches_.clear();
+    // The journal's contents fit together (its unique keys); a duplicate would be a journal bug,
+    // and the store keeps what it could file.
+    RestoreLocked(remote.contents).IgnoreError();
+    return;
+  }
+  for (const store::v1::StoredChange& change : remote.changes) {
+    for (uint64_t seq : change.forgotten()) Forget(seq);
+    for (const store::v1::StoredCase& stored : change.cases()) AbsorbCase(stored);
+    for (const store::v1::StoredTriggerStats& stats : change.trigger_stats()) {
+      trigger_stats_.Put(stats);
+    }
+    for (const store::v1::StoredKillSwitch& k : change.kill_switches()) EngageKillSwitch(k);
+    for (const store::v1::StoredTransition& t : change.transitions()) {
+      if (auto it = by_seq_.find(t.case_seq()); it != by_seq_.end()) {
+        watchers_.Publish(it->second->c, t.transition());
+      }
+    }
+  }
+  journal_buffer_.Discard();  // the other servers' changes are committed already
+}
+
+absl::Status CaseStore::Refresh() {
+  absl::MutexLock lock(&mu_);
+  if (journal_ == nullptr || !journal_->shared()) return absl::OkStatus();
+  if (resync_) return Turn(*this).status();
+  RemoteChanges remote;
+  RETURN_IF_ERROR(journal_->Poll(&remote));
+  Absorb(remote);
   return absl::OkStatus();
 }
 

@@ -33,6 +33,17 @@
 // fails the operation with the journal's status; the change stays in memory, unsynced, and is
 // committed with the next batch or by Sync.
 //
+// Shared journal (many servers on one database, store/postgres_store.h): the store is a
+// projection of the journal. Each operation that may change a case runs as a turn (Begin: it
+// waits for the other servers' turns and absorbs what they committed, then the operation runs as
+// above and Commits, or Aborts); the server calls Refresh between turns so that scopes in force,
+// reads and watchers follow the other servers. Absorbed transitions are published to watchers
+// (the server that made them audited them). A failed commit or a turn that cannot begin fails the
+// operation (UNAVAILABLE: the client fails closed); after a failed commit the next turn or
+// Refresh reloads the whole store from the journal. With a shared journal the request's decision
+// row is looked up first (DecisionSealer::key): a request another server decided is answered from
+// it, one with the same request_id and other contents is ALREADY_EXISTS.
+//
 // Thread-safe. The ALLOW path (nothing fired, no approval, no scope in force anywhere) takes no
 // lock and allocates nothing; with scopes in force it takes a reader lock.
 //
@@ -86,6 +97,9 @@ namespace agate::cases {
 // joins a case: the OPEN case of the same lane and scope key is joined. Shadow mode
 // (service/live_shadow.h) estimates a candidate's cases with the same rule.
 std::string OpenKeyOf(absl::string_view lane, engine::Scope scope, const engine::Request& request);
+// OpenKeyOf returns the key an OPEN case is filed under (the same as for the request that opened
+// it); the shared store's unique index is on it.
+std::string OpenKeyOf(const v1::Case& c);
 
 struct CaseStoreOptions {
   // Past this many OPEN cases a decision that would open one fails with RESOURCE_EXHAUSTED (the
@@ -227,11 +241,16 @@ class CaseStore {
   // Sync commits the changes a failed commit left unsynced (the server calls it periodically).
   // OK when there is nothing to commit.
   absl::Status Sync();
+  // Refresh absorbs what other servers committed to a shared journal since the last turn or
+  // Refresh (the server calls it every --postgres-poll); the journal's error when it cannot be
+  // read. OK (and nothing) with a private journal or none.
+  absl::Status Refresh();
   // unsynced returns how many cases have changes not yet committed to the journal.
   size_t unsynced() const;
 
  private:
   struct Record;
+  class Turn;
   struct Timer {
     absl::Time deadline;
     uint64_t seq;
@@ -241,6 +260,20 @@ class CaseStore {
 
   CaseStore(const Clock& clock, CaseStoreOptions options, CaseJournal* journal);
   absl::Status Restore(const JournalContents& contents);
+  absl::Status RestoreLocked(const JournalContents& contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // File adds a stored case to every index (and arms its timer, puts its scopes in force); a
+  // closed one is not yet counted among the closed (KeepClosed).
+  Record& File(const store::v1::StoredCase& stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unfile removes a case from every index, as if it had never been filed.
+  void Unfile(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Absorb applies what other servers committed (a shared journal's RemoteChanges).
+  void Absorb(const RemoteChanges& remote) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AbsorbCase(const store::v1::StoredCase& stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // EngageKillSwitch engages (a new id, in force) or lifts a kill switch in memory.
+  void EngageKillSwitch(const store::v1::StoredKillSwitch& stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::map<uint64_t, v1::KillSwitch>::iterator FindKillSwitch(const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Redeem amends *decision into the approval's ALLOW when request may redeem the case it names;
   // otherwise it sets *why and returns false.
   bool Redeem(const engine::Request& request, engine::Decision* decision, std::string* why)
@@ -298,6 +331,10 @@ class CaseStore {
 
   mutable absl::Mutex mu_;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // Timer generations are unique in the store: a case absorbed again never matches an old timer.
+  uint64_t generations_ ABSL_GUARDED_BY(mu_) = 0;
+  // A commit to a shared journal failed: the next turn or Refresh reloads the store from it.
+  bool resync_ ABSL_GUARDED_BY(mu_) = false;
   // Every case kept, by creation sequence (ListCases pages by it, newest first).
   std::map<uint64_t, std::unique_ptr<Record>> by_seq_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> by_id_ ABSL_GUARDED_BY(mu_);

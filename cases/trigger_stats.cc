@@ -114,18 +114,20 @@ std::vector<store::v1::StoredTriggerStats> TriggerStats::Stored(
 
 void TriggerStats::Restore(const std::vector<store::v1::StoredTriggerStats>& stored) {
   counts_.clear();
-  for (const store::v1::StoredTriggerStats& s : stored) {
-    const v1::TriggerStats& stats = s.stats();
-    Counts& c = counts_[Key(stats.trigger_id(), s.tenant_id())];
-    c.lane = stats.lane();
-    c.fired = stats.fired();
-    c.open = stats.open();
-    c.approved = stats.approved();
-    c.rejected = stats.rejected();
-    c.resolved = stats.resolved();
-    c.expired = stats.expired();
-    c.decision_ms.assign(s.decision_ms().begin(), s.decision_ms().end());
-  }
+  for (const store::v1::StoredTriggerStats& s : stored) Put(s);
+}
+
+void TriggerStats::Put(const store::v1::StoredTriggerStats& s) {
+  const v1::TriggerStats& stats = s.stats();
+  Counts& c = counts_[Key(stats.trigger_id(), s.tenant_id())];
+  c.lane = stats.lane();
+  c.fired = stats.fired();
+  c.open = stats.open();
+  c.approved = stats.approved();
+  c.rejected = stats.rejected();
+  c.resolved = stats.resolved();
+  c.expired = stats.expired();
+  c.decision_ms.assign(s.decision_ms().begin(), s.decision_ms().end());
 }
 
 }  // namespace agate::cases

@@ -49,6 +49,9 @@ class TriggerStats {
   std::vector<store::v1::StoredTriggerStats> Stored(const absl::flat_hash_set<Key>& keys) const;
   // Restore replaces the counts with what a journal kept.
   void Restore(const std::vector<store::v1::StoredTriggerStats>& stored);
+  // Put replaces the counts of one (trigger, tenant) with stored ones (another server's, through a
+  // shared journal).
+  void Put(const store::v1::StoredTriggerStats& stored);
 
  private:
   struct Counts {

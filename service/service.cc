@@ -45,8 +45,17 @@ class Sealer final : public cases::DecisionSealer {
     return cases::DecisionRow{
         .key = *key_, .digest = *digest_, .response = bytes_, .decided_at = decision.decided_at};
   }
+  absl::string_view key() const override { return *key_; }
+  absl::string_view digest() const override { return *digest_; }
+  // Found: another server of a shared store decided this request; its answer is the answer.
+  void Found(cases::DecisionRow row) override {
+    bytes_ = std::move(row.response);
+    found_ = true;
+  }
   // sealed tells whether the decision was committed with its cases (and encoded).
   bool sealed() const { return sealed_; }
+  // found tells whether the answer is another server's (bytes holds it).
+  bool found() const { return found_; }
   std::string& bytes() { return bytes_; }
 
  private:
@@ -56,6 +65,7 @@ class Sealer final : public cases::DecisionSealer {
   const Recorder record_;
   std::string bytes_;
   bool sealed_ = false;
+  bool found_ = false;
 };
 
 }  // namespace
@@ -213,6 +223,20 @@ absl::Status Service::Evaluate(const v1::EvaluateRequest& request, v1::EvaluateR
   if (!decision.ok()) {
     Counters::Add(counters_.evaluate_errors);
     return decision.status();
+  }
+  if (sealer.found()) {
+    std::string& replay = sealer.bytes();
+    if (idempotency_ != nullptr) {
+      std::string first;
+      idempotency_->Insert(key, digest, replay, decision->decided_at, &first, "");
+    }
+    MarkReplayed(&replay);
+    if (response_bytes != nullptr) {
+      *response_bytes = std::move(replay);
+    } else {
+      response->ParseFromString(replay);
+    }
+    return absl::OkStatus();
   }
   if (!sealer.sealed()) {
     engine::EncodeDecision(*decision, response);

@@ -42,8 +42,8 @@
 #include "absl/time/time.h"
 #include "agate/store/v1/store.pb.h"
 #include "cases/case_journal.h"
-#include "store/durable_store.h"
 #include "common/clock.h"
+#include "store/durable_store.h"
 
 struct sqlite3;
 
