@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "cases/case_store.h"
 #include "common/status_macros.h"
 
 namespace agate::store {
@@ -141,21 +142,6 @@ absl::string_view StateText(::agate::v1::CaseState state) {
       return "EXPIRED";
     default:
       return "UNSPECIFIED";
-  }
-}
-
-// TODO(lead): replace with cases::OpenKeyOf(const v1::Case&) from cases/case_store.h; this is a
-// copy of cases::OpenKeyOf (case_store.cc) applied to a stored case, as CaseStore::Restore does.
-std::string OpenKeyOf(const ::agate::v1::Case& c) {
-  constexpr absl::string_view kSep("\0", 1);
-  switch (c.scope()) {
-    case ::agate::v1::SCOPE_WORKFLOW:
-      return absl::StrCat(c.lane(), kSep, "w", kSep, c.tenant_id(), kSep, c.workflow_id());
-    case ::agate::v1::SCOPE_CREDENTIAL:
-      return absl::StrCat(c.lane(), kSep, "c", kSep, c.tenant_id(), kSep, c.credential_id());
-    default:
-      return absl::StrCat(c.lane(), kSep, "i", kSep, c.tenant_id(), kSep, c.workflow_id(), kSep,
-                          c.item_id());
   }
 }
 
@@ -581,7 +567,7 @@ absl::Status PostgresStore::WriteCase(const store::v1::StoredCase& stored,
                                      Text(k.id()),
                                      Text(k.tenant_id()),
                                      Text(StateText(k.state())),
-                                     Bytes(OpenKeyOf(k)),
+                                     Bytes(cases::OpenKeyOf(k)),
                                      Bytes(body),
                                      Text(k.redeemed() ? "t" : "f")};
   // What the row holds when a guarded update changed nothing.
