@@ -39,6 +39,7 @@
 #include "service/service.h"
 #include "spdlog/spdlog.h"
 #include "store/decision_log.h"
+#include "store/postgres_store.h"
 #include "store/request_capture.h"
 #include "store/sqlite_store.h"
 
@@ -77,11 +78,20 @@ absl::StatusOr<std::shared_ptr<const engine::Matrix>> LoadMatrix(
   return matrix;
 }
 
-// The durable store and the decision log in the data dir (docs/operations.md "Durability").
+// The durable store (the data dir's SQLite database, or a PostgreSQL database shared by replicas)
+// and the decision log in the data dir (docs/operations.md "Durability", docs/scale.md).
 struct Storage {
-  std::unique_ptr<store::SqliteStore> sqlite;
+  std::unique_ptr<store::DurableStore> durable;
   std::unique_ptr<store::DecisionLog> decision_log;
 };
+
+// ReplicaId names this replica in a shared database: --replica-id, or host name and pid.
+std::string ReplicaId(const ServerOptions& options) {
+  if (!options.replica_id.empty()) return options.replica_id;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host, "/", getpid());
+}
 
 absl::StatusOr<Storage> OpenStorage(const ServerOptions& options) {
   Storage storage;
@@ -89,13 +99,23 @@ absl::StatusOr<Storage> OpenStorage(const ServerOptions& options) {
     spdlog::warn("--store memory: cases and decisions are not persisted (lost on restart)");
     return storage;
   }
-  ASSIGN_OR_RETURN(
-      storage.sqlite,
-      store::SqliteStore::Open({.dir = options.data_dir,
-                                .fsync = options.fsync,
-                                .decision_retention = options.idempotency_window,
-                                .max_decisions = static_cast<size_t>(options.idempotency_entries),
-                                .max_bytes = options.max_store_bytes}));
+  if (options.store == StoreKind::kPostgres) {
+    ASSIGN_OR_RETURN(storage.durable, store::PostgresStore::Open(
+                                          {.url = options.postgres_url,
+                                           .replica = ReplicaId(options),
+                                           .decision_retention = options.idempotency_window}));
+    spdlog::info("store: postgres {} as replica {} (reading the others' changes every {})",
+                 storage.durable->where(), ReplicaId(options),
+                 absl::FormatDuration(options.postgres_poll));
+  } else {
+    ASSIGN_OR_RETURN(
+        storage.durable,
+        store::SqliteStore::Open({.dir = options.data_dir,
+                                  .fsync = options.fsync,
+                                  .decision_retention = options.idempotency_window,
+                                  .max_decisions = static_cast<size_t>(options.idempotency_entries),
+                                  .max_bytes = options.max_store_bytes}));
+  }
   absl::StatusOr<std::unique_ptr<store::DecisionLog>> log =
       store::DecisionLog::Open({.dir = absl::StrCat(options.data_dir, "/decisions"),
                                 .rotate_bytes = options.decision_log_rotate_bytes,
@@ -124,7 +144,7 @@ absl::StatusOr<std::unique_ptr<service::Service>> CreateService(
   cases.max_open_case_bytes = static_cast<size_t>(options.max_open_case_bytes);
   cases.max_evidence_entry_bytes = static_cast<size_t>(options.max_evidence_entry_bytes);
   cases.max_evidence_case_bytes = static_cast<size_t>(options.max_evidence_case_bytes);
-  service_options.store = storage.sqlite.get();
+  service_options.store = storage.durable.get();
   service_options.decision_log = storage.decision_log.get();
   absl::StatusOr<std::unique_ptr<service::Service>> service =
       service::Service::Create(std::move(matrix), RealClock(), service_options);
@@ -134,17 +154,17 @@ absl::StatusOr<std::unique_ptr<service::Service>> CreateService(
                                                      options.idempotency_entries, ": ",
                                                      service.status().message(), "; lower it"));
   }
-  if (!service.ok() && storage.sqlite != nullptr) {
+  if (!service.ok() && storage.durable != nullptr) {
     return absl::Status(service.status().code(),
-                        absl::StrCat("cannot recover from ", storage.sqlite->path(), ": ",
+                        absl::StrCat("cannot recover from ", storage.durable->where(), ": ",
                                      service.status().message()));
   }
-  if (service.ok() && storage.sqlite != nullptr) {
+  if (service.ok() && storage.durable != nullptr) {
     const service::Recovery& r = (*service)->recovery();
     spdlog::info(
         "store {}: recovered {} cases ({} open), {} decisions within the idempotency window, {} "
         "count() keys",
-        storage.sqlite->path(), r.cases, r.open_cases, r.decisions, r.signal_keys);
+        storage.durable->where(), r.cases, r.open_cases, r.decisions, r.signal_keys);
   }
   return service;
 }
@@ -433,7 +453,10 @@ std::optional<Failure> Serve(const ServerOptions& options) {
     spdlog::info("watching {} for changes every {}", options.matrix,
                  absl::FormatDuration(options.watch_interval));
   }
-  Maintenance maintenance(service, RealClock());
+  Maintenance maintenance(
+      service, RealClock(),
+      {.refresh_interval =
+           options.store == StoreKind::kPostgres ? options.postgres_poll : absl::ZeroDuration()});
   maintenance.Start();
   if (http_api != nullptr) http_api->SetReady(true);
 

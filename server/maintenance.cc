@@ -20,8 +20,17 @@ Maintenance::~Maintenance() { Stop(); }
 
 absl::Duration Maintenance::RunOnce() {
   cases::CaseStore& cases = service_.cases();
+  absl::Time now = clock_.Now();
+  if (options_.refresh_interval > absl::ZeroDuration() && now >= next_refresh_) {
+    next_refresh_ = now + options_.refresh_interval;
+    if (absl::Status s = cases.Refresh(); !s.ok() && now >= next_refresh_error_log_) {
+      spdlog::error("shared store: cannot read the other replicas' changes (retrying every {}): {}",
+                    absl::FormatDuration(options_.refresh_interval), std::string(s.message()));
+      next_refresh_error_log_ = now + options_.error_log_interval;
+    }
+  }
   cases.RunDueTimers();
-  const absl::Time now = clock_.Now();
+  now = clock_.Now();
   if (cases.unsynced() > 0) {
     if (absl::Status s = cases.Sync(); !s.ok() && now >= next_error_log_) {
       spdlog::error("{} cases are not yet durable (retrying every second): {}", cases.unsynced(),
@@ -37,7 +46,12 @@ absl::Duration Maintenance::RunOnce() {
   }
   absl::Duration wait = options_.max_sleep;
   if (std::optional<absl::Time> next = cases.NextDeadline()) {
-    wait = std::clamp(*next - now, absl::Milliseconds(1), options_.max_sleep);
+    // A deadline still due now is a timeout that could not run: retry it, not in a busy loop.
+    wait = *next <= now ? options_.retry_wait
+                        : std::clamp(*next - now, absl::Milliseconds(1), options_.max_sleep);
+  }
+  if (options_.refresh_interval > absl::ZeroDuration()) {
+    wait = std::min(wait, std::max(next_refresh_ - now, absl::Milliseconds(1)));
   }
   return wait;
 }

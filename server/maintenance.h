@@ -3,8 +3,10 @@
 // Each run does what is due at the clock's now: the SLA timeouts of every case whose deadline
 // passed (those that passed while the server was down run at the first run, in order), a retry of
 // the case changes the durable store could not commit (logged at most every 10 s while it keeps
-// failing), and every 5 s a snapshot of the count() windows. Between runs it sleeps until the
-// next deadline, at most a second.
+// failing), every 5 s a snapshot of the count() windows and, with a shared store, every
+// refresh_interval the other replicas' changes (CaseStore::Refresh). Between runs it sleeps until
+// the next deadline, at most a second; a timeout that could not run (the shared store is
+// unreachable) is retried every retry_wait.
 //
 // Thread-safe: Start runs RunOnce on its own thread until Stop; tests call RunOnce directly with
 // a fake clock. Stop then Finish at shutdown: Finish saves the count() windows and commits what is
@@ -32,6 +34,9 @@ struct MaintenanceOptions {
   absl::Duration snapshot_interval = absl::Seconds(5);
   absl::Duration max_sleep = absl::Seconds(1);
   absl::Duration error_log_interval = absl::Seconds(10);
+  // CaseStore::Refresh this often (zero: never; a shared store's --postgres-poll).
+  absl::Duration refresh_interval = absl::ZeroDuration();
+  absl::Duration retry_wait = absl::Milliseconds(100);
 };
 
 class Maintenance {
@@ -58,6 +63,8 @@ class Maintenance {
   const MaintenanceOptions options_;
   absl::Time next_snapshot_;
   absl::Time next_error_log_ = absl::InfinitePast();
+  absl::Time next_refresh_ = absl::InfinitePast();
+  absl::Time next_refresh_error_log_ = absl::InfinitePast();
   absl::Notification stop_;
   std::thread thread_;
 };

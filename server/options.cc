@@ -64,7 +64,15 @@ with --http-listen, over HTTP/JSON with Prometheus /metrics.
   --socket-mode MODE       a unix: listener's permissions (default 0660)
   --socket-group GROUP     a unix: listener's group (default: the server's)
   --store KIND             sqlite (default): cases, decisions and the decision log persist in
-                           --data-dir; memory: nothing on disk (lost on restart)
+                           --data-dir; memory: nothing on disk (lost on restart); postgres:
+                           cases and decisions in the PostgreSQL database --postgres-url, shared
+                           by every replica on it (the decision log stays in --data-dir)
+  --postgres-url URL       the database of --store postgres (a libpq URL or connection string,
+                           e.g. postgresql://agate@db.internal:5432/agate); agate creates and
+                           migrates its tables
+  --postgres-poll D        how often a replica reads the other replicas' changes (default 50ms):
+                           the bound on how late a scope in force or a watch event arrives
+  --replica-id NAME        this replica's name in the database (default: host name and pid)
   --data-dir DIR           where the sqlite store keeps agate.db and decisions/ (default
                            ./agate-data); one server per data dir
   --fsync                  fsync every commit and decision-log write: survive a power loss, not
@@ -216,6 +224,9 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
                         "drain-timeout",
                         "webhook",
                         "store",
+                        "postgres-url",
+                        "postgres-poll",
+                        "replica-id",
                         "data-dir",
                         "idempotency-window",
                         "idempotency-entries",
@@ -362,11 +373,30 @@ absl::StatusOr<ServerOptions> ParseServerOptions(const std::vector<std::string>&
       o.store = StoreKind::kSqlite;
     } else if (*store == "memory") {
       o.store = StoreKind::kMemory;
+    } else if (*store == "postgres") {
+      o.store = StoreKind::kPostgres;
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat("--store: must be sqlite or memory, got '", *store, "'"));
+          absl::StrCat("--store: must be sqlite, memory or postgres, got '", *store, "'"));
     }
   }
+  o.postgres_url = cl->Value("postgres-url").value_or("");
+  if (o.store == StoreKind::kPostgres && o.postgres_url.empty()) {
+    return absl::InvalidArgumentError("--postgres-url: required with --store postgres");
+  }
+  if (o.store != StoreKind::kPostgres && !o.postgres_url.empty()) {
+    return absl::InvalidArgumentError("--postgres-url: only with --store postgres");
+  }
+  o.replica_id = cl->Value("replica-id").value_or("");
+  if (o.replica_id.size() > 256) {
+    return absl::InvalidArgumentError("--replica-id: longer than 256 bytes");
+  }
+  absl::StatusOr<absl::Duration> poll = cl->Duration("postgres-poll", o.postgres_poll);
+  if (!poll.ok()) return poll.status();
+  if (*poll < absl::Milliseconds(1) || *poll > absl::Seconds(10)) {
+    return absl::InvalidArgumentError("--postgres-poll: must be in [1ms, 10s]");
+  }
+  o.postgres_poll = *poll;
   o.data_dir = cl->Value("data-dir").value_or(o.data_dir);
   if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir: empty path");
   o.fsync = cl->Has("fsync");

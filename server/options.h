@@ -17,7 +17,7 @@
 namespace agate::server {
 
 // Where cases and decisions persist (--store).
-enum class StoreKind { kSqlite, kMemory };
+enum class StoreKind { kSqlite, kMemory, kPostgres };
 
 // The default --max-in-flight (docs/operations.md, "Overload", says how it was chosen).
 inline constexpr int64_t kDefaultMaxInFlight = 256;
@@ -44,6 +44,11 @@ struct ServerOptions {
   // Durability: "sqlite" (default: cases, decisions and the decision log in data_dir) or
   // "memory" (nothing on disk: tests, ephemeral sidecars).
   StoreKind store = StoreKind::kSqlite;
+  // --store postgres: the database (a libpq URL), this replica's name (default: host name and
+  // port of the first listener) and how often it reads the other replicas' changes.
+  std::string postgres_url;
+  std::string replica_id;
+  absl::Duration postgres_poll = absl::Milliseconds(50);
   std::string data_dir = "agate-data";
   bool fsync = false;  // fsync every commit and log write (power-loss durability)
   absl::Duration idempotency_window = absl::Minutes(10);
