@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "cases/case_store.h"
 #include "common/status_macros.h"
 
 namespace agate::store {
@@ -23,6 +24,9 @@ namespace {
 // pg_advisory_lock key Open holds while it creates or migrates the schema.
 constexpr int64_t kLockKey = 0x61676174650001;     // "agate" 1
 constexpr int64_t kMigrateKey = 0x61676174650002;  // "agate" 2
+// pg_try_advisory_lock(kReplicaClass, hashtext(replica)): held by a replica's turn connection, so
+// two running servers cannot share a replica name (each would skip the other's changes as its own).
+constexpr int32_t kReplicaClass = 0x61676174;  // "agat"
 
 // The index that keeps one OPEN case per open key; a unique violation naming it is the guard.
 constexpr char kOpenKeyIndex[] = "agate_cases_open_key";
@@ -138,21 +142,6 @@ absl::string_view StateText(::agate::v1::CaseState state) {
       return "EXPIRED";
     default:
       return "UNSPECIFIED";
-  }
-}
-
-// TODO(lead): replace with cases::OpenKeyOf(const v1::Case&) from cases/case_store.h; this is a
-// copy of cases::OpenKeyOf (case_store.cc) applied to a stored case, as CaseStore::Restore does.
-std::string OpenKeyOf(const ::agate::v1::Case& c) {
-  constexpr absl::string_view kSep("\0", 1);
-  switch (c.scope()) {
-    case ::agate::v1::SCOPE_WORKFLOW:
-      return absl::StrCat(c.lane(), kSep, "w", kSep, c.tenant_id(), kSep, c.workflow_id());
-    case ::agate::v1::SCOPE_CREDENTIAL:
-      return absl::StrCat(c.lane(), kSep, "c", kSep, c.tenant_id(), kSep, c.credential_id());
-    default:
-      return absl::StrCat(c.lane(), kSep, "i", kSep, c.tenant_id(), kSep, c.workflow_id(), kSep,
-                          c.item_id());
   }
 }
 
@@ -343,6 +332,10 @@ absl::Status ReadContents(PGconn* conn, const std::string& where, cases::Journal
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresStoreOptions options,
                                                                    const Clock& clock) {
   if (options.url.empty()) return absl::InvalidArgumentError("--postgres-url: empty");
+  if (options.replica.empty()) {
+    return absl::InvalidArgumentError(
+        "PostgresStore: the replica name is empty (each server on a database needs its own)");
+  }
   std::string where = WithoutPassword(options.url);
   std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(options), clock, where));
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, store->Connect());
@@ -383,6 +376,7 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresStore
   const std::string unlock = absl::StrCat("SELECT pg_advisory_unlock(", kMigrateKey, ")");
   PQclear(PQexec(c, unlock.c_str()));
   RETURN_IF_ERROR(migrated);
+  RETURN_IF_ERROR(store->ClaimReplica(*conn));
   {
     absl::MutexLock l(&store->mu_);
     store->conn_ = std::move(conn);
@@ -399,8 +393,7 @@ PostgresStore::PostgresStore(PostgresStoreOptions options, const Clock& clock, s
 
 PostgresStore::~PostgresStore() {
   {
-    // A turn left open ends unapplied (before the writer's last flush, which does not wait for
-    // the turn lock).
+    // A turn left open ends unapplied.
     absl::MutexLock lock(&mu_);
     if (in_turn_ && conn_ != nullptr && conn_->ok()) PQclear(PQexec(conn_->conn, "ROLLBACK"));
     conn_.reset();
@@ -424,8 +417,25 @@ absl::Status PostgresStore::Error(absl::string_view what) const {
 absl::Status PostgresStore::Ready() {
   if (conn_ != nullptr && conn_->ok()) return absl::OkStatus();
   conn_.reset();
-  ASSIGN_OR_RETURN(conn_, Connect());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connect());
+  RETURN_IF_ERROR(ClaimReplica(*conn));
+  conn_ = std::move(conn);
   return absl::OkStatus();
+}
+
+absl::Status PostgresStore::ClaimReplica(const Connection& conn) const {
+  // Waits up to turn_timeout (lock_timeout): a connection of ours that was just lost may take a
+  // moment to end on the server.
+  const std::string sql =
+      absl::StrCat("SELECT pg_advisory_lock(", kReplicaClass, ", hashtext($1))");
+  std::string sqlstate;
+  absl::StatusOr<Result> r = Query(conn.conn, where_, "cannot claim the replica name", sql.c_str(),
+                                   {Text(options_.replica)}, &sqlstate);
+  if (r.ok()) return absl::OkStatus();
+  if (sqlstate != "55P03" && sqlstate != "57014") return r.status();  // not a lock timeout
+  return absl::FailedPreconditionError(absl::StrCat(
+      "postgres ", where_, ": replica name \"", options_.replica,
+      "\" is in use by another agate-server on this database; each server needs its own"));
 }
 
 void PostgresStore::DropIfBroken() {
@@ -557,7 +567,7 @@ absl::Status PostgresStore::WriteCase(const store::v1::StoredCase& stored,
                                      Text(k.id()),
                                      Text(k.tenant_id()),
                                      Text(StateText(k.state())),
-                                     Bytes(OpenKeyOf(k)),
+                                     Bytes(cases::OpenKeyOf(k)),
                                      Bytes(body),
                                      Text(k.redeemed() ? "t" : "f")};
   // What the row holds when a guarded update changed nothing.

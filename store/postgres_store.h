@@ -6,7 +6,8 @@
 // projection of the database, and every operation that may change a case is a turn, one database
 // transaction:
 //   Begin   BEGIN; SELECT pg_advisory_xact_lock(kLockKey)   -- one turn at a time, all replicas
-//           SELECT id, body FROM agate_changes WHERE id > $last ORDER BY id  -- others' changes
+//           SELECT id, replica, body FROM agate_changes WHERE id > $last ORDER BY id
+//                   -- others' changes (or, with reload or behind the pruned feed, everything)
 //   (the case store absorbs them, looks the request's decision row up, runs the operation)
 //   Commit  the batch's rows (guarded, below) + one agate_changes row carrying it; COMMIT
 // Change ids are taken under the lock, so they commit in id order: a poller that sees id N has
@@ -17,9 +18,11 @@
 // The database enforces the invariants itself, so a protocol bug is refused, not committed:
 //   - agate_cases has a unique partial index on open_key WHERE state = 'OPEN': one OPEN case per
 //     (tenant, lane, scope key);
-//   - a batch that redeems a case updates it WHERE seq = $1 AND state = 'APPROVED' AND
-//     redeemed_at IS NULL; a batch that closes one, WHERE seq = $1 AND state = 'OPEN'. No row
-//     updated: the transaction is rolled back and Commit returns ABORTED.
+//   - a batch that redeems a case (a "redeemed" transition) updates it WHERE seq = $1 AND
+//     state = 'APPROVED' AND redeemed_at IS NULL; a batch that closes one (any other transition
+//     to a closed state) WHERE seq = $1 AND state = 'OPEN' (or inserts it, opened and closed in
+//     one batch); any other update never changes a closed case's state. No row updated: the
+//     transaction is rolled back and Commit returns ABORTED naming the case and its state.
 //
 // Schema: created and migrated by Open (agate_schema holds the version; a database written by a
 // newer agate is refused with both versions in the error). Tables: agate_cases, agate_transitions,
@@ -29,10 +32,12 @@
 // full), agate_signals (count() windows, per replica).
 //
 // Errors: Open fails with UNAVAILABLE naming the URL (password removed) when the database cannot be
-// reached, FAILED_PRECONDITION for a newer schema. Begin/Commit/Poll return UNAVAILABLE ("postgres
-// <url>: <what>: <libpq's message>") when the connection fails (it is re-established at the next
-// call) or the turn lock is not granted within turn_timeout, ABORTED for a guard (the batch is
-// rolled back whole), DATA_LOSS for a row that does not parse.
+// reached, FAILED_PRECONDITION for a newer schema or a replica name another running server holds
+// (the turn connection keeps a session lock on it), INVALID_ARGUMENT for an empty replica name.
+// Begin/Commit/Poll return UNAVAILABLE ("postgres <url>: <what>: <libpq's message>") when the
+// connection fails (it is re-established at the next call) or the turn lock is not granted within
+// turn_timeout, ABORTED for a guard (the batch is rolled back whole), DATA_LOSS for a row that does
+// not parse.
 //
 // Thread-safe: one connection for turns, polls and LoadCases behind a mutex (a turn spans calls:
 // Begin, FindDecision, Commit or Abort; Begin, Poll or LoadCases within a turn are INTERNAL
@@ -127,6 +132,9 @@ class PostgresStore : public DurableStore {
   absl::Status Error(absl::string_view what) const;
   // Ready (re)connects conn_ when it is missing or broken; DropIfBroken forgets a broken one.
   absl::Status Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ClaimReplica takes the replica name's session lock on conn (FAILED_PRECONDITION when another
+  // running server holds it past turn_timeout).
+  absl::Status ClaimReplica(const Connection& conn) const;
   void DropIfBroken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ReadChanges appends the other replicas' changes past last_change_ to *out, or sets *pruned
   // (and reads nothing) when the feed was pruned past last_change_. Reload reads the contents

@@ -216,7 +216,9 @@ TEST_F(PostgresStoreTest, CreatesTheSchemaAndKeepsWhatWasCommittedAcrossAReopen)
 TEST_F(PostgresStoreTest, RefusesADatabaseWrittenByANewerAgate) {
   ASSERT_NE(Open(), nullptr);
   Sql("UPDATE agate_schema SET version = 99");
-  EXPECT_THAT(PostgresStore::Open(Options("a"), clock_),
+  PostgresStoreOptions again = Options("a");
+  again.turn_timeout = absl::Milliseconds(200);
+  EXPECT_THAT(PostgresStore::Open(again, clock_),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr(db_), HasSubstr("newer agate"),
                              HasSubstr("schema version 99"), HasSubstr("reads up to 1"))));
@@ -246,6 +248,20 @@ TEST_F(PostgresStoreTest, AnUnreachableDatabaseIsUnavailableNamingItWithoutThePa
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr(absl::StrCat("host=127.0.0.1 port=", port, " dbname=agate")),
                              Not(HasSubstr("s3cret")))));
+}
+
+TEST_F(PostgresStoreTest, AReplicaNameIsRequiredAndUsedByOneServerAtATime) {
+  EXPECT_THAT(PostgresStore::Open(Options(""), clock_),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("replica name is empty")));
+  std::unique_ptr<PostgresStore> a = Open("a");
+  ASSERT_NE(a, nullptr);
+  PostgresStoreOptions again = Options("a");
+  again.turn_timeout = absl::Milliseconds(200);
+  EXPECT_THAT(PostgresStore::Open(again, clock_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("replica name \"a\" is in use by another agate-server")));
+  a.reset();
+  EXPECT_NE(Open("a"), nullptr);
 }
 
 TEST_F(PostgresStoreTest, AReplicasCommitsReachTheOtherInOrderAndNeverItself) {
