@@ -210,9 +210,6 @@ class Replica:
             self._check(exit_code=None)
             self._ending = True
 
-    def stderr(self) -> str:
-        return self._process.stderr() if self._process is not None else ""
-
     def close_clients(self) -> None:
         for client in self._clients:
             client.close()
@@ -325,9 +322,6 @@ class Cluster:
         """evaluate sends request to replica, or to the next replica in turn."""
         return (replica or self.next_replica()).evaluate(request, deadline)
 
-    def live(self) -> list[Replica]:
-        return [r for r in self.replicas if r.alive]
-
     def wait_ready(self) -> None:
         """wait_ready waits until every replica answers GetStats."""
         for r in self.replicas:
@@ -338,10 +332,6 @@ class Cluster:
         return {r.name: subprocess.run([AGATE_CLI, "verify-log", str(r.data_dir / "decisions")],
                                        capture_output=True, text=True, timeout=120)
                 for r in self.replicas}
-
-    def stderr(self) -> str:
-        """stderr: the replicas' logs, for a failure message."""
-        return "\n".join(f"--- {r.name} ---\n{r.stderr()[-4000:]}" for r in self.replicas)
 
     def close(self) -> None:
         """close stops the replicas and PostgreSQL and removes the work directory; then raises
