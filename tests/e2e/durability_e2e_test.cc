@@ -235,7 +235,18 @@ TEST_F(DurabilityE2eTest, AnUnusableDataDirIsAClearError) {
   EXPECT_THAT(r.err, HasSubstr(dir_ + "/file/data"));
   RunResult bad = testing::Run({AGATE_SERVER_BIN, "--matrix", kMatrix, "--store", "disk"});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.err, HasSubstr("--store: must be sqlite or memory"));
+  EXPECT_THAT(bad.err, HasSubstr("--store: must be sqlite, memory or postgres"));
+}
+
+TEST_F(DurabilityE2eTest, AnUnreachableDatabaseIsAClearErrorWithoutItsPassword) {
+  // Port 1 on loopback: nothing listens there.
+  RunResult r = testing::Run({AGATE_SERVER_BIN, "--matrix", kMatrix, "--listen", "127.0.0.1:0",
+                              "--data-dir", data_, "--store", "postgres", "--postgres-url",
+                              "postgresql://agate:s3cret@127.0.0.1:1/agate?connect_timeout=5"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("127.0.0.1:1/agate"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("s3cret")));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("listening on")));
 }
 
 TEST_F(DurabilityE2eTest, AFullStoreFailsEscalationsClosedAndKeepsAllowing) {

@@ -138,7 +138,7 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
   EXPECT_EQ(defaults->max_closed_case_bytes, uint64_t{16} << 20);
 
   const BadFlags cases[] = {
-      {{"--store", "disk"}, "--store: must be sqlite or memory, got 'disk'"},
+      {{"--store", "disk"}, "--store: must be sqlite, memory or postgres, got 'disk'"},
       {{"--data-dir", ""}, "--data-dir: empty path"},
       {{"--fsync=yes"}, "--fsync takes no value"},
       {{"--idempotency-window", "0s"}, "--idempotency-window: duration '0s' must be positive"},
@@ -151,8 +151,33 @@ TEST(OptionsTest, ParsesTheDurabilityFlags) {
       {{"--max-closed-case-bytes", "-1"},
        "--max-closed-case-bytes: expected a non-negative integer, got '-1'"},
       {{"--max-closed-case-bytes", "lots"}, "--max-closed-case-bytes: "},
+      {{"--store", "postgres"}, "--postgres-url: required with --store postgres"},
+      {{"--postgres-url", "postgresql://db/agate"}, "--postgres-url: only with --store postgres"},
+      {{"--store", "postgres", "--postgres-url", "postgresql://db/agate", "--postgres-poll", "0s"},
+       "--postgres-poll: "},
+      {{"--store", "postgres", "--postgres-url", "postgresql://db/agate", "--postgres-poll", "1m"},
+       "--postgres-poll: must be in [1ms, 10s]"},
+      {{"--store", "postgres", "--postgres-url", "postgresql://db/agate", "--replica-id",
+        std::string(300, 'r')},
+       "--replica-id: longer than 256 bytes"},
   };
   ExpectRefused(cases);
+}
+
+TEST(OptionsTest, ParsesThePostgresFlags) {
+  absl::StatusOr<ServerOptions> o = ParseServerOptions(
+      {"--matrix", "m.yaml", "--store", "postgres", "--postgres-url", "postgresql://agate@db/agate",
+       "--postgres-poll", "20ms", "--replica-id", "east-1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->store, StoreKind::kPostgres);
+  EXPECT_EQ(o->postgres_url, "postgresql://agate@db/agate");
+  EXPECT_EQ(o->postgres_poll, absl::Milliseconds(20));
+  EXPECT_EQ(o->replica_id, "east-1");
+  absl::StatusOr<ServerOptions> defaults = ParseServerOptions(
+      {"--matrix", "m.yaml", "--store", "postgres", "--postgres-url", "host=/tmp dbname=agate"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->postgres_poll, absl::Milliseconds(50));
+  EXPECT_EQ(defaults->replica_id, "");
 }
 
 TEST(OptionsTest, ParsesTheResourceBoundFlags) {

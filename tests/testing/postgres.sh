@@ -7,6 +7,8 @@
 #   tests/testing/postgres.sh stop DIR    stop it (fast) and remove DIR
 #   tests/testing/postgres.sh restart DIR stop and start again on the same port and data
 # Both are idempotent: start on a running DIR prints its URL, stop on a missing DIR does nothing.
+# The tests' server runs with fsync=off; AGATE_PG_FSYNC=on keeps PostgreSQL's durable defaults
+# (the benchmarks: a commit is flushed to disk as in production).
 set -euo pipefail
 bin=${AGATE_PG_BIN:-/usr/lib/postgresql/15/bin}
 cmd=${1:-}
@@ -26,7 +28,7 @@ pg_ctl_start() {
   local port
   port=$(cat "$dir/port")
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${AGATE_PG_FSYNC:-off} -c max_connections=200" \
     start >/dev/null
 }
 case "$cmd" in
