@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 #include "absl/hash/hash.h"
 
@@ -112,7 +113,51 @@ int64_t SlidingWindowCounter::Count(const Request& request, absl::string_view si
   for (auto b = buckets.rbegin(); b != buckets.rend() && b->second > since; ++b) {
     total = SaturatingAdd(total, b->count);
   }
+  const std::vector<Bucket>& others = it->second.others;
+  for (auto b = others.rbegin(); b != others.rend() && b->second > since; ++b) {
+    total = SaturatingAdd(total, b->count);
+  }
   return total;
+}
+
+void SlidingWindowCounter::SetOthers(const std::vector<store::v1::StoredSignalSeries>& stored) {
+  const int64_t now = absl::ToUnixSeconds(clock_.Now());
+  const int64_t horizon = now - absl::ToInt64Seconds(options_.max_window);
+  absl::flat_hash_map<std::string, std::map<int64_t, int64_t>> merged;
+  for (const store::v1::StoredSignalSeries& s : stored) {
+    if (s.seconds_size() != s.counts_size()) continue;
+    for (int i = 0; i < s.seconds_size(); ++i) {
+      if (s.seconds(i) <= horizon || s.counts(i) <= 0) continue;
+      int64_t& count = merged[s.key()][s.seconds(i)];
+      count = SaturatingAdd(count, s.counts(i));
+    }
+  }
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (auto it = shard.series.begin(); it != shard.series.end();) {
+      it->second.others.clear();
+      if (it->second.buckets.empty()) {
+        shard.series.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& [key, seconds] : merged) {
+    Shard& shard = ShardFor(key);
+    absl::MutexLock lock(&shard.mu);
+    if (!shard.series.contains(key)) EvictLocked(shard, now);
+    std::vector<Bucket>& others = shard.series[key].others;
+    for (const auto& [second, count] : seconds) others.push_back(Bucket{second, count});
+    if (others.size() > kMaxBuckets) {
+      // Fold the oldest into the first kept one (stamped newer): counts only err upwards.
+      const size_t fold = others.size() - kMaxBuckets;
+      for (size_t i = 0; i < fold; ++i) {
+        others[fold].count = SaturatingAdd(others[fold].count, others[i].count);
+      }
+      others.erase(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(fold));
+    }
+  }
 }
 
 std::vector<store::v1::StoredSignalSeries> SlidingWindowCounter::Export() const {
@@ -120,6 +165,7 @@ std::vector<store::v1::StoredSignalSeries> SlidingWindowCounter::Export() const 
   for (Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
     for (const auto& [key, series] : shard.series) {
+      if (series.buckets.empty()) continue;  // only the other replicas' events
       store::v1::StoredSignalSeries& s = out.emplace_back();
       s.set_key(key);
       for (const Bucket& b : series.buckets) {

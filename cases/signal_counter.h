@@ -11,6 +11,9 @@
 // kept; when full, keys whose newest event is older than max_window are evicted first, then the
 // key with the oldest newest event. Counts older than max_window are forgotten.
 //
+// Replicas sharing one store (docs/scale.md) exchange their windows: SetOthers adds the other
+// replicas' buckets, which Count sums with this replica's own; Export exports only its own.
+//
 // Thread-safe: keys are spread over shards, each with its own mutex. Count allocates nothing.
 //
 // Example:
@@ -67,6 +70,10 @@ class SlidingWindowCounter : public engine::expr::SignalCounter {
   // Import loads series that Export returned (at start-up, before requests), skipping what no
   // window can see any more; an imported key replaces the same key's buckets.
   void Import(const std::vector<store::v1::StoredSignalSeries>& series);
+  // SetOthers replaces the other replicas' buckets with series (several series of one key are
+  // summed per second; what no window can see any more is skipped; past kMaxBuckets per key the
+  // oldest merge upwards, as Record's do).
+  void SetOthers(const std::vector<store::v1::StoredSignalSeries>& series);
 
   // keys returns how many keys are kept (for tests and stats).
   size_t keys() const;
@@ -78,6 +85,7 @@ class SlidingWindowCounter : public engine::expr::SignalCounter {
   };
   struct Series {
     std::deque<Bucket> buckets;  // oldest first
+    std::vector<Bucket> others;  // the other replicas' (SetOthers), oldest first
   };
   // Key: tenant '\0' workflow '\0' signal (ids cannot contain NUL: proto strings are UTF-8 and
   // ValidateRequest bounds them; a NUL inside would only merge keys, never crash).

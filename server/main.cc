@@ -455,8 +455,11 @@ std::optional<Failure> Serve(const ServerOptions& options) {
   }
   Maintenance maintenance(
       service, RealClock(),
-      {.refresh_interval =
-           options.store == StoreKind::kPostgres ? options.postgres_poll : absl::ZeroDuration()});
+      options.store == StoreKind::kPostgres
+          // Replicas exchange their count() windows every second (docs/scale.md).
+          ? MaintenanceOptions{.snapshot_interval = absl::Seconds(1),
+                               .refresh_interval = options.postgres_poll}
+          : MaintenanceOptions{});
   maintenance.Start();
   if (http_api != nullptr) http_api->SetReady(true);
 

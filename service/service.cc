@@ -147,7 +147,12 @@ absl::Status Service::RecoverDecisions() {
 
 absl::Status Service::SaveSignals() {
   if (options_.store == nullptr) return absl::OkStatus();
-  return options_.store->SaveSignals(decider_->signals().Export());
+  RETURN_IF_ERROR(options_.store->SaveSignals(decider_->signals().Export()));
+  if (!options_.store->shared()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::vector<store::v1::StoredSignalSeries> others,
+                   options_.store->LoadOtherSignals());
+  decider_->signals().SetOthers(others);
+  return absl::OkStatus();
 }
 
 bool Service::Replay(const WireRequest& wire, std::string* response_bytes) {

@@ -37,8 +37,8 @@
 #include "service/live_shadow.h"
 #include "service/wire_request.h"
 #include "store/decision_log.h"
-#include "store/request_capture.h"
 #include "store/durable_store.h"
+#include "store/request_capture.h"
 
 namespace agate::service {
 
@@ -124,7 +124,9 @@ class Service {
 
   // SaveSignals snapshots the count() windows into the store (the server calls it periodically
   // and at shutdown; a kill -9 loses at most the events since the last snapshot). OK without a
-  // store.
+  // store. With a shared store it then reads the other replicas' windows, which count() sums
+  // with this replica's own (docs/scale.md: a count lags the other replicas by at most the
+  // snapshot interval).
   absl::Status SaveSignals();
 
   cases::CaseStore& cases() { return decider_->cases(); }

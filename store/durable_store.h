@@ -46,6 +46,11 @@ class DurableStore : public cases::CaseJournal {
   // SaveSignals replaces the stored count() windows with series; LoadSignals reads them back.
   virtual absl::Status SaveSignals(const std::vector<store::v1::StoredSignalSeries>& series) = 0;
   virtual absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadSignals() = 0;
+  // LoadOtherSignals reads the count() windows the other replicas of a shared store saved (every
+  // replica's own SaveSignals), to be summed with this one's; none for a private store.
+  virtual absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadOtherSignals() {
+    return std::vector<store::v1::StoredSignalSeries>();
+  }
 
   virtual Stats stats() const = 0;
   // where names the store in messages (a file path, or a database URL without its password).

@@ -956,22 +956,32 @@ absl::Status PostgresStore::SaveSignals(const std::vector<store::v1::StoredSigna
 }
 
 absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> PostgresStore::LoadSignals() {
+  return ReadSignals("SELECT replica, body FROM agate_signals WHERE replica = $1");
+}
+
+absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> PostgresStore::LoadOtherSignals() {
+  return ReadSignals("SELECT replica, body FROM agate_signals WHERE replica <> $1");
+}
+
+absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> PostgresStore::ReadSignals(
+    const char* sql) {
   absl::MutexLock lock(&writer_mu_);
   RETURN_IF_ERROR(WriterReady());
-  absl::StatusOr<Result> r =
-      Query(writer_conn_->conn, where_, "cannot read the count() windows",
-            "SELECT body FROM agate_signals WHERE replica = $1", {Text(options_.replica)});
+  absl::StatusOr<Result> r = Query(writer_conn_->conn, where_, "cannot read the count() windows",
+                                   sql, {Text(options_.replica)});
   if (!r.ok()) {
     if (!writer_conn_->ok()) writer_conn_.reset();
     return r.status();
   }
   std::vector<store::v1::StoredSignalSeries> out;
-  if (PQntuples(r->get()) == 0) return out;
-  store::v1::StoredSignals all;
-  RETURN_IF_ERROR(Parse(BytesAt(r->get(), 0, 0), &all, where_,
-                        absl::StrCat("the count() windows of replica ", options_.replica)));
-  out.assign(std::make_move_iterator(all.mutable_series()->begin()),
-             std::make_move_iterator(all.mutable_series()->end()));
+  for (int row = 0; row < PQntuples(r->get()); ++row) {
+    store::v1::StoredSignals all;
+    RETURN_IF_ERROR(Parse(
+        BytesAt(r->get(), row, 1), &all, where_,
+        absl::StrCat("the count() windows of replica ", std::string(BytesAt(r->get(), row, 0)))));
+    out.insert(out.end(), std::make_move_iterator(all.mutable_series()->begin()),
+               std::make_move_iterator(all.mutable_series()->end()));
+  }
   return out;
 }
 

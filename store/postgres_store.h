@@ -115,6 +115,7 @@ class PostgresStore : public DurableStore {
                                                                 size_t limit) override;
   absl::Status SaveSignals(const std::vector<store::v1::StoredSignalSeries>& series) override;
   absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadSignals() override;
+  absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> LoadOtherSignals() override;
   Stats stats() const override;
   const std::string& where() const override { return where_; }
 
@@ -146,6 +147,8 @@ class PostgresStore : public DurableStore {
   absl::Status WriteCase(const store::v1::StoredCase& stored, const cases::JournalBatch& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriterReady() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  // ReadSignals runs sql (replica = $1 or <> $1) and returns the series of every row.
+  absl::StatusOr<std::vector<store::v1::StoredSignalSeries>> ReadSignals(const char* sql);
   absl::Status WriteQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   absl::Status Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   void Run();

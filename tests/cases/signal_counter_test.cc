@@ -2,6 +2,7 @@
 #include "cases/signal_counter.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -36,6 +37,41 @@ TEST(SignalCounterTest, CountsEventsOfTheSameTenantAndWorkflowWithinTheWindow) {
   EXPECT_EQ(counter.Count(probe, "retry", absl::Minutes(10)), 1);
   clock.Advance(absl::Minutes(5));
   EXPECT_EQ(counter.Count(probe, "retry", absl::Minutes(10)), 0);
+}
+
+TEST(SignalCounterTest, OtherReplicasEventsAreSummedAndNeverExportedAsOwn) {
+  FakeClock clock;
+  SlidingWindowCounter a(clock);
+  SlidingWindowCounter b(clock);
+  a.Record(Retries(2));
+  b.Record(Retries(1));
+  clock.Advance(absl::Minutes(5));
+  b.Record(Retries(4));
+  b.Record(Retries(1, "t2"));
+  a.SetOthers(b.Export());
+  const Request probe = Retries(0);
+  EXPECT_EQ(a.Count(probe, "retry", absl::Minutes(10)), 2 + 1 + 4);
+  EXPECT_EQ(a.Count(probe, "retry", absl::Minutes(4)), 4);
+  EXPECT_EQ(a.Count(Retries(0, "t2"), "retry", absl::Minutes(10)), 1);
+  // a exports its own events only: b summing them back counts nothing twice.
+  b.SetOthers(a.Export());
+  EXPECT_EQ(b.Count(probe, "retry", absl::Minutes(10)), 2 + 1 + 4);
+  EXPECT_EQ(b.Count(Retries(0, "t2"), "retry", absl::Minutes(10)), 1);
+  // Two replicas' series of one key add up; a new exchange replaces the last one.
+  SlidingWindowCounter c(clock);
+  c.Record(Retries(10));
+  std::vector<store::v1::StoredSignalSeries> both = b.Export();
+  for (const store::v1::StoredSignalSeries& s : c.Export()) both.push_back(s);
+  a.SetOthers(both);
+  EXPECT_EQ(a.Count(probe, "retry", absl::Minutes(10)), 2 + 1 + 4 + 10);
+  a.SetOthers({});
+  EXPECT_EQ(a.Count(probe, "retry", absl::Minutes(10)), 2);
+  EXPECT_EQ(a.Count(Retries(0, "t2"), "retry", absl::Minutes(10)), 0);
+  EXPECT_EQ(a.keys(), 1u);  // the keys only others had are gone
+  // The other replicas' events leave the window as one's own do.
+  a.SetOthers(b.Export());
+  clock.Advance(absl::Minutes(6));
+  EXPECT_EQ(a.Count(probe, "retry", absl::Minutes(10)), 4);
 }
 
 TEST(SignalCounterTest, SubSecondWindowsStillSeeTheRequestsOwnEvents) {

@@ -599,9 +599,21 @@ TEST_F(PostgresStoreTest, CountWindowsAreKeptPerReplica) {
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_THAT(*got, SizeIs(2));
   EXPECT_EQ((*got)[0].key(), "t1/w1/logins");
+  // Each reads the others' windows (to sum with its own), never its own.
+  got = a->LoadOtherSignals();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_THAT(*got, SizeIs(2));
+  EXPECT_EQ((*got)[0].key(), "t1/w1/logins");
+  got = b->LoadOtherSignals();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_THAT(*got, SizeIs(1));
+  EXPECT_EQ((*got)[0].key(), "t1/w1/refunds");
   // Saving replaces.
   ASSERT_TRUE(a->SaveSignals({}).ok());
   got = a->LoadSignals();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(*got, IsEmpty());
+  got = b->LoadOtherSignals();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_THAT(*got, IsEmpty());
 }
