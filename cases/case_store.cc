@@ -212,9 +212,13 @@ class CaseStore::Turn {
     if (!status_.ok()) return;
     store.Absorb(remote);
     if (remote.reload) store.resync_ = false;
+    store.defer_events_ = true;
   }
-  ~Turn() {
-    if (shared_) store_.journal_->Abort();
+  ~Turn() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // the store's lock is held for the Turn's life
+    if (!shared_) return;
+    store_.journal_->Abort();
+    store_.defer_events_ = false;
+    store_.deferred_.clear();  // a turn that did not commit announces nothing
   }
   Turn(const Turn&) = delete;
   Turn& operator=(const Turn&) = delete;
@@ -265,6 +269,13 @@ absl::Status CaseStore::Apply(const Request& request, Decision* decision, Decisi
   }
 
   absl::MutexLock lock(&mu_);
+  if (!wants_redemption && decision->fired.empty()) {
+    // Nothing fired: only a scope in force may change the answer, which changes no case (no
+    // commit, and with a shared journal no turn: a stopped agent's requests do not queue at the
+    // database's lock).
+    Impose(request, decision);
+    return absl::OkStatus();
+  }
   Turn turn(*this);
   RETURN_IF_ERROR(turn.status());
   if (turn.shared() && sealer != nullptr && !sealer->key().empty()) {
@@ -712,8 +723,16 @@ void CaseStore::Transition(Record& record, absl::Time now, absl::string_view eve
   } else {
     journal_buffer_.TouchCase(record.seq);
   }
-  watchers_.Publish(record.c, t);
-  if (options_.audit != nullptr && event != "joined") options_.audit->Transition(record.c, t);
+  if (defer_events_) {
+    deferred_.emplace_back(record.c, std::move(t));
+  } else {
+    Announce(record.c, t);
+  }
+}
+
+void CaseStore::Announce(const v1::Case& c, const v1::Transition& t) {
+  watchers_.Publish(c, t);
+  if (options_.audit != nullptr && t.event() != "joined") options_.audit->Transition(c, t);
 }
 
 void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl::string_view event,
@@ -1024,7 +1043,11 @@ absl::StatusOr<v1::KillSwitch> CaseStore::SetKillSwitch(const v1::SetKillSwitchR
   if (journal_ != nullptr) {
     JournalBatch batch;
     batch.kill_switches.push_back(stored);
-    RETURN_IF_ERROR(journal_->Commit(batch));
+    if (absl::Status committed = journal_->Commit(batch); !committed.ok()) {
+      // Shared: it may have committed all the same; the journal says (a reload at the next turn).
+      if (journal_->shared()) resync_ = true;
+      return committed;
+    }
   }
   EngageKillSwitch(stored);
   if (options_.audit != nullptr) options_.audit->KillSwitch(change);
@@ -1104,7 +1127,11 @@ absl::Status CaseStore::Commit(const Decision* decision, DecisionSealer* sealer)
   batch.trigger_stats = trigger_stats_.Stored(ch.triggers);
   if (decision != nullptr && sealer != nullptr) batch.decisions.push_back(sealer->Seal(*decision));
   absl::Status status = journal_->Commit(batch);
-  if (!status.ok()) {
+  if (status.ok()) {
+    for (const auto& [c, t] : deferred_) Announce(c, t);
+    deferred_.clear();
+  } else {
+    deferred_.clear();
     if (journal_->shared()) {
       resync_ = true;  // the journal is the truth: the next turn reloads from it
     } else {
@@ -1214,14 +1241,42 @@ absl::Status CaseStore::RestoreLocked(const JournalContents& contents) {
 }
 
 void CaseStore::AbsorbCase(const store::v1::StoredCase& stored) {
-  const bool open = stored.case_().state() == v1::CASE_STATE_OPEN;
+  const v1::Case& c = stored.case_();
+  const bool open = c.state() == v1::CASE_STATE_OPEN;
   if (auto it = by_seq_.find(stored.seq()); it != by_seq_.end()) {
     Record& old = *it->second;
-    if (!open && old.c.state() != v1::CASE_STATE_OPEN) {
+    const bool was_open = old.c.state() == v1::CASE_STATE_OPEN;
+    if (old.c.id() == c.id() && was_open && open) {
+      // Still OPEN (a join, a vote, a rerouting timeout): updated in place. Its scopes in force
+      // change only where they differ (never lifted in between: the lock-free ALLOW path reads
+      // them), its timer only when its deadline did.
+      Unload(old);
+      const bool rearm = stored.timer_armed() != old.timer_armed ||
+                         FromTimestamp(c.sla_deadline()) != FromTimestamp(old.c.sla_deadline());
+      old.c = c;
+      old.lane = RestoredLane(stored);
+      old.related.assign(stored.related().begin(), stored.related().end());
+      old.triggers.clear();
+      old.triggers.insert(stored.triggers().begin(), stored.triggers().end());
+      Load(old);
+      MeasureOpen(old);
+      SetInForce(old, ScopesInForce::kSafeMode, stored.safe_mode_in_force());
+      SetInForce(old, ScopesInForce::kPaused, stored.paused_in_force());
+      SetInForce(old, ScopesInForce::kDisabled, stored.disabled_in_force());
+      if (rearm) {
+        old.generation = ++generations_;
+        old.timer_armed = stored.timer_armed();
+        if (old.timer_armed) {
+          timers_.push(Timer{FromTimestamp(c.sla_deadline()), old.seq, old.generation});
+        }
+      }
+      return;
+    }
+    if (old.c.id() == c.id() && !was_open && !open) {
       // Closed and still closed (a redemption): updated in place, keeping its retention order.
       index_.Remove(old.seq, old.c.state(), old.c.lane(), old.c.tenant_id());
-      index_.Add(old.seq, stored.case_().state(), old.c.lane(), old.c.tenant_id());
-      old.c = stored.case_();
+      index_.Add(old.seq, c.state(), old.c.lane(), old.c.tenant_id());
+      old.c = c;
       closed_bytes_ -= old.closed_bytes;
       old.closed_bytes = old.c.SpaceUsedLong();
       closed_bytes_ += old.closed_bytes;
@@ -1232,7 +1287,7 @@ void CaseStore::AbsorbCase(const store::v1::StoredCase& stored) {
   // Another server's OPEN case for the same key replaces a stale local one (the journal's unique
   // index makes that the only OPEN one).
   if (open) {
-    if (auto it = open_by_key_.find(OpenKeyOf(stored.case_())); it != open_by_key_.end()) {
+    if (auto it = open_by_key_.find(OpenKeyOf(c)); it != open_by_key_.end()) {
       Unfile(*by_seq_.at(it->second));
     }
   }
@@ -1242,34 +1297,38 @@ void CaseStore::AbsorbCase(const store::v1::StoredCase& stored) {
 
 void CaseStore::Absorb(const RemoteChanges& remote) {
   if (remote.reload) {
-    for (auto& [seq, record] : by_seq_) {
-      for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
-        SetInForce(*record, static_cast<ScopesInForce::Kind>(kind), false);
-      }
+    // The journal's contents replace the store's, case by case: a case that stays OPEN keeps its
+    // scopes in force throughout (the ALLOW path never sees them lifted), a case the journal does
+    // not have goes.
+    absl::flat_hash_set<uint64_t> kept;
+    for (const store::v1::StoredCase& stored : remote.contents.cases) {
+      AbsorbCase(stored);
+      kept.insert(stored.seq());
     }
+    std::vector<uint64_t> gone;
+    for (const auto& [seq, record] : by_seq_) {
+      if (!kept.contains(seq)) gone.push_back(seq);
+    }
+    for (uint64_t seq : gone) Unfile(*by_seq_.at(seq));
+    absl::flat_hash_set<std::string> engaged;
+    for (const store::v1::StoredKillSwitch& k : remote.contents.kill_switches) {
+      EngageKillSwitch(k);
+      engaged.insert(ScopesInForce::KillKey(k.switch_().scope(), k.switch_().tenant_id(),
+                                            k.switch_().value()));
+    }
+    std::vector<store::v1::StoredKillSwitch> lift;
     for (const auto& [id, k] : kill_switches_) {
-      scopes_.Set(ScopesInForce::kKilled,
-                  ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()), id, false);
+      if (engaged.contains(ScopesInForce::KillKey(k.scope(), k.tenant_id(), k.value()))) continue;
+      store::v1::StoredKillSwitch& off = lift.emplace_back();
+      *off.mutable_switch_() = k;
+      off.mutable_switch_()->set_engaged(false);
     }
-    by_seq_.clear();
-    by_id_.clear();
-    open_by_key_.clear();
-    index_ = CaseIndex();
-    open_per_tenant_.clear();
-    open_bytes_ = 0;
-    owner_load_.clear();
-    closed_order_.clear();
-    closed_bytes_ = 0;
-    open_count_.store(0);
-    timers_ = {};
-    kill_switches_.clear();
-    // The journal's contents fit together (its unique keys); a duplicate would be a journal bug,
-    // and the store keeps what it could file.
-    RestoreLocked(remote.contents).IgnoreError();
+    for (const store::v1::StoredKillSwitch& k : lift) EngageKillSwitch(k);
+    trigger_stats_.Restore(remote.contents.trigger_stats);
+    journal_buffer_.Discard();
     return;
   }
   for (const store::v1::StoredChange& change : remote.changes) {
-    for (uint64_t seq : change.forgotten()) Forget(seq);
     for (const store::v1::StoredCase& stored : change.cases()) AbsorbCase(stored);
     for (const store::v1::StoredTriggerStats& stats : change.trigger_stats()) {
       trigger_stats_.Put(stats);
@@ -1277,8 +1336,13 @@ void CaseStore::Absorb(const RemoteChanges& remote) {
     for (const store::v1::StoredKillSwitch& k : change.kill_switches()) EngageKillSwitch(k);
     for (const store::v1::StoredTransition& t : change.transitions()) {
       if (auto it = by_seq_.find(t.case_seq()); it != by_seq_.end()) {
-        watchers_.Publish(it->second->c, t.transition());
+        watchers_.Publish(it->second->c, t.transition(), /*remote=*/true);
       }
+    }
+    // Last: a case closed and forgotten in one change (its final state is not in change.cases)
+    // is unfiled from every index, OPEN as this store knew it or not.
+    for (uint64_t seq : change.forgotten()) {
+      if (auto it = by_seq_.find(seq); it != by_seq_.end()) Unfile(*it->second);
     }
   }
   journal_buffer_.Discard();  // the other servers' changes are committed already
@@ -1380,9 +1444,10 @@ absl::Status CaseStore::CheckWatchFilter(const v1::WatchCasesRequest& filter) {
 }
 
 std::shared_ptr<CaseWatcher> CaseStore::Watch(const v1::WatchCasesRequest& filter,
-                                              TenantScope scope, std::function<void()> notify) {
+                                              TenantScope scope, std::function<void()> notify,
+                                              bool local_only) {
   absl::MutexLock lock(&mu_);
-  return watchers_.Add(filter, std::move(scope), std::move(notify));
+  return watchers_.Add(filter, std::move(scope), std::move(notify), local_only);
 }
 
 void CaseStore::Unwatch(const std::shared_ptr<CaseWatcher>& watcher) {

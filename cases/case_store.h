@@ -196,8 +196,9 @@ class CaseStore {
   // Watch subscribes to events of scope's cases from now on. notify is called (possibly under the
   // store's lock, from any thread) after an event was buffered: it must not block nor call the
   // CaseStore.
+  // local_only: only this server's transitions, not those absorbed from a shared journal.
   std::shared_ptr<CaseWatcher> Watch(const v1::WatchCasesRequest& filter, TenantScope scope,
-                                     std::function<void()> notify);
+                                     std::function<void()> notify, bool local_only = false);
   // Unwatch ends a subscription; the watcher receives nothing more.
   void Unwatch(const std::shared_ptr<CaseWatcher>& watcher);
   // watchers returns the number of subscriptions.
@@ -299,6 +300,8 @@ class CaseStore {
   void Transition(Record& record, absl::Time now, absl::string_view event, const v1::Principal& by,
                   absl::string_view comment, bool in_history = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Announce publishes a transition of case c to the watchers and (but joins) audits it.
+  void Announce(const v1::Case& c, const v1::Transition& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Arm(Record& record, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetInForce(Record& record, ScopesInForce::Kind kind, bool on)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -335,6 +338,10 @@ class CaseStore {
   uint64_t generations_ ABSL_GUARDED_BY(mu_) = 0;
   // A commit to a shared journal failed: the next turn or Refresh reloads the store from it.
   bool resync_ ABSL_GUARDED_BY(mu_) = false;
+  // In a shared journal's turn the transitions are published and audited once the turn
+  // committed (a change the database refused never reaches a watcher, the webhook or the log).
+  bool defer_events_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<v1::Case, v1::Transition>> deferred_ ABSL_GUARDED_BY(mu_);
   // Every case kept, by creation sequence (ListCases pages by it, newest first).
   std::map<uint64_t, std::unique_ptr<Record>> by_seq_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> by_id_ ABSL_GUARDED_BY(mu_);

@@ -163,9 +163,10 @@ uint64_t CaseWatcher::dropped_total() const {
 }
 
 std::shared_ptr<CaseWatcher> WatcherSet::Add(const v1::WatchCasesRequest& filter, TenantScope scope,
-                                             std::function<void()> notify) {
+                                             std::function<void()> notify, bool local_only) {
   auto watcher =
       std::make_shared<CaseWatcher>(filter, std::move(scope), limits_, std::move(notify));
+  watcher->local_only_ = local_only;
   watchers_.push_back(watcher);
   return watcher;
 }
@@ -174,7 +175,7 @@ void WatcherSet::Remove(const std::shared_ptr<CaseWatcher>& watcher) {
   watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher), watchers_.end());
 }
 
-void WatcherSet::Publish(const v1::Case& c, const v1::Transition& transition) {
+void WatcherSet::Publish(const v1::Case& c, const v1::Transition& transition, bool remote) {
   const uint64_t sequence = next_sequence_++;
   auto serialize = [&](const v1::Case& shown) {
     v1::CaseEvent event;
@@ -186,7 +187,7 @@ void WatcherSet::Publish(const v1::Case& c, const v1::Transition& transition) {
   std::shared_ptr<const std::string> full;
   std::shared_ptr<const std::string> summary;
   for (const std::shared_ptr<CaseWatcher>& w : watchers_) {
-    if (!w->Matches(c)) continue;
+    if (!w->Matches(c) || (remote && w->local_only())) continue;
     if (w->summary()) {
       if (summary == nullptr) summary = serialize(Summary(c));
       w->Push(summary);

@@ -87,14 +87,19 @@ class CaseWatcher {
   bool Matches(const v1::Case& c) const;
   // summary tells whether the watcher asked for CASE_VIEW_SUMMARY.
   bool summary() const { return filter_.view() == v1::CASE_VIEW_SUMMARY; }
+  // local_only: the watcher takes this server's transitions only, not those absorbed from other
+  // servers of a shared store (the webhook: each replica posts its own).
+  bool local_only() const { return local_only_; }
   // Push buffers event's bytes (or drops them) and then, if the buffer was empty, calls notify,
   // outside the watcher's lock: a consumer drains the buffer after a notify, so a later event
   // finds it drained (and notifies) or being drained.
   void Push(std::shared_ptr<const std::string> bytes);
 
  private:
+  friend class WatcherSet;
   const v1::WatchCasesRequest filter_;
   const TenantScope scope_;
+  bool local_only_ = false;  // set by WatcherSet::Add before any event
   const WatcherLimits limits_;
   const std::function<void()> notify_;
   mutable absl::Mutex mu_;
@@ -110,14 +115,16 @@ class WatcherSet {
   explicit WatcherSet(WatcherLimits limits = {}) : limits_(limits) {}
 
   std::shared_ptr<CaseWatcher> Add(const v1::WatchCasesRequest& filter, TenantScope scope,
-                                   std::function<void()> notify);
+                                   std::function<void()> notify, bool local_only = false);
   void Remove(const std::shared_ptr<CaseWatcher>& watcher);
   size_t size() const { return watchers_.size(); }
 
   // Publish gives the event (case c after transition) the next sequence number and hands it to
   // every matching watcher; each view is serialized once, and only if a matching watcher asked
   // for it.
-  void Publish(const v1::Case& c, const v1::Transition& transition);
+  // remote: the transition was made by another server of a shared store (local_only watchers
+  // skip it).
+  void Publish(const v1::Case& c, const v1::Transition& transition, bool remote = false);
 
  private:
   const WatcherLimits limits_;

@@ -45,7 +45,7 @@ struct ServerOptions {
   // "memory" (nothing on disk: tests, ephemeral sidecars).
   StoreKind store = StoreKind::kSqlite;
   // --store postgres: the database (a libpq URL), this replica's name (default: host name and
-  // port of the first listener) and how often it reads the other replicas' changes.
+  // pid) and how often it reads the other replicas' changes.
   std::string postgres_url;
   std::string replica_id;
   absl::Duration postgres_poll = absl::Milliseconds(50);

@@ -52,10 +52,15 @@ absl::StatusOr<std::unique_ptr<WebhookPoster>> WebhookPoster::Start(cases::CaseS
 WebhookPoster::WebhookPoster(cases::CaseStore& store, ParsedUrl url, WebhookOptions options,
                              HttpPost http, service::Counters* counters)
     : store_(store), url_(std::move(url)), options_(options), http_(http), counters_(counters) {
-  watcher_ = store_.Watch({}, cases::TenantScope::All(), [this] {
-    absl::MutexLock lock(&mu_);
-    pending_ = true;
-  });
+  // Each replica of a shared store posts the transitions it made (not those it absorbed): one
+  // post per transition across the replicas.
+  watcher_ = store_.Watch(
+      {}, cases::TenantScope::All(),
+      [this] {
+        absl::MutexLock lock(&mu_);
+        pending_ = true;
+      },
+      /*local_only=*/true);
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "agate-webhook");
     Run();

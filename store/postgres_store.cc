@@ -223,12 +223,22 @@ absl::StatusOr<std::unique_ptr<PostgresStore::Connection>> PostgresStore::Connec
   const std::string connect_timeout =
       absl::StrCat(std::max<int64_t>(2, absl::ToInt64Seconds(options_.turn_timeout)));
   const std::string application_name = absl::StrCat("agate ", options_.replica, role).substr(0, 63);
+  // A query on a half-open connection (unacknowledged data: keepalives do not fire) fails after
+  // this, not after TCP's retransmissions give up (~15 min) with the case store's lock held.
+  const std::string user_timeout = Millis(options_.turn_timeout);
   // Ours first: the URL's own settings (last) override them.
-  const char* keys[] = {
-      "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
-      "keepalives_count", "application_name", "dbname",          nullptr};
-  const char* values[] = {connect_timeout.c_str(), "1",    "5", "2", "3", application_name.c_str(),
-                          options_.url.c_str(),    nullptr};
+  const char* keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                        "application_name",    "dbname",           nullptr};
+  const char* values[] = {connect_timeout.c_str(),
+                          "1",
+                          "5",
+                          "2",
+                          "3",
+                          user_timeout.c_str(),
+                          application_name.c_str(),
+                          options_.url.c_str(),
+                          nullptr};
   auto c = std::make_unique<Connection>();
   c->conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (c->conn == nullptr) {
@@ -243,7 +253,10 @@ absl::StatusOr<std::unique_ptr<PostgresStore::Connection>> PostgresStore::Connec
   const std::string settings =
       absl::StrCat("SET statement_timeout = ", timeout, "; SET lock_timeout = ", timeout,
                    "; SET idle_in_transaction_session_timeout = ", timeout,
-                   "; SET client_min_messages = warning");
+                   // The server side notices a vanished replica within ~11 s (its backend, and
+                   // the replica name's session lock, go with it).
+                   "; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2",
+                   "; SET tcp_keepalives_count = 3; SET client_min_messages = warning");
   Result r(PQexec(c->conn, settings.c_str()), &PQclear);
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
     return absl::UnavailableError(absl::StrCat(
@@ -720,8 +733,9 @@ absl::Status PostgresStore::WriteBatch(const cases::JournalBatch& batch) {
            "VALUES ($1::bigint, $2, " AGATE_PG_TIME("$3") ", $4)",
            {Int(change_id), Text(options_.replica), Micros(clock_.Now()), Bytes(body)}));
   // Our own change: nothing to absorb. Only past what we have seen, so another replica's change
-  // that we have not read yet is not skipped (outside a turn, last_change_ may be behind).
-  if (change_id == last_change_ + 1) last_change_ = change_id;
+  // that we have not read yet is not skipped (outside a turn, last_change_ may be behind); and
+  // only once COMMIT succeeded (Commit), so a failed commit never skips the id it did not take.
+  if (change_id == last_change_ + 1) pending_change_ = change_id;
   return absl::OkStatus();
 }
 
@@ -755,8 +769,10 @@ absl::Status PostgresStore::Commit(const cases::JournalBatch& batch) {
   }
   in_turn_ = false;
   PGconn* c = conn_->conn;
+  pending_change_ = 0;
   absl::Status status = WriteBatch(batch);
   if (status.ok()) status = Exec(c, where_, "cannot commit", "COMMIT");
+  if (status.ok() && pending_change_ != 0) last_change_ = pending_change_;
   if (!status.ok()) {
     PQclear(PQexec(c, "ROLLBACK"));
     ++stats_.commit_errors;

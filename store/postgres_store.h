@@ -161,7 +161,8 @@ class PostgresStore : public DurableStore {
   std::unique_ptr<Connection> conn_ ABSL_GUARDED_BY(mu_);
   bool in_turn_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time turn_started_ ABSL_GUARDED_BY(mu_);
-  int64_t last_change_ ABSL_GUARDED_BY(mu_) = 0;  // the newest feed id absorbed
+  int64_t last_change_ ABSL_GUARDED_BY(mu_) = 0;     // the newest feed id absorbed
+  int64_t pending_change_ ABSL_GUARDED_BY(mu_) = 0;  // our change's id, until COMMIT
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
   // The writer's connection: queued decision rows, prunes, decisions and count() windows read

@@ -91,7 +91,10 @@ class SharedJournal : public CaseJournal {
         st.set_case_seq(t.case_seq);
         *st.mutable_transition() = t.transition;
       }
-      for (uint64_t seq : batch.forgotten) db_.cases.erase(seq);
+      for (uint64_t seq : batch.forgotten) {
+        db_.cases.erase(seq);
+        change.add_forgotten(seq);
+      }
       for (const store::v1::StoredTriggerStats& s : batch.trigger_stats) {
         db_.stats[absl::StrCat(s.stats().trigger_id(), "/", s.tenant_id())] = s;
         *change.add_trigger_stats() = s;
@@ -145,10 +148,20 @@ class KeyedSealer : public DecisionSealer {
 
 class SharedJournalTest : public ::testing::Test {
  protected:
-  SharedJournalTest()
+  explicit SharedJournalTest(CaseStoreOptions options = {})
       : matrix_(testing::BundledMatrix()), journal_a_(db_, "a"), journal_b_(db_, "b") {
-    a_ = *Decider::Create(matrix_, clock_, {}, &journal_a_);
-    b_ = *Decider::Create(matrix_, clock_, {}, &journal_b_);
+    a_ = *Decider::Create(matrix_, clock_, {.cases = options}, &journal_a_);
+    b_ = *Decider::Create(matrix_, clock_, {.cases = options}, &journal_b_);
+  }
+  // Events returns the events buffered for watcher: (case id, transition event).
+  static std::vector<std::pair<std::string, std::string>> Events(CaseWatcher& watcher) {
+    std::vector<std::pair<std::string, std::string>> out;
+    WatchedEvent e;
+    while (watcher.Next(&e)) {
+      const v1::CaseEvent event = e.Parse();
+      out.emplace_back(event.case_().id(), event.transition().event());
+    }
+    return out;
   }
 
   static absl::StatusOr<v1::EvaluateResponse> Decide(Decider& d, const Request& request,
@@ -279,6 +292,94 @@ TEST_F(SharedJournalTest, AnUnreachableDatabaseFailsEscalationsClosedAndServesAl
   EXPECT_EQ(a_->cases().Refresh().code(), absl::StatusCode::kUnavailable);
   db_.down = false;
   EXPECT_TRUE(Decide(*a_, testing::MakeRequest("r3", kHold)).ok());
+}
+
+TEST_F(SharedJournalTest, WatchersHearOfAChangeOnlyOnceItCommittedAndOfOtherStoresChanges) {
+  std::shared_ptr<CaseWatcher> on_a = a_->cases().Watch({}, TenantScope::All(), [] {});
+  std::shared_ptr<CaseWatcher> on_b = b_->cases().Watch({}, TenantScope::All(), [] {});
+  std::shared_ptr<CaseWatcher> local_on_b = b_->cases().Watch(
+      {}, TenantScope::All(), [] {}, /*local_only=*/true);
+  db_.fail_commit = true;
+  EXPECT_FALSE(Decide(*a_, testing::MakeRequest("r1", kHold)).ok());
+  EXPECT_THAT(Events(*on_a), ::testing::IsEmpty());  // the database refused it: it never was
+  db_.fail_commit = false;
+  absl::StatusOr<v1::EvaluateResponse> r = Decide(*a_, testing::MakeRequest("r2", kHold));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Events(*on_a), ::testing::ElementsAre(std::pair(r->case_id(), "opened")));
+  ASSERT_TRUE(b_->cases().Refresh().ok());
+  EXPECT_THAT(Events(*on_b), ::testing::ElementsAre(std::pair(r->case_id(), "opened")));
+  EXPECT_THAT(Events(*local_on_b), ::testing::IsEmpty());  // a's transition: a's webhook posts it
+  ASSERT_TRUE(Ack(*b_, r->case_id(), v1::DECISION_REJECT).ok());
+  EXPECT_THAT(Events(*local_on_b), ::testing::ElementsAre(std::pair(r->case_id(), "rejected")));
+}
+
+// Cases closed and forgotten in one batch (tiny closed-case retention) reach the other store as
+// forgotten only: it unfiles them from every index (it knew them OPEN) and serves their keys.
+class SharedJournalRetentionTest : public SharedJournalTest {
+ protected:
+  SharedJournalRetentionTest() : SharedJournalTest({.max_closed_case_bytes = 1}) {}
+};
+
+TEST_F(SharedJournalRetentionTest, CasesExpiredAndForgottenInOneBatchLeaveNoTraceElsewhere) {
+  for (const char* workflow : {"w1", "w2", "w3"}) {
+    Request r = testing::MakeRequest(absl::StrCat("r-", workflow), testing::kBlock);
+    r.set_workflow_id(workflow);
+    ASSERT_TRUE(Decide(*a_, r).ok());
+  }
+  ASSERT_TRUE(b_->cases().Refresh().ok());
+  ASSERT_EQ(b_->cases().open_cases(), 3u);
+  clock_.Advance(absl::Hours(5));  // past the financial lane's SLA: expire
+  ASSERT_EQ(a_->cases().RunDueTimers(), 3);
+  ASSERT_TRUE(b_->cases().Refresh().ok());
+  EXPECT_EQ(b_->cases().open_cases(), 0u);
+  EXPECT_EQ(b_->cases().RunDueTimers(), 0);
+  // Its keys open new cases on b (no stale OPEN entry to join), and a's turn absorbs them.
+  Request again = testing::MakeRequest("r-again", testing::kBlock);
+  again.set_workflow_id("w1");
+  absl::StatusOr<v1::EvaluateResponse> opened = Decide(*b_, again);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->verdict(), v1::VERDICT_BLOCK);
+  EXPECT_EQ(b_->cases().open_cases(), 1u);
+  ASSERT_TRUE(a_->cases().Refresh().ok());
+  EXPECT_EQ(a_->cases().open_cases(), 1u);
+}
+
+TEST_F(SharedJournalTest, ARequestOnlyAScopeInForceAnswersTakesNoTurn) {
+  v1::SetKillSwitchRequest kill;
+  kill.set_scope(v1::KILL_SCOPE_TENANT);
+  kill.set_tenant_id("t1");
+  kill.set_engaged(true);
+  kill.set_reason("incident");
+  v1::Principal admin;
+  admin.set_subject("admin");
+  ASSERT_TRUE(a_->cases().SetKillSwitch(kill, admin).ok());
+  db_.down = true;  // a turn would fail UNAVAILABLE
+  absl::StatusOr<v1::EvaluateResponse> stopped = Decide(*a_, testing::MakeRequest("r1", kAllow));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->verdict(), v1::VERDICT_DENY);
+}
+
+TEST_F(SharedJournalTest, AReloadKeepsWhatTheJournalHasAndDropsWhatItNeverGot) {
+  const std::string kept = Decide(*a_, testing::MakeRequest("r1", kHold))->case_id();
+  v1::SetKillSwitchRequest kill;
+  kill.set_scope(v1::KILL_SCOPE_AGENT);
+  kill.set_tenant_id("t1");
+  kill.set_value("rogue");
+  kill.set_engaged(true);
+  kill.set_reason("incident");
+  v1::Principal admin;
+  admin.set_subject("admin");
+  ASSERT_TRUE(a_->cases().SetKillSwitch(kill, admin).ok());
+  db_.fail_commit = true;
+  Request other = testing::MakeRequest("r2", kHold);
+  other.set_workflow_id("w2");
+  EXPECT_FALSE(Decide(*a_, other).ok());  // in a's memory only
+  EXPECT_EQ(a_->cases().open_cases(), 2u);
+  db_.fail_commit = false;
+  ASSERT_TRUE(a_->cases().Refresh().ok());
+  EXPECT_EQ(a_->cases().open_cases(), 1u);
+  EXPECT_TRUE(a_->cases().Get(kept).ok());
+  EXPECT_THAT(a_->cases().KillSwitches(TenantScope::All()), SizeIs(1));
 }
 
 }  // namespace
