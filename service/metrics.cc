@@ -141,7 +141,8 @@ std::vector<MetricSample> Service::Metrics() const {
                 static_cast<double>(s.commit_errors));
     out.Histogram("agate_store_commit_duration_seconds",
                   "Time a successful commit of case changes took, the store's lock wait included",
-                  store::DurableStore::kCommitBounds, s.commit_buckets, s.commit_seconds, s.commits);
+                  store::DurableStore::kCommitBounds, s.commit_buckets, s.commit_seconds,
+                  s.commits);
     out.Counter("agate_store_decision_rows_written_total",
                 "Decision rows written in the background",
                 static_cast<double>(s.decisions_written));

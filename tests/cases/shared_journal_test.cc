@@ -172,6 +172,18 @@ class SharedJournalTest : public ::testing::Test {
     return d.cases().Acknowledge(
         {.case_id = id, .decision = decision, .actor = Actor::Unverified("support-lead")});
   }
+  // Kill engages a kill switch on tenant t1 (agent: that agent only) through d.
+  static absl::StatusOr<v1::KillSwitch> Kill(Decider& d, absl::string_view agent = {}) {
+    v1::SetKillSwitchRequest kill;
+    kill.set_scope(agent.empty() ? v1::KILL_SCOPE_TENANT : v1::KILL_SCOPE_AGENT);
+    kill.set_tenant_id("t1");
+    kill.set_value(std::string(agent));
+    kill.set_engaged(true);
+    kill.set_reason("incident");
+    v1::Principal admin;
+    admin.set_subject("admin");
+    return d.cases().SetKillSwitch(kill, admin);
+  }
   static Request Redeeming(absl::string_view id, const std::string& case_id) {
     Request r = testing::MakeRequest(id, kHold);
     r.mutable_approval()->set_case_id(case_id);
@@ -230,20 +242,12 @@ TEST_F(SharedJournalTest, ATimeoutRunsOnceAcrossStores) {
 }
 
 TEST_F(SharedJournalTest, AKillSwitchReachesTheOtherStoreAtItsRefresh) {
-  v1::SetKillSwitchRequest kill;
-  kill.set_scope(v1::KILL_SCOPE_TENANT);
-  kill.set_tenant_id("t1");
-  kill.set_engaged(true);
-  kill.set_reason("incident");
-  v1::Principal admin;
-  admin.set_subject("admin");
-  ASSERT_TRUE(a_->cases().SetKillSwitch(kill, admin).ok());
+  ASSERT_TRUE(Kill(*a_).ok());
   EXPECT_EQ(Decide(*b_, testing::MakeRequest("r1", kAllow))->verdict(), v1::VERDICT_ALLOW);
   ASSERT_TRUE(b_->cases().Refresh().ok());
   EXPECT_EQ(Decide(*b_, testing::MakeRequest("r2", kAllow))->verdict(), v1::VERDICT_DENY);
   // Engaging it again through b is refused: b's turn sees a's switch.
-  EXPECT_EQ(b_->cases().SetKillSwitch(kill, admin).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Kill(*b_).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(SharedJournalTest, ARequestAnotherStoreDecidedIsAnsweredFromItsRow) {
@@ -345,14 +349,7 @@ TEST_F(SharedJournalRetentionTest, CasesExpiredAndForgottenInOneBatchLeaveNoTrac
 }
 
 TEST_F(SharedJournalTest, ARequestOnlyAScopeInForceAnswersTakesNoTurn) {
-  v1::SetKillSwitchRequest kill;
-  kill.set_scope(v1::KILL_SCOPE_TENANT);
-  kill.set_tenant_id("t1");
-  kill.set_engaged(true);
-  kill.set_reason("incident");
-  v1::Principal admin;
-  admin.set_subject("admin");
-  ASSERT_TRUE(a_->cases().SetKillSwitch(kill, admin).ok());
+  ASSERT_TRUE(Kill(*a_).ok());
   db_.down = true;  // a turn would fail UNAVAILABLE
   absl::StatusOr<v1::EvaluateResponse> stopped = Decide(*a_, testing::MakeRequest("r1", kAllow));
   ASSERT_TRUE(stopped.ok()) << stopped.status();
@@ -361,15 +358,7 @@ TEST_F(SharedJournalTest, ARequestOnlyAScopeInForceAnswersTakesNoTurn) {
 
 TEST_F(SharedJournalTest, AReloadKeepsWhatTheJournalHasAndDropsWhatItNeverGot) {
   const std::string kept = Decide(*a_, testing::MakeRequest("r1", kHold))->case_id();
-  v1::SetKillSwitchRequest kill;
-  kill.set_scope(v1::KILL_SCOPE_AGENT);
-  kill.set_tenant_id("t1");
-  kill.set_value("rogue");
-  kill.set_engaged(true);
-  kill.set_reason("incident");
-  v1::Principal admin;
-  admin.set_subject("admin");
-  ASSERT_TRUE(a_->cases().SetKillSwitch(kill, admin).ok());
+  ASSERT_TRUE(Kill(*a_, "rogue").ok());
   db_.fail_commit = true;
   Request other = testing::MakeRequest("r2", kHold);
   other.set_workflow_id("w2");

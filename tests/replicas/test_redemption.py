@@ -18,14 +18,21 @@ class ConcurrentRedemptionTest(unittest.TestCase):
         cls.cluster = Cluster(replicas=3)
         cls.addClassCleanup(cls.cluster.close)
 
+    def open_approved(self, tenant: str, opener, approver) -> str:
+        """open_approved opens a BLOCK case through opener, approves it through approver and
+        returns its id."""
+        opening = self.cluster.evaluate(support.block_request(tenant, request_id=request_id()),
+                                        opener)
+        self.assertEqual(opening.verdict, "VERDICT_BLOCK", opening)
+        approver.client.acknowledge(opening.response.case_id, "approve",
+                                    approver=support.APPROVER)
+        return opening.response.case_id
+
     def test_fifty_concurrent_redemptions_across_replicas_allow_once(self):
         cluster = self.cluster
         r1, r2, _ = cluster.replicas
         tenant = support.new_tenant()
-        opening = cluster.evaluate(support.block_request(tenant, request_id=request_id()), r1)
-        self.assertEqual(opening.verdict, "VERDICT_BLOCK", opening)
-        case_id = opening.response.case_id
-        r2.client.acknowledge(case_id, "approve", approver=support.APPROVER)
+        case_id = self.open_approved(tenant, opener=r1, approver=r2)
 
         # The same action naming the approval, each with its own request_id (one id would
         # only replay one decision), released at once and spread over the replicas.
@@ -58,10 +65,7 @@ class ConcurrentRedemptionTest(unittest.TestCase):
         cluster = self.cluster
         r1, _, r3 = cluster.replicas
         tenant = support.new_tenant()
-        opening = cluster.evaluate(support.block_request(tenant, request_id=request_id()), r3)
-        self.assertEqual(opening.verdict, "VERDICT_BLOCK", opening)
-        case_id = opening.response.case_id
-        r1.client.acknowledge(case_id, "approve", approver=support.APPROVER)
+        case_id = self.open_approved(tenant, opener=r3, approver=r1)
 
         # One redemption (one request_id) sent 50 times at once, as retrying clients would:
         # one decision, replayed to all of them; the approval is spent once.
