@@ -610,6 +610,24 @@ void CaseStore::CountOpen(Record& record) {
   Load(record);
 }
 
+void CaseStore::UncountOpen(Record& record) {
+  if (auto it = open_by_key_.find(record.open_key);
+      it != open_by_key_.end() && it->second == record.seq) {
+    open_by_key_.erase(it);
+  }
+  open_bytes_ -= record.open_bytes;
+  record.open_bytes = 0;
+  if (auto t = open_per_tenant_.find(record.c.tenant_id());
+      t != open_per_tenant_.end() && --t->second == 0) {
+    open_per_tenant_.erase(t);
+  }
+  Unload(record);
+  for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
+    SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
+  }
+  open_count_.fetch_sub(1);
+}
+
 void CaseStore::Load(const Record& record) {
   owner_load_[{record.c.tenant_id(), record.c.current_owner()}].insert(
       FromTimestamp(record.c.opened_at()));
@@ -742,18 +760,7 @@ void CaseStore::Close(Record& record, v1::CaseState state, absl::Time now, absl:
   record.c.set_state(state);
   record.generation = ++generations_;  // disarms the timer
   record.timer_armed = false;
-  open_by_key_.erase(record.open_key);
-  open_bytes_ -= record.open_bytes;
-  record.open_bytes = 0;
-  if (auto t = open_per_tenant_.find(record.c.tenant_id());
-      t != open_per_tenant_.end() && --t->second == 0) {
-    open_per_tenant_.erase(t);
-  }
-  Unload(record);
-  for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
-    SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
-  }
-  open_count_.fetch_sub(1);
+  UncountOpen(record);
   const absl::Duration time_to_decision = now - FromTimestamp(record.c.opened_at());
   for (const std::string& trigger : record.triggers) {
     const TriggerStats::Key key(trigger, record.c.tenant_id());
@@ -1192,20 +1199,7 @@ CaseStore::Record& CaseStore::File(const store::v1::StoredCase& stored) {
 void CaseStore::Unfile(Record& record) {
   const v1::Case& c = record.c;
   if (c.state() == v1::CASE_STATE_OPEN) {
-    if (auto it = open_by_key_.find(record.open_key);
-        it != open_by_key_.end() && it->second == record.seq) {
-      open_by_key_.erase(it);
-    }
-    if (auto t = open_per_tenant_.find(c.tenant_id());
-        t != open_per_tenant_.end() && --t->second == 0) {
-      open_per_tenant_.erase(t);
-    }
-    open_bytes_ -= record.open_bytes;
-    Unload(record);
-    for (int kind = 0; kind < ScopesInForce::kCaseKinds; ++kind) {
-      SetInForce(record, static_cast<ScopesInForce::Kind>(kind), false);
-    }
-    open_count_.fetch_sub(1);
+    UncountOpen(record);
   } else {
     closed_bytes_ -= record.closed_bytes;  // its closed_order_ entry is skipped when reached
   }

@@ -308,6 +308,9 @@ class CaseStore {
   void Forget(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CountOpen counts record, just opened or restored OPEN, among the open cases of its tenant.
   void CountOpen(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // UncountOpen undoes CountOpen (and MeasureOpen) for a case leaving OPEN or the store: its open
+  // key, per-tenant count, bytes, review load and scopes in force.
+  void UncountOpen(Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Load / Unload file an OPEN case under its (tenant, current owner) in owner_load_.
   void Load(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unload(const Record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
